@@ -1,0 +1,1 @@
+"""Direction finding: array geometry, spatial spectra, subspace methods, bounds, calibration."""
