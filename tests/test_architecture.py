@@ -16,7 +16,8 @@ def test_core_does_not_import_edge():
         "    if hasattr(mod, '__path__'):\n"
         "        for info in pkgutil.walk_packages(mod.__path__, mod.__name__ + '.'):\n"
         "            importlib.import_module(info.name)\n"
-        f"bad = [m for m in sys.modules if any(m == e or m.startswith(e + '.') for e in {EDGE!r})]\n"
+        f"edge = {EDGE!r}\n"
+        "bad = [m for m in sys.modules if any(m == e or m.startswith(e + '.') for e in edge)]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -54,7 +54,7 @@ class Array:
         pos = np.asarray(self.elements_m, dtype=float)
         if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] < 2:
             raise InputError(
-                f"array elements must be a list of at least 2 [east, north, up] positions in metres, "
+                "array elements must be a list of at least 2 [east, north, up] positions in metres, "
                 f"got shape {pos.shape}"
             )
         if not np.all(np.isfinite(pos)):
@@ -68,7 +68,7 @@ class Array:
 
     @classmethod
     def ula(cls, n: int, spacing_m: float, heading_deg: float = 0.0) -> Array:
-        """Uniform linear array of n elements along the body east axis, centred, `spacing_m` apart."""
+        """Uniform linear array: n elements on the body east axis, centred, `spacing_m` apart."""
         if n < 2 or spacing_m <= 0:
             raise InputError(
                 f"ULA needs n >= 2 and spacing_m > 0, got n={n}, spacing_m={spacing_m}"
