@@ -54,7 +54,7 @@ class Array:
         pos = np.asarray(self.elements_m, dtype=float)
         if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] < 2:
             raise InputError(
-                "array elements must be a list of at least 2 [east, north, up] positions in metres, "
+                "array elements must be at least 2 [east, north, up] positions in metres, "
                 f"got shape {pos.shape}"
             )
         if not np.all(np.isfinite(pos)):
