@@ -1,0 +1,1 @@
+"""The only place stages meet: hunt (whole-directory) and station (streaming) pipelines."""
