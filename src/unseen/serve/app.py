@@ -1,0 +1,190 @@
+"""`create_app(settings, repo)`: the FastAPI application (nothing is built at import time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from unseen.serve import locating
+from unseen.serve.live import FixWorker, Hub
+from unseen.serve.routes import hunts, observations, stations, tokens
+from unseen.serve.settings import Settings
+from unseen.store import Repo
+
+DESCRIPTION = """\
+Operate a hunt: DF stations submit bearings, time differences and signal strengths; the server
+stores them, keeps each hunt's fix current and pushes updates to the live map at `/`.
+
+Authentication: `Authorization: Bearer TOKEN`. Roles: **admin** (from `UNSEEN_ADMIN_TOKEN` or
+printed once at first start), **station** (one per registered station, may only submit its own
+observations), **viewer** (read-only). Azimuths are degrees clockwise from true north; positions
+WGS84 degrees; times seconds.
+"""
+
+
+class BodyLimit:
+    """Pure ASGI middleware: reject request bodies over `limit` bytes with 413."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length" and v.isdigit() and int(v) > self.limit:
+                return await _too_large(self.limit, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return msg
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(self.limit, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send) -> None:
+    body = json.dumps({"detail": f"request body: larger than the limit of {limit} bytes"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _where(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def _problem(exc: RequestValidationError) -> str:
+    msgs = []
+    for e in exc.errors()[:5]:
+        where = _where(e.get("loc", ()))
+        if e.get("type") == "json_invalid":
+            ctx = e.get("ctx") or {}
+            msgs.append(f"body: invalid JSON ({ctx.get('error', 'cannot parse')})")
+            continue
+        got = e.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r:.60})"
+        msgs.append(f"{where}: {e.get('msg', 'invalid')}{shown}")
+    more = len(exc.errors()) - 5
+    return "; ".join(msgs) + (f"; and {more} more" if more > 0 else "")
+
+
+def create_app(settings: Settings, repo: Repo) -> FastAPI:
+    """The HTTP API, live WebSocket and web map over `repo`, configured by `settings`."""
+    hub = Hub()
+    fixer = (
+        FixWorker(
+            repo,
+            hub,
+            locating.solve_rows,
+            debounce_s=settings.fix_debounce_s,
+            window=settings.fix_window,
+        )
+        if settings.solve_fix
+        else None
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        hub.loop = asyncio.get_running_loop()
+        task = asyncio.create_task(fixer.run()) if fixer is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="unseen",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.repo = repo
+    app.state.hub = hub
+    app.state.fixer = fixer
+    app.state.heatmaps = {}
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()[:20]
+        ]
+        return JSONResponse({"detail": _problem(exc), "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    for r in (stations.router, tokens.router, observations.router, hunts.router):
+        app.include_router(r)
+
+    web = resources.files("unseen.serve") / "web"
+    leaflet = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
+    app.mount("/static/leaflet", StaticFiles(directory=str(leaflet)), name="leaflet")
+    app.mount("/static/app", StaticFiles(directory=str(web)), name="app")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(str(web / "index.html"), media_type="text/html")
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the server is up")
+    def healthz() -> dict:
+        return {"ok": True}
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def bootstrap_admin(repo: Repo, settings: Settings) -> str | None:
+    """Make sure an admin token exists; return a newly generated one (to print once) or None.
+
+    `settings.admin_token` (from UNSEEN_ADMIN_TOKEN) must pass `check_admin_token`.
+    """
+    from unseen.serve.settings import check_admin_token
+
+    if settings.admin_token:
+        repo.add_token("admin", check_admin_token(settings.admin_token))
+        return None
+    if repo.has_admin():
+        return None
+    return repo.add_token("admin")

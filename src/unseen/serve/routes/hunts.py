@@ -1,0 +1,156 @@
+"""Hunts: observations, the latest fix, fix history, likelihood heatmap, live WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import (
+    APIRouter,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
+
+from unseen.serve.deps import Anyone, RepoDep
+from unseen.serve.schemas import FixOut, Heatmap, ObservationOut, Problem
+
+router = APIRouter(prefix="/api/v1/hunts", tags=["hunts"])
+
+HuntName = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
+]
+AUTH = {401: {"model": Problem}, 403: {"model": Problem}}
+
+
+@router.get("", response_model=list[str], responses=AUTH, summary="Names of hunts")
+def list_hunts(repo: RepoDep, _: Anyone) -> list[str]:
+    return repo.hunts()
+
+
+@router.get(
+    "/{hunt}/observations",
+    response_model=list[ObservationOut],
+    responses=AUTH,
+    summary="Observations of a hunt in arrival order (page with after_seq)",
+)
+def hunt_observations(
+    hunt: HuntName,
+    repo: RepoDep,
+    _: Anyone,
+    after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict]:
+    return repo.observations(hunt, after_seq=after_seq, limit=limit)
+
+
+@router.get(
+    "/{hunt}/fix",
+    response_model=FixOut,
+    responses={**AUTH, 404: {"model": Problem}},
+    summary="The latest fix, recomputed in the background as observations arrive",
+)
+def hunt_fix(hunt: HuntName, repo: RepoDep, _: Anyone, request: Request) -> dict:
+    got = repo.latest_fix(hunt)
+    if got is None:
+        fixer = request.app.state.fixer
+        why = fixer.errors.get(hunt) if fixer is not None else None
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"hunt {hunt!r} has no fix yet" + (f": {why}" if why else "")
+        )
+    return got
+
+
+@router.get(
+    "/{hunt}/fixes",
+    response_model=list[FixOut],
+    responses=AUTH,
+    summary="Fix history of a hunt (for replay)",
+)
+def hunt_fixes(
+    hunt: HuntName,
+    repo: RepoDep,
+    _: Anyone,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict]:
+    return repo.fixes(hunt, limit=limit, latest=True)
+
+
+@router.get(
+    "/{hunt}/heatmap",
+    response_model=Heatmap,
+    responses={**AUTH, 404: {"model": Problem}},
+    summary="Likelihood of the transmitter position around the latest fix",
+)
+async def hunt_heatmap(hunt: HuntName, repo: RepoDep, _: Anyone, request: Request) -> dict:
+    from unseen.serve import locating
+
+    fix = await asyncio.to_thread(repo.latest_fix, hunt)
+    if fix is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"hunt {hunt!r} has no fix yet")
+    cache = request.app.state.heatmaps
+    hit = cache.get(hunt)
+    if hit is not None and hit["fix_id"] == fix["id"]:
+        return hit
+    settings = request.app.state.settings
+    rows = await asyncio.to_thread(repo.observations, hunt, latest=True, limit=settings.fix_window)
+    f = fix["fix"]
+    e95 = (f.get("ellipse95") or {}).get("semi_major_m") or 0.0
+    half = float(min(max(3.0 * e95, 300.0), 20_000.0))
+    lat, lon, values = await asyncio.to_thread(
+        locating.heatmap, rows, (f["lat_deg"], f["lon_deg"]), half, settings.heatmap_size
+    )
+    out = {
+        "hunt": hunt,
+        "fix_id": fix["id"],
+        "lat_deg": lat.tolist(),
+        "lon_deg": lon.tolist(),
+        "values": values.round(4).tolist(),
+    }
+    cache[hunt] = out
+    return out
+
+
+@router.websocket("/{hunt}/live")
+async def hunt_live(websocket: WebSocket, hunt: str, token: str | None = None) -> None:
+    """Push `{"type": "observations", "rows": [...]}` and `{"type": "fix", ...}` messages.
+
+    Browsers cannot set headers on a WebSocket, so the token may come as `?token=`.
+    """
+    app = websocket.app
+    auth = websocket.headers.get("authorization", "")
+    if not token and auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    who = await asyncio.to_thread(app.state.repo.principal, token) if token else None
+    if who is None:
+        await websocket.close(code=4401, reason="missing or unknown token (?token=...)")
+        return
+    await websocket.accept()
+    hub = app.state.hub
+    q = hub.subscribe(hunt)
+
+    async def reader() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    listening = asyncio.create_task(reader())
+    try:
+        latest = await asyncio.to_thread(app.state.repo.latest_fix, hunt)
+        if latest is not None:
+            await websocket.send_json({"type": "fix", **latest})
+        while not listening.done():
+            getter = asyncio.create_task(q.get())
+            done, _ = await asyncio.wait({getter, listening}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            await websocket.send_json(getter.result())
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        listening.cancel()
+        hub.unsubscribe(hunt, q)

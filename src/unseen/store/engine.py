@@ -1,0 +1,92 @@
+"""Database URLs, engines and start-up migrations.
+
+SQLite is the default: one file in the user's data directory, WAL journal, `synchronous=NORMAL`
+(a commit survives the process being killed; only an OS crash can lose the last transactions).
+PostgreSQL is used when given a `postgresql://` URL (driver psycopg 3).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from unseen.errors import ConfigError
+
+HEAD = "0001"
+
+
+def default_path() -> Path:
+    """The default SQLite file: `<user data dir>/unseen/unseen.sqlite` (platformdirs)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("unseen", appauthor=False)) / "unseen.sqlite"
+
+
+def to_url(db: str | os.PathLike | None) -> str:
+    """A SQLAlchemy URL from a path or URL; None means the default SQLite file."""
+    if db is None or str(db) == "":
+        db = default_path()
+    text = str(db)
+    if "://" in text:
+        if text.startswith("postgres://") or text.startswith("postgresql://"):
+            text = "postgresql+psycopg://" + text.split("://", 1)[1]
+        if not (text.startswith("sqlite") or text.startswith("postgresql")):
+            raise ConfigError(
+                f"--db {text!r}: unsupported database URL; expected a file path, "
+                "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB"
+            )
+        return text
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"--db {text!r}: is a directory; expected a database file path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for `url` with SQLite pragmas (WAL) or a PostgreSQL pool sized for the server."""
+    u = sa.make_url(url)
+    if u.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, pool_size=8, max_overflow=8)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def alembic_config(connection: sa.Connection) -> Config:
+    """An Alembic config pointing at the migration scripts shipped inside the package."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("unseen.store") / "migrations"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision` (default: the latest) with Alembic."""
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+    except sa.exc.OperationalError as exc:
+        raise ConfigError(f"database {engine.url!r}: cannot open or migrate: {exc.orig}") from exc
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The Alembic revision the database is at, None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
