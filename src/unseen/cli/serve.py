@@ -1,3 +1,63 @@
-"""CLI commands: serve."""
+"""CLI commands: `unseen serve` (server + live map) and `unseen station` (DF site agent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from unseen.cli.app import app, simulate_app  # noqa: F401
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    db: Annotated[
+        str | None,
+        typer.Option(help="SQLite file path or database URL (default: file in user data dir)."),
+    ] = None,
+) -> int:
+    """Run the server: HTTP API (/docs), live WebSocket and the web map at /.
+
+    The admin token comes from UNSEEN_ADMIN_TOKEN (refused if weak); without it a token is
+    generated at first start and printed once.
+    """
+    import uvicorn
+
+    from unseen.serve import Settings, bootstrap_admin, create_app
+    from unseen.store import Repo
+
+    settings = Settings(
+        db=db, host=host, port=port, admin_token=os.environ.get("UNSEEN_ADMIN_TOKEN") or None
+    )
+    if settings.admin_token:
+        from unseen.serve import check_admin_token
+
+        check_admin_token(settings.admin_token)
+    repo = Repo.open(db)
+    fresh = bootstrap_admin(repo, settings)
+    if fresh:
+        typer.echo(f"admin token (shown once, keep it safe): {fresh}")
+    typer.echo(
+        f"unseen: serving {repo.engine.url.render_as_string(hide_password=True)} "
+        f"on http://{host}:{port}/",
+        err=True,
+    )
+    uvicorn.run(create_app(settings, repo), host=host, port=port, log_level="warning")
+    return 0
+
+
+@app.command()
+def station(
+    config: Annotated[Path, typer.Option("--config", "-c", help="station.toml")],
+    once: Annotated[
+        bool, typer.Option(help="Read what is there, deliver, and exit (no following).")
+    ] = False,
+) -> int:
+    """Run a DF station agent: read IQ (or follow a KrakenSDR), post observations, spool offline."""
+    from unseen.agent import load_config, run
+
+    return run(load_config(config), once=once)
