@@ -1,1 +1,32 @@
-"""Direction finding: array geometry, spatial spectra, subspace methods, bounds, calibration."""
+"""Direction finding: array geometry, spatial spectra, subspace methods, bounds, calibration.
+
+    from unseen.doa import Array, estimate, pseudo_spectrum
+    est = estimate(block, Array.uca(5, 1.0), method="music")   # -> DoaEstimate
+    grid_deg, p = pseudo_spectrum(block, Array.uca(5, 1.0))      # for polar plots
+
+Modules: `array` (geometry, steering), `spectra` (covariance, FB averaging, smoothing, Bartlett/
+Capon/MUSIC, peak refinement), `subspace` (root-MUSIC, ESPRIT), `order` (MDL/AIC), `bounds`
+(stochastic CRB), `calibrate` (gain/phase calibration, JSON files), `estimate` (the stage).
+"""
+
+from unseen.doa.array import Array, direction_enu, wavelength_m
+from unseen.doa.bounds import crb_single, crb_stochastic
+from unseen.doa.calibrate import Calibration, calibrate
+from unseen.doa.estimate import METHODS, estimate, pseudo_spectrum
+from unseen.doa.order import count_sources
+from unseen.doa.spectra import covariance
+
+__all__ = [
+    "METHODS",
+    "Array",
+    "Calibration",
+    "calibrate",
+    "count_sources",
+    "covariance",
+    "crb_single",
+    "crb_stochastic",
+    "direction_enu",
+    "estimate",
+    "pseudo_spectrum",
+    "wavelength_m",
+]
