@@ -492,7 +492,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
         raise ctx.error(
             (*mp, "start_utc"), f"expected a date-time with a UTC offset, got {start!r}"
         )
-    start_ns = int(round(start.timestamp() * 1e6)) * 1000
+    start_ns = round(start.timestamp() * 1e6) * 1000
     duration = _num(ctx, meta, "duration_s", mp, lo=0, lo_open=True)
 
     at = _table(ctx, doc, "area", (), required=True)

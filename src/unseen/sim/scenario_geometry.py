@@ -8,17 +8,16 @@ azimuths (WGS84) from the station toward the emitter (direct ray) or the specula
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
-import pymap3d
-from geographiclib.geodesic import Geodesic
 
 from unseen.doa.array import C_M_S, wavelength_m
+from unseen.geo import enu2geodetic, forward, geodetic2enu, inverse
 from unseen.sim.scenario import Emitter, Propagation, Scenario, Station, Wall
 
-_G = Geodesic.WGS84
 ERP_TO_EIRP_DB = 2.15
 
 
@@ -57,17 +56,17 @@ class Ray:
 
 def azimuth_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Initial geodesic azimuth from point 1 to point 2, degrees clockwise from north, [0, 360)."""
-    return _G.Inverse(lat1, lon1, lat2, lon2)["azi1"] % 360.0
+    return float(inverse(lat1, lon1, lat2, lon2)[0])
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Geodesic distance on WGS84 in metres."""
-    return _G.Inverse(lat1, lon1, lat2, lon2)["s12"]
+    return float(inverse(lat1, lon1, lat2, lon2)[2])
 
 
 def route_length_m(route: tuple[tuple[float, float], ...]) -> float:
     """Total geodesic length of a route of (lat, lon) waypoints, metres."""
-    return float(sum(distance_m(*a, *b) for a, b in zip(route[:-1], route[1:], strict=True)))
+    return float(sum(distance_m(*a, *b) for a, b in itertools.pairwise(route)))
 
 
 def pose(station: Station, time_s: float) -> Pose:
@@ -79,14 +78,15 @@ def pose(station: Station, time_s: float) -> Pose:
     if not station.mobile:
         return Pose(station.lat_deg, station.lon_deg, station.alt_m, station.heading_deg, time_s)
     s = max(0.0, time_s - station.start_s) * station.speed_m_s
-    for a, b in zip(station.route[:-1], station.route[1:], strict=True):
-        inv = _G.Inverse(*a, *b)
-        if s <= inv["s12"] or b == station.route[-1]:
-            s = min(s, inv["s12"])
-            line = _G.InverseLine(*a, *b)
-            pt = line.Position(s)
-            return Pose(pt["lat2"], pt["lon2"], station.alt_m, pt["azi2"] % 360.0, time_s)
-        s -= inv["s12"]
+    last = len(station.route) - 2
+    for i, (a, b) in enumerate(itertools.pairwise(station.route)):
+        az, az_end, length = (float(v) for v in inverse(*a, *b))
+        if s <= length or i == last:
+            s = min(s, length)
+            lat, lon = (float(v) for v in forward(*a, az, s)[:2])
+            heading = az_end if length - s < 0.5 else float(inverse(lat, lon, *b)[0])
+            return Pose(lat, lon, station.alt_m, heading, time_s)
+        s -= length
     raise AssertionError("unreachable")
 
 
@@ -137,14 +137,13 @@ class _Plane:
         self.lat0, self.lon0 = sc.area.center
 
     def enu(self, lat: float, lon: float) -> np.ndarray:
-        e, n, _ = pymap3d.geodetic2enu(lat, lon, 0.0, self.lat0, self.lon0, 0.0)
-        return np.array([e, n])
+        return geodetic2enu(lat, lon, 0.0, self.lat0, self.lon0)[:2]
 
     def wall(self, w: Wall) -> tuple[np.ndarray, np.ndarray]:
         return self.enu(*w.a), self.enu(*w.b)
 
     def geodetic(self, p: np.ndarray) -> tuple[float, float]:
-        lat, lon, _ = pymap3d.enu2geodetic(p[0], p[1], 0.0, self.lat0, self.lon0, 0.0)
+        lat, lon, _ = enu2geodetic(np.array([p[0], p[1], 0.0]), self.lat0, self.lon0)
         return float(lat), float(lon)
 
 
