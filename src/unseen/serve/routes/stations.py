@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from unseen.serve.deps import Admin, Anyone, RepoDep
 from unseen.serve.schemas import Problem, StationCreate, StationCreated, StationPublic
-from unseen.store import Conflict
+from unseen.store import ConflictError
 
 router = APIRouter(prefix="/api/v1/stations", tags=["stations"])
 
@@ -23,7 +23,7 @@ AUTH = {401: {"model": Problem}, 403: {"model": Problem}}
 def create_station(body: StationCreate, repo: RepoDep, _: Admin) -> StationCreated:
     try:
         st, token = repo.add_station(body.name, body.lat, body.lon, body.alt_m)
-    except Conflict as exc:
+    except ConflictError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return StationCreated(id=st["id"], name=st["name"], token=token)
 
