@@ -39,11 +39,17 @@ def root_music(En: np.ndarray, array: Array, freq_hz: float, num_sources: int) -
 
 
 def esprit(Es: np.ndarray, array: Array, freq_hz: float) -> np.ndarray:
-    """Total-least-squares ESPRIT: Es[1:] = Es[:-1]·Ψ, eig(Ψ) = z_k; azimuths in degrees."""
+    """Weighted least-squares ESPRIT: Ψ = (E₁ᴴWE₁)⁻¹E₁ᴴWE₂ with E₁ = Es[:-1], E₂ = Es[1:] and
+    eig(Ψ) = z_k; azimuths in degrees.
+
+    W = diag((m+1)(M−1−m)), m = 0..M−2, weights the M−1 element pairs as Kay's phase-difference
+    estimator does: for one source this attains the CRB, where unweighted LS/TLS ESPRIT, which
+    in effect uses only the end elements, is ~1.3× above it on an 8-element ULA.
+    """
     ula_axis(array)
-    K = Es.shape[1]
-    E12 = np.concatenate([Es[:-1], Es[1:]], axis=1)
-    _, V = np.linalg.eigh(E12.conj().T @ E12)
-    V = V[:, ::-1]
-    psi = -V[:K, K:] @ np.linalg.inv(V[K:, K:])
+    M = Es.shape[0]
+    m = np.arange(M - 1)
+    w = ((m + 1) * (M - 1 - m)).astype(float)[:, None]
+    E1, E2 = Es[:-1], Es[1:]
+    psi = np.linalg.solve(E1.conj().T @ (w * E1), E1.conj().T @ (w * E2))
     return _z_to_azimuth(np.linalg.eigvals(psi), array, freq_hz)
