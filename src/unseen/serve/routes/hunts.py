@@ -17,13 +17,11 @@ from fastapi import (
 )
 
 from unseen.serve.deps import Anyone, RepoDep
-from unseen.serve.schemas import FixOut, Heatmap, ObservationOut, Problem
+from unseen.serve.schemas import NAME_PATTERN, FixOut, Heatmap, ObservationOut, Problem
 
 router = APIRouter(prefix="/api/v1/hunts", tags=["hunts"])
 
-HuntName = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
-]
+HuntName = Annotated[str, Path(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 AUTH = {401: {"model": Problem}, 403: {"model": Problem}}
 
 

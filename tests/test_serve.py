@@ -1,0 +1,253 @@
+"""The HTTP API contract: roles, tokens, idempotent ingest, clear 4xx errors, live WebSocket."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from unseen.cli import main
+from unseen.errors import ConfigError
+from unseen.serve import Settings, bootstrap_admin, check_admin_token, create_app
+from unseen.store import Repo
+
+ADMIN = secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    r = Repo.open(str(tmp_path / "srv.sqlite"))
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def client(repo):
+    settings = Settings(admin_token=ADMIN, solve_fix=False, max_body_bytes=256 * 1024)
+    bootstrap_admin(repo, settings)
+    with TestClient(create_app(settings, repo)) as c:
+        yield c
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def station(client, name="dinard", lat=48.6325, lon=-2.06) -> str:
+    r = client.post(
+        "/api/v1/stations",
+        json={"name": name, "lat": lat, "lon": lon, "alt_m": 5},
+        headers=auth(ADMIN),
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["name"] == name and isinstance(body["id"], int) and len(body["token"]) >= 40
+    return body["token"]
+
+
+def bearing(station="dinard", hunt="h", az=45.0, **kw) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "hunt": hunt,
+        "kind": "bearing",
+        "station": station,
+        "time_s": 10.0,
+        "lat": 48.6325,
+        "lon": -2.06,
+        "azimuth_deg": az,
+        "sigma_deg": 3.0,
+        **kw,
+    }
+
+
+def post(client, token, obs):
+    return client.post("/api/v1/observations", json={"observations": obs}, headers=auth(token))
+
+
+def test_station_registration_and_roles(client):
+    tok = station(client)
+    r = client.post(
+        "/api/v1/stations", json={"name": "dinard", "lat": 1, "lon": 1}, headers=auth(ADMIN)
+    )
+    assert r.status_code == 409 and "dinard" in r.json()["detail"]
+    r = client.post("/api/v1/stations", json={"name": "x", "lat": 1, "lon": 1}, headers=auth(tok))
+    assert r.status_code == 403 and "admin" in r.json()["detail"]
+    r = client.post("/api/v1/stations", json={"name": "x", "lat": 1, "lon": 1})
+    assert r.status_code == 401 and "Bearer" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/stations", json={"name": "x", "lat": 1, "lon": 1}, headers=auth("nope")
+    )
+    assert r.status_code == 401 and "unknown token" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/stations",
+        json={"name": "x", "lat": 1, "lon": 1},
+        headers={"Authorization": "Basic eA=="},
+    )
+    assert r.status_code == 401
+
+    r = client.post("/api/v1/tokens", json={"role": "viewer"}, headers=auth(ADMIN))
+    assert r.status_code == 201
+    viewer = r.json()["token"]
+    assert client.get("/api/v1/stations", headers=auth(viewer)).json()[0]["name"] == "dinard"
+    assert post(client, viewer, [bearing()]).status_code == 403
+    r = client.post("/api/v1/tokens", json={"role": "admin"}, headers=auth(ADMIN))
+    assert r.status_code == 422 and "role" in r.json()["detail"]
+    assert (
+        client.post("/api/v1/tokens", json={"role": "viewer"}, headers=auth(viewer)).status_code
+        == 403
+    )
+
+
+def test_ingest_is_idempotent_and_stations_submit_only_their_own(client):
+    tok = station(client)
+    station(client, "paramé", 48.657, -1.99)
+    a, b = bearing(), bearing(az=50.0, lat=48.64, lon=-2.05)  # a mobile station moved
+    r = post(client, tok, [a, b, a])
+    assert r.status_code == 200 and r.json() == {"accepted": 2, "duplicates": 1}
+    assert post(client, tok, [a, b]).json() == {"accepted": 0, "duplicates": 2}
+    r = post(client, tok, [bearing(station="paramé")])
+    assert (
+        r.status_code == 403 and "paramé" in r.json()["detail"] and "dinard" in r.json()["detail"]
+    )
+    got = client.get("/api/v1/hunts/h/observations", headers=auth(tok)).json()
+    assert [g["id"] for g in got] == [a["id"], b["id"]]
+    assert got[1]["lat"] == 48.64 and got[1]["azimuth_deg"] == 50.0
+    assert client.get("/api/v1/hunts", headers=auth(tok)).json() == ["h"]
+    r = client.get("/api/v1/hunts/h/fix", headers=auth(tok))
+    assert r.status_code == 404 and "no fix yet" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"azimuth_deg": 360.0}, "observations[0].azimuth_deg"),
+        ({"lat": 91.0}, "observations[0].lat"),
+        ({"lon": "west"}, "observations[0].lon"),
+        ({"sigma_deg": -1.0}, "observations[0].sigma_deg"),
+        ({"id": "not-a-uuid"}, "observations[0].id"),
+        ({"kind": "guess"}, "observations[0].kind"),
+        ({"azimuth_deg": None}, "azimuth_deg"),
+        ({"colour": "red"}, "observations[0].colour"),
+        ({"time_s": float("nan")}, "observations[0].time_s"),
+    ],
+)
+def test_bad_fields_are_4xx_naming_the_field(client, change, field):
+    tok = station(client)
+    obs = {**bearing(), **change}
+    if change.get("azimuth_deg", 0) is None:
+        obs.pop("azimuth_deg")
+    r = client.post(
+        "/api/v1/observations",
+        content=__import__("json").dumps({"observations": [obs]}).replace("NaN", '"NaN"'),
+        headers={**auth(tok), "content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_kind_specific_fields_are_required(client):
+    tok = station(client)
+    tdoa = bearing(kind="tdoa")
+    r = post(client, tok, [tdoa])
+    assert (
+        r.status_code == 422
+        and "station_b" in r.json()["detail"]
+        and "tdoa_s" in r.json()["detail"]
+    )
+    ok = bearing(
+        kind="tdoa", station_b="paramé", lat_b=48.657, lon_b=-1.99, tdoa_s=1e-6, sigma_s=1e-8
+    )
+    assert post(client, tok, [ok]).json()["accepted"] == 1
+    det = bearing(kind="detection", freq_hz=94.2e6, licensed=False, snr_db=20.0)
+    assert post(client, tok, [det]).json()["accepted"] == 1
+
+
+def test_malformed_and_oversized_bodies(client):
+    tok = station(client)
+    h = {**auth(tok), "content-type": "application/json"}
+    r = client.post("/api/v1/observations", content=b'{"observations": [', headers=h)
+    assert r.status_code == 422 and "invalid JSON" in r.json()["detail"]
+    r = client.post("/api/v1/observations", json={"observations": []}, headers=auth(tok))
+    assert r.status_code == 422 and "observations" in r.json()["detail"]
+    r = client.post("/api/v1/observations", json=[1, 2], headers=auth(tok))
+    assert r.status_code == 422
+    r = client.post("/api/v1/observations", content=b"x" * 300_000, headers=h)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    r = post(client, tok, [bearing() for _ in range(1001)])
+    assert r.status_code in (413, 422)
+    assert client.get("/healthz").status_code == 200
+
+
+def test_openapi_documents_the_contract(client):
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for p in (
+        "/api/v1/stations",
+        "/api/v1/tokens",
+        "/api/v1/observations",
+        "/api/v1/hunts/{hunt}/observations",
+        "/api/v1/hunts/{hunt}/fix",
+    ):
+        assert p in paths
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert paths["/api/v1/stations"]["post"]["responses"].get("201")
+    assert client.get("/docs").status_code == 200
+
+
+def test_live_websocket_pushes_new_observations(client):
+    tok = station(client)
+    r = client.post("/api/v1/tokens", json={"role": "viewer"}, headers=auth(ADMIN))
+    viewer = r.json()["token"]
+    with client.websocket_connect(f"/api/v1/hunts/h/live?token={viewer}") as ws:
+        b = bearing()
+        assert post(client, tok, [b]).status_code == 200
+        msg = ws.receive_json()
+        assert msg["type"] == "observations" and msg["rows"][0]["id"] == b["id"]
+    from starlette.websockets import WebSocketDisconnect
+
+    with (
+        pytest.raises(WebSocketDisconnect) as exc,
+        client.websocket_connect("/api/v1/hunts/h/live?token=bad") as ws,
+    ):
+        ws.receive_json()
+    assert exc.value.code == 4401
+
+
+def test_the_map_page_and_offline_leaflet_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/leaflet/leaflet.js" in page.text
+    js = client.get("/static/leaflet/leaflet.js")
+    assert js.status_code == 200 and "Leaflet" in js.text[:2000]
+    assert client.get("/static/app/app.js").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "short",
+        "changeme" + "Q7x!k2Lp9zR4mW8vT1yB",
+        "x9AdminToken_with_enough_length_123",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "abababababababababababababababab",
+    ],
+)
+def test_weak_admin_tokens_are_refused(token):
+    with pytest.raises(ConfigError, match="UNSEEN_ADMIN_TOKEN"):
+        check_admin_token(token)
+
+
+def test_strong_admin_token_is_accepted_and_generated_once(repo):
+    assert check_admin_token(ADMIN) == ADMIN
+    first = bootstrap_admin(repo, Settings())
+    assert first and repo.principal(first).role == "admin"
+    assert bootstrap_admin(repo, Settings()) is None
+
+
+def test_serve_refuses_a_placeholder_token_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNSEEN_ADMIN_TOKEN", "changeme")
+    assert main(["serve", "--db", str(tmp_path / "x.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "UNSEEN_ADMIN_TOKEN" in err
