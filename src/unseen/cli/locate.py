@@ -1,3 +1,70 @@
 """CLI commands: locate."""
 
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
 from unseen.cli.app import app, simulate_app  # noqa: F401
+
+
+@app.command("locate")
+def locate(
+    obs: Annotated[
+        str, typer.Argument(help="Observations: CSV with a header or JSON Lines; '-' for stdin.")
+    ],
+    robust: Annotated[
+        bool, typer.Option("--robust/--no-robust", help="Reject inconsistent observations.")
+    ] = True,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON object per fix per line.")
+    ] = False,
+    three_d: Annotated[
+        bool, typer.Option("--3d", help="Estimate altitude too (needs TDOA or RSSI rows).")
+    ] = False,
+    year: Annotated[
+        float | None,
+        typer.Option(help="Decimal year for the magnetic model (compass bearings); default today."),
+    ] = None,
+) -> int:
+    """Fuse bearings, TDOAs and signal strengths into one fix per group, with error ellipses."""
+    import json
+    import sys
+
+    from unseen.errors import UnseenError
+    from unseen.locate import solve_many
+    from unseen.locate.io import fix_to_dict, read_observations
+
+    groups = read_observations(obs)
+    results = solve_many(groups, robust=robust, dims=3 if three_d else 2, year=year)
+    failed = 0
+    rows = []
+    for name, r in results.items():
+        if isinstance(r, UnseenError):
+            failed += 1
+            msg = str(r) if str(r).startswith("group") or not name else f"group {name!r}: {r}"
+            print(f"unseen: error: {msg}", file=sys.stderr)
+            continue
+        if json_out:
+            sys.stdout.write(json.dumps(fix_to_dict(r)) + "\n")
+        else:
+            rows.append(r)
+    if rows:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("group", "lat", "lon", "95% ellipse (m)", "CEP50 (m)", "used", "rejected")
+        for f in rows:
+            e = f.ellipse95
+            table.add_row(
+                f.group or "-",
+                f"{f.lat_deg:.6f}",
+                f"{f.lon_deg:.6f}",
+                f"{e.semi_major_m:.0f} × {e.semi_minor_m:.0f} @ {e.orientation_deg:.0f}°",
+                f"{f.cep50_m:.0f}",
+                str(f.n_used),
+                ", ".join(f.rejected) or "-",
+            )
+        Console().print(table)
+    return 1 if failed else 0
