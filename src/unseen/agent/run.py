@@ -73,9 +73,10 @@ def run(cfg: StationConfig, *, once: bool = False, max_s: float | None = None) -
     def on_signal(*_):
         stop.set()
 
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, on_signal)
 
     def reader() -> None:
         try:
@@ -130,6 +131,8 @@ def run(cfg: StationConfig, *, once: bool = False, max_s: float | None = None) -
             produced.clear()
     finally:
         stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         t.join(timeout=5.0)
         uplink.close()
         left = len(spool)
