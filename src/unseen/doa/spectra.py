@@ -34,7 +34,8 @@ def covariance(samples: np.ndarray) -> np.ndarray:
         raise InputError(
             f"need at least as many snapshots as elements: got {N} snapshots for {M} channels"
         )
-    R = (x @ np.swapaxes(x, -1, -2).conj()).astype(np.complex128) / N
+    with np.errstate(invalid="ignore", over="ignore"):
+        R = (x @ np.swapaxes(x, -1, -2).conj()).astype(np.complex128) / N
     if not np.all(np.isfinite(np.trace(R, axis1=-2, axis2=-1))):
         raise InputError("samples contain NaN or Inf values")
     return R
