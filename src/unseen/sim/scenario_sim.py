@@ -94,7 +94,7 @@ def _lead_samples(sc: Scenario, fs: float) -> int:
             for e in sc.emitters
         ),
     )
-    return int(math.ceil(4 * far / 299_792_458.0 * fs)) + 64
+    return math.ceil(4 * far / 299_792_458.0 * fs) + 64
 
 
 class _Waveforms:

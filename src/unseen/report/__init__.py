@@ -1,0 +1,44 @@
+"""The hunt report: `index.html` (self-contained, offline), `hunt.geojson`, `hunt.kml`,
+`observations.csv` (the `unseen locate` input format) and `fixes.jsonl` (its output format)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from unseen.report.model import HuntResult
+
+
+def write_report(result: HuntResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write every report file into `out_dir` (created); return their paths by name."""
+    from unseen.report import figures
+    from unseen.report.geojson import to_geojson
+    from unseen.report.html import render_html
+    from unseen.report.kml import write_kml
+    from unseen.report.tables import write_fixes, write_observations
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    gj = to_geojson(result)
+    paths = {
+        "geojson": out / "hunt.geojson",
+        "kml": out / "hunt.kml",
+        "observations": out / "observations.csv",
+        "fixes": out / "fixes.jsonl",
+        "html": out / "index.html",
+    }
+    paths["geojson"].write_text(json.dumps(gj, indent=1), encoding="utf-8")
+    write_kml(result, paths["kml"])
+    write_observations(result, paths["observations"])
+    write_fixes(result, paths["fixes"])
+    figs = {
+        "spectrum": figures.spectrum_svg(result),
+        "doa": figures.doa_svg(result),
+        "timeline": figures.timeline_svg(result),
+    }
+    page = render_html(result, gj, figs, figures.heatmap_png(result))
+    paths["html"].write_text(page, encoding="utf-8")
+    return paths
+
+
+__all__ = ["HuntResult", "write_report"]
