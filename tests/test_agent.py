@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import secrets
@@ -201,7 +202,7 @@ def test_agent_spools_while_server_is_away_survives_kill_and_delivers_exactly_on
             out.write_text(kraken_lines(1_700_000_000_000 + 1000 * step, 20))
             while time.monotonic() < deadline:
                 if spool.exists():
-                    with sqlite3.connect(spool) as c:
+                    with sqlite3.connect(spool) as c, contextlib.suppress(sqlite3.OperationalError):
                         n = c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
                 if n >= 20 * (step + 1):
                     break
