@@ -57,7 +57,7 @@ def test_xml_and_csv_of_the_same_bearing_agree():
     (rc,) = parse_kraken_csv(csv_line())
     assert rx.relative_deg == pytest.approx(60.0) == rc.relative_deg
     a, b = row(rx), row(rc)
-    assert a["azimuth_deg"] == pytest.approx(TRUE) == b["azimuth_deg"]
+    assert a["bearing_deg"] == pytest.approx(TRUE) == b["bearing_deg"]
     assert a["id"] == b["id"]  # same station, time and frequency: the same observation
     assert a["freq_hz"] == pytest.approx(94.2e6) == b["freq_hz"]
     assert rx.confidence == pytest.approx(0.87) == rc.confidence
@@ -70,8 +70,8 @@ def test_xml_theta_to_true_bearing_round_trips(theta):
     expected = (360.0 - theta + HEADING) % 360.0
     a = row(parse_doa_xml(xml(theta=theta)))
     b = row(parse_kraken_csv(csv_line(doa=(360.0 - theta) % 360.0))[0])
-    assert a["azimuth_deg"] == pytest.approx(expected) == b["azimuth_deg"]
-    assert 0.0 <= a["azimuth_deg"] < 360.0
+    assert a["bearing_deg"] == pytest.approx(expected) == b["bearing_deg"]
+    assert 0.0 <= a["bearing_deg"] < 360.0
 
 
 def test_gnss_position_and_heading_are_used_when_valid():
@@ -81,14 +81,14 @@ def test_gnss_position_and_heading_are_used_when_valid():
     assert (fixed["lat"], fixed["lon"]) == (48.0, -2.0)  # no GNSS fix: the station's position
     nognss = row(parse_doa_xml(xml()), use_gnss=False, heading_deg=0.0)
     assert (nognss["lat"], nognss["lon"]) == (48.0, -2.0)
-    assert nognss["azimuth_deg"] == pytest.approx(60.0)
+    assert nognss["bearing_deg"] == pytest.approx(60.0)
 
 
 def test_multi_vfo_csv_gives_one_reading_per_line():
     text = csv_line() + csv_line(doa=10.0, freq=93500000) + "\n"
     got = parse_kraken_csv(text)
     assert [g.freq_hz for g in got] == [94.2e6, 93.5e6]
-    assert row(got[1])["azimuth_deg"] == pytest.approx(30.0)
+    assert row(got[1])["bearing_deg"] == pytest.approx(30.0)
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def bearing(station="dinard", hunt="h", az=45.0, **kw) -> dict:
         "time_s": 10.0,
         "lat": 48.6325,
         "lon": -2.06,
-        "azimuth_deg": az,
+        "bearing_deg": az,
         "sigma_deg": 3.0,
         **kw,
     }
@@ -113,7 +113,7 @@ def test_ingest_is_idempotent_and_stations_submit_only_their_own(client):
     )
     got = client.get("/api/v1/hunts/h/observations", headers=auth(tok)).json()
     assert [g["id"] for g in got] == [a["id"], b["id"]]
-    assert got[1]["lat"] == 48.64 and got[1]["azimuth_deg"] == 50.0
+    assert got[1]["lat"] == 48.64 and got[1]["bearing_deg"] == 50.0
     assert client.get("/api/v1/hunts", headers=auth(tok)).json() == ["h"]
     r = client.get("/api/v1/hunts/h/fix", headers=auth(tok))
     assert r.status_code == 404 and "no fix yet" in r.json()["detail"]
@@ -122,13 +122,13 @@ def test_ingest_is_idempotent_and_stations_submit_only_their_own(client):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"azimuth_deg": 360.0}, "observations[0].azimuth_deg"),
+        ({"bearing_deg": 360.0}, "observations[0].bearing_deg"),
         ({"lat": 91.0}, "observations[0].lat"),
         ({"lon": "west"}, "observations[0].lon"),
         ({"sigma_deg": -1.0}, "observations[0].sigma_deg"),
         ({"id": "not-a-uuid"}, "observations[0].id"),
         ({"kind": "guess"}, "observations[0].kind"),
-        ({"azimuth_deg": None}, "azimuth_deg"),
+        ({"bearing_deg": None}, "bearing_deg"),
         ({"colour": "red"}, "observations[0].colour"),
         ({"time_s": float("nan")}, "observations[0].time_s"),
     ],
@@ -136,8 +136,8 @@ def test_ingest_is_idempotent_and_stations_submit_only_their_own(client):
 def test_bad_fields_are_4xx_naming_the_field(client, change, field):
     tok = station(client)
     obs = {**bearing(), **change}
-    if change.get("azimuth_deg", 0) is None:
-        obs.pop("azimuth_deg")
+    if change.get("bearing_deg", 0) is None:
+        obs.pop("bearing_deg")
     r = client.post(
         "/api/v1/observations",
         content=__import__("json").dumps({"observations": [obs]}).replace("NaN", '"NaN"'),

@@ -67,7 +67,7 @@ def rows(n: int, hunt: str = "h", station: str = "a", t0: float = 0.0) -> list[d
             "time_s": t0 + i,
             "lat": 48.6,
             "lon": -2.0,
-            "azimuth_deg": float(i % 360),
+            "bearing_deg": float(i % 360),
             "sigma_deg": 2.0,
         }
         for i in range(n)
@@ -179,8 +179,8 @@ def test_concurrent_writers_never_duplicate(repo):
 def test_fix_history_keeps_order_and_latest(repo):
     assert repo.latest_fix("h") is None
     for i in range(3):
-        repo.add_fix("h", {"lat_deg": 48.0 + i, "lon_deg": -2.0, "time_s": i}, last_seq=i, n_obs=i)
-    assert repo.latest_fix("h")["fix"]["lat_deg"] == 50.0
+        repo.add_fix("h", {"lat": 48.0 + i, "lon": -2.0, "time_s": i}, last_seq=i, n_obs=i)
+    assert repo.latest_fix("h")["fix"]["lat"] == 50.0
     hist = repo.fixes("h")
     assert [f["last_seq"] for f in hist] == [0, 1, 2]
     assert [f["last_seq"] for f in repo.fixes("h", limit=2, latest=True)] == [1, 2]

@@ -157,7 +157,7 @@ def reading_to_row(
         "lat": lat,
         "lon": lon,
         "alt_m": alt_m,
-        "azimuth_deg": az if az < 360.0 else 0.0,
+        "bearing_deg": az if az < 360.0 else 0.0,
         "sigma_deg": sigma_deg,
         "confidence": r.confidence,
     }

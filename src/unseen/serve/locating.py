@@ -1,45 +1,26 @@
-"""The bridge from stored API rows to the locate stage (`unseen.locate`)."""
+"""The bridge from stored API rows to the locate stage (`unseen.locate`).
+
+API observation rows are `unseen locate` rows plus `id`, `hunt` (and `seq` once stored);
+`detection` rows are not measurements of position and are left out of the fusion.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
 from unseen.errors import GeometryError
-from unseen.types import Bearing, Observation, SignalStrength, Site, Tdoa
-
-
-def row_to_observation(row: dict) -> Observation | None:
-    """An API observation row as a typed observation; None for kinds that are not measurements."""
-    site = Site(row["station"], float(row["lat"]), float(row["lon"]), float(row.get("alt_m", 0.0)))
-    kind = row["kind"]
-    t = float(row["time_s"])
-    f = row.get("freq_hz")
-    if kind == "bearing":
-        return Bearing(
-            site,
-            float(row["azimuth_deg"]),
-            float(row["sigma_deg"]),
-            t,
-            f,
-            bool(row.get("magnetic")),
-        )
-    if kind == "tdoa":
-        b = Site(
-            row["station_b"], float(row["lat_b"]), float(row["lon_b"]), float(row.get("alt_b_m", 0))
-        )
-        return Tdoa(site, b, float(row["tdoa_s"]), float(row["sigma_s"]), t, f)
-    if kind == "rssi":
-        return SignalStrength(
-            site,
-            float(row["rssi_dbm"]),
-            float(row["sigma_db"]),
-            t,
-            f,
-            row.get("path_loss_exponent"),
-        )
-    return None
+from unseen.types import Observation
 
 
 def observations(rows: list[dict]) -> list[Observation]:
-    return [o for o in map(row_to_observation, rows) if o is not None]
+    """Typed observations of the bearing, TDOA and signal-strength rows."""
+    from unseen.locate.io import row_to_observation
+
+    return [
+        row_to_observation(r, f"observation {r.get('id')}")[1]
+        for r in rows
+        if r.get("kind") in ("bearing", "tdoa", "rssi")
+    ]
 
 
 def solve_rows(rows: list[dict], initial: tuple[float, float] | None, hunt: str) -> dict:
@@ -50,14 +31,15 @@ def solve_rows(rows: list[dict], initial: tuple[float, float] | None, hunt: str)
     obs = observations(rows)
     if not obs:
         raise GeometryError(f"hunt {hunt!r}: no bearings, TDOAs or signal strengths to locate")
-    fix = solve(obs, robust=True, group=hunt, initial=initial)
-    return fix_to_dict(fix)
+    out = fix_to_dict(solve(obs, robust=True, group=hunt, initial=initial))
+    out["time_s"] = max(o.time_s for o in obs)
+    return out
 
 
-def heatmap(rows: list[dict], center: tuple[float, float], half_m: float, n: int):
-    """Likelihood of the transmitter on an n×n grid ±half_m around `center` (lat, lon)."""
-    import numpy as np
-
+def heatmap(
+    rows: list[dict], center: tuple[float, float], half_m: float, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Relative likelihood exp(L − max L) on an n×n grid ±half_m around `center` (lat, lon)."""
     from unseen.locate.grid import likelihood_grid
 
     lat0, lon0 = center
@@ -65,10 +47,6 @@ def heatmap(rows: list[dict], center: tuple[float, float], half_m: float, n: int
     dlon = half_m / (111_320.0 * max(np.cos(np.radians(lat0)), 1e-6))
     lat = np.linspace(lat0 - dlat, lat0 + dlat, n)
     lon = np.linspace(lon0 - dlon, lon0 + dlon, n)
-    values = np.asarray(likelihood_grid(observations(rows), lat, lon), dtype=float)
-    if values.shape != (n, n):
-        values = values.reshape(n, n)
-    peak = float(np.nanmax(values)) if values.size else 0.0
-    if peak > 0:
-        values = values / peak
+    loglik = np.asarray(likelihood_grid(observations(rows), lat, lon), dtype=float)
+    values = np.exp(loglik - np.nanmax(loglik))
     return lat, lon, np.nan_to_num(values)

@@ -56,7 +56,7 @@ class TokenCreated(BaseModel):
 class ObservationIn(BaseModel):
     """One observation: the fields of an `unseen locate` row, plus `id` and `hunt`.
 
-    `kind` selects the required fields: bearing → azimuth_deg, sigma_deg; tdoa → station_b,
+    `kind` selects the required fields: bearing → bearing_deg, sigma_deg; tdoa → station_b,
     lat_b, lon_b, tdoa_s, sigma_s; rssi → rssi_dbm, sigma_db; detection → freq_hz.
     """
 
@@ -71,7 +71,7 @@ class ObservationIn(BaseModel):
     lon: Lon
     alt_m: Alt = 0.0
     freq_hz: Freq | None = None
-    azimuth_deg: Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False)] | None = None
+    bearing_deg: Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False)] | None = None
     sigma_deg: Annotated[float, Field(gt=0.0, le=180.0, allow_inf_nan=False)] | None = None
     magnetic: bool = False
     station_b: Name | None = None
@@ -95,7 +95,7 @@ class ObservationIn(BaseModel):
     @model_validator(mode="after")
     def _kind_fields(self) -> ObservationIn:
         need = {
-            "bearing": ("azimuth_deg", "sigma_deg"),
+            "bearing": ("bearing_deg", "sigma_deg"),
             "tdoa": ("station_b", "lat_b", "lon_b", "tdoa_s", "sigma_s"),
             "rssi": ("rssi_dbm", "sigma_db"),
             "detection": ("freq_hz",),

@@ -4,11 +4,11 @@
 """
 
 from unseen.store.engine import create_engine, default_path, migrate, to_url
-from unseen.store.repo import ROLES, Conflict, Principal, Repo, digest, new_token
+from unseen.store.repo import ROLES, ConflictError, Principal, Repo, digest, new_token
 
 __all__ = [
     "ROLES",
-    "Conflict",
+    "ConflictError",
     "Principal",
     "Repo",
     "create_engine",

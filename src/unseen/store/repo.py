@@ -23,7 +23,7 @@ from unseen.store.schema import fixes, hunts, observations, stations, tokens
 ROLES = ("admin", "station", "viewer")
 
 
-class Conflict(InputError):
+class ConflictError(InputError):
     """A unique name is already taken."""
 
 
@@ -76,7 +76,7 @@ class Repo:
         with self.engine.begin() as conn:
             taken = conn.execute(sa.select(stations.c.id).where(stations.c.name == name)).first()
             if taken:
-                raise Conflict(f"station name {name!r} is already registered")
+                raise ConflictError(f"station name {name!r} is already registered")
             sid = conn.execute(
                 stations.insert().values(
                     name=name, lat_deg=lat_deg, lon_deg=lon_deg, alt_m=alt_m, created_s=now
@@ -253,8 +253,8 @@ class Repo:
             n_obs=n_obs,
             time_s=float(fix.get("time_s", 0.0) or 0.0),
             computed_s=time.time(),
-            lat_deg=float(fix["lat_deg"]),
-            lon_deg=float(fix["lon_deg"]),
+            lat_deg=float(fix["lat"]),
+            lon_deg=float(fix["lon"]),
             fix=fix,
         )
         with self.engine.begin() as conn:
