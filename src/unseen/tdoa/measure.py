@@ -1,0 +1,289 @@
+"""Measure a time difference of arrival between two receivers' blocks of the same signal.
+
+tdoa_s = arrival at a − arrival at b. With block a's sample 0 at t_a0 and b's at t_b0 (absolute
+times when known), a correlation peak at lag L (a[n + L] ≈ b[n]) gives
+tdoa = L/fs + (t_a0 − t_b0). Only |tdoa| ≤ baseline/c is searched.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from unseen.errors import GeometryError, InputError
+from unseen.tdoa.gcc import coherence_crb, correlate, cross_spectrum
+from unseen.types import IqBlock, Site, Tdoa
+
+C_M_S = 299_792_458.0
+METHODS = ("phat", "cc", "envelope", "carrier")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A TDOA with its uncertainty: `sigma_s` (reported, includes `sigma_sys_s`), `crb_s` (the
+    Cramér–Rao bound from the measured coherence), `scatter_s` (spread of per-segment estimates
+    over √K, or None), the normalised peak and the largest side peak of the correlation."""
+
+    tdoa_s: float
+    sigma_s: float
+    crb_s: float
+    scatter_s: float | None
+    peak: float
+    sidelobe: float
+    method: str
+    segments: int
+
+
+def prepare(x: np.ndarray, fs: float, method: str, carrier_window_s: float = 0.05) -> np.ndarray:
+    """The waveform each method correlates.
+
+    phat, cc: the complex baseband; envelope: |x| − mean (AM-like signals); carrier: x minus a
+    moving-average carrier estimate of `carrier_window_s` (keeps the modulation — AM edges,
+    phase chips — and drops the unmodulated carrier, which carries no timing).
+    """
+    x = np.asarray(x, np.complex128)
+    if method in ("phat", "cc"):
+        return x
+    if method == "envelope":
+        e = np.abs(x)
+        return (e - e.mean()).astype(np.complex128)
+    if method == "carrier":
+        k = max(1, int(round(carrier_window_s * fs)))
+        kern = np.ones(k) / k
+        return x - (np.convolve(x.real, kern, "same") + 1j * np.convolve(x.imag, kern, "same"))
+    raise InputError(f"method={method!r}; expected one of {', '.join(METHODS)}")
+
+
+def max_lag_from(site_a: Site | None, site_b: Site | None, speed_m_s: float = C_M_S) -> float:
+    """baseline/speed between two sites (s): the largest physically possible |tdoa|."""
+    if site_a is None or site_b is None:
+        raise InputError("max_lag_s not given and the blocks carry no sites to bound it")
+    from unseen.geo.frames import geodetic2ecef
+
+    pa = np.array(geodetic2ecef(site_a.lat_deg, site_a.lon_deg, site_a.alt_m), float).ravel()
+    pb = np.array(geodetic2ecef(site_b.lat_deg, site_b.lon_deg, site_b.alt_m), float).ravel()
+    base = float(np.linalg.norm(pa - pb))
+    if base <= 0:
+        raise GeometryError(f"stations {site_a.station} and {site_b.station} are at one place")
+    # the ground path (geodesic) is longer than the chord; 1 % covers it to > 1000 km
+    return base * 1.01 / speed_m_s
+
+
+def _corr(a, b, fs, weighting, band_hz, max_lag_s, center_s):
+    G, f = cross_spectrum(a, b, fs, weighting=weighting, band_hz=band_hz)
+    return correlate(G, f, fs, max_lag_s, center_s)
+
+
+def measure(
+    block_a: IqBlock | np.ndarray,
+    block_b: IqBlock | np.ndarray,
+    *,
+    sample_rate_hz: float | None = None,
+    max_lag_s: float | None = None,
+    method: str = "phat",
+    band_hz: tuple[float, float] | None = None,
+    carrier_window_s: float = 0.05,
+    segment_s: float = 1.0,
+    sigma_sys_s: float = 0.0,
+    offset_s: float | None = None,
+) -> Measurement:
+    """TDOA (arrival at a − arrival at b) of the common signal in two single-channel blocks.
+
+    `max_lag_s` bounds the search (default: baseline/c from the blocks' sites). The peak is
+    refined off-grid (band-limited). `sigma_s` = sqrt(max(crb, scatter)² + sigma_sys_s²): the CRB
+    from the measured coherence, the scatter of per-`segment_s` estimates over √K when there are
+    ≥ 4 segments, and a systematic term (receiver timing, propagation model) added in quadrature.
+    `offset_s` overrides t_a0 − t_b0 (default from the blocks' utc_ns, else 0).
+    """
+    if isinstance(block_a, IqBlock):
+        fs = block_a.sample_rate_hz
+        xa = block_a.samples[0] if block_a.samples.ndim == 2 else block_a.samples
+    else:
+        fs = sample_rate_hz
+        xa = np.asarray(block_a)
+    if isinstance(block_b, IqBlock):
+        if block_b.sample_rate_hz != fs and fs is not None:
+            raise InputError(
+                f"blocks at {fs} Hz and {block_b.sample_rate_hz} Hz: put both on one time grid "
+                "first (unseen.tdoa.align)"
+            )
+        fs = fs or block_b.sample_rate_hz
+        xb = block_b.samples[0] if block_b.samples.ndim == 2 else block_b.samples
+    else:
+        xb = np.asarray(block_b)
+    if fs is None or fs <= 0:
+        raise InputError("sample_rate_hz is needed when measuring on plain arrays")
+    n = min(len(xa), len(xb))
+    if n < 16:
+        raise InputError(f"blocks of {len(xa)} and {len(xb)} samples; need at least 16 each")
+    xa, xb = xa[:n], xb[:n]
+    if offset_s is None:
+        ua = getattr(block_a, "utc_ns", None)
+        ub = getattr(block_b, "utc_ns", None)
+        offset_s = (ua - ub) / 1e9 if ua is not None and ub is not None else 0.0
+    if max_lag_s is None:
+        max_lag_s = max_lag_from(getattr(block_a, "site", None), getattr(block_b, "site", None))
+    weighting = "phat" if method == "phat" else "none"
+    a = prepare(xa, fs, method, carrier_window_s)
+    b = prepare(xb, fs, method, carrier_window_s)
+    center = -offset_s
+    cr = _corr(a, b, fs, weighting, band_hz, max_lag_s, center)
+    lag = cr.peak_s
+    crb, _, _ = coherence_crb(a, b, fs, lag, band_hz=band_hz)
+    seg = int(round(segment_s * fs))
+    scatter = None
+    k = n // seg if seg > 0 else 0
+    if k >= 4:
+        est = np.array(
+            [
+                _corr(
+                    a[i * seg : (i + 1) * seg],
+                    b[i * seg : (i + 1) * seg],
+                    fs,
+                    weighting,
+                    band_hz,
+                    max_lag_s,
+                    center,
+                ).peak_s
+                for i in range(k)
+            ]
+        )
+        mad = 1.4826 * np.median(np.abs(est - np.median(est)))
+        scatter = float(mad / np.sqrt(k))
+    stat = max(crb, scatter or 0.0)
+    sigma = float(np.hypot(stat, sigma_sys_s))
+    return Measurement(
+        float(lag + offset_s),
+        sigma,
+        float(crb),
+        scatter,
+        float(cr.peak),
+        float(cr.sidelobe),
+        method,
+        max(k, 1),
+    )
+
+
+def to_tdoa(
+    m: Measurement, site_a: Site, site_b: Site, *, time_s: float = 0.0, freq_hz: float | None = None
+) -> Tdoa:
+    """The pipeline value for a measurement between two sites."""
+    return Tdoa(site_a, site_b, m.tdoa_s, m.sigma_s, time_s, freq_hz)
+
+
+def true_tdoa(
+    site_a: Site,
+    site_b: Site,
+    lat_deg: float,
+    lon_deg: float,
+    *,
+    speed_m_s: float = C_M_S,
+    ground: bool = True,
+) -> float:
+    """tdoa (s) for a transmitter at (lat, lon): geodesic (ground-wave) path lengths over speed,
+    or straight-line (ECEF chord) lengths when `ground` is False."""
+    if ground:
+        from unseen.geo.geodesic import distance
+
+        da = float(distance(site_a.lat_deg, site_a.lon_deg, lat_deg, lon_deg))
+        db = float(distance(site_b.lat_deg, site_b.lon_deg, lat_deg, lon_deg))
+    else:
+        from unseen.geo.frames import geodetic2ecef
+
+        p = np.array(geodetic2ecef(lat_deg, lon_deg, 0.0), float).ravel()
+        da = float(
+            np.linalg.norm(
+                np.array(geodetic2ecef(site_a.lat_deg, site_a.lon_deg, site_a.alt_m), float).ravel()
+                - p
+            )
+        )
+        db = float(
+            np.linalg.norm(
+                np.array(geodetic2ecef(site_b.lat_deg, site_b.lon_deg, site_b.alt_m), float).ravel()
+                - p
+            )
+        )
+    return (da - db) / speed_m_s
+
+
+def correct_clock(
+    target: Tdoa,
+    reference: Tdoa,
+    ref_lat_deg: float,
+    ref_lon_deg: float,
+    *,
+    speed_m_s: float = C_M_S,
+) -> Tdoa:
+    """Remove the receivers' clock offset using a reference transmitter at a known position.
+
+    Both TDOAs were measured between the same two receivers (same clocks), so
+    offset = measured_ref − true_ref, and the corrected target is tdoa − offset, with
+    σ² = σ_target² + σ_ref².
+    """
+    if {target.site.station, target.site_b.station} != {
+        reference.site.station,
+        reference.site_b.station,
+    }:
+        raise InputError(
+            f"reference TDOA is between {reference.site.station}/{reference.site_b.station}, "
+            f"target between {target.site.station}/{target.site_b.station}: must be one pair"
+        )
+    ref = reference
+    if ref.site.station != target.site.station:
+        ref = Tdoa(ref.site_b, ref.site, -ref.tdoa_s, ref.sigma_s, ref.time_s, ref.freq_hz)
+    offset = ref.tdoa_s - true_tdoa(
+        ref.site, ref.site_b, ref_lat_deg, ref_lon_deg, speed_m_s=speed_m_s
+    )
+    return Tdoa(
+        target.site,
+        target.site_b,
+        target.tdoa_s - offset,
+        float(np.hypot(target.sigma_s, ref.sigma_s)),
+        target.time_s,
+        target.freq_hz,
+    )
+
+
+@dataclass(frozen=True)
+class Closure:
+    """tdoa_ab + tdoa_bc + tdoa_ca for one receiver triplet, its σ and whether it is within
+    `k`σ (k = 3 by default)."""
+
+    stations: tuple[str, str, str]
+    residual_s: float
+    sigma_s: float
+    ok: bool
+
+
+def closures(tdoas: Sequence[Tdoa], *, k: float = 3.0) -> list[Closure]:
+    """Check every receiver triplet: the three pairwise TDOAs must sum to zero (within kσ)."""
+    pair: dict[tuple[str, str], tuple[float, float]] = {}
+    for t in tdoas:
+        a, b = t.site.station, t.site_b.station
+        pair[(a, b)] = (t.tdoa_s, t.sigma_s)
+        pair[(b, a)] = (-t.tdoa_s, t.sigma_s)
+    names = sorted({s for ab in pair for s in ab})
+    out = []
+    for a, b, c in itertools.combinations(names, 3):
+        if (a, b) in pair and (b, c) in pair and (c, a) in pair:
+            r = pair[(a, b)][0] + pair[(b, c)][0] + pair[(c, a)][0]
+            s = float(np.sqrt(pair[(a, b)][1] ** 2 + pair[(b, c)][1] ** 2 + pair[(c, a)][1] ** 2))
+            out.append(Closure((a, b, c), float(r), s, bool(abs(r) <= k * s)))
+    return out
+
+
+def suspect_receivers(checks: Sequence[Closure]) -> list[str]:
+    """Receivers in every failing triplet and in no passing one (whose timing disagrees)."""
+    bad = [set(c.stations) for c in checks if not c.ok]
+    if not bad:
+        return []
+    good = (
+        set().union(*[set(c.stations) for c in checks if c.ok])
+        if any(c.ok for c in checks)
+        else set()
+    )
+    common = set.intersection(*bad)
+    return sorted(common - good) if good else sorted(common)
