@@ -88,7 +88,7 @@ def correlate(
     hi = int(np.floor((center_s + max_lag_s) * fs))
     lo, hi = max(lo, -(nfft // 2) + 1), min(hi, nfft // 2 - 1)
     if hi < lo:
-        lo = hi = int(round(center_s * fs))
+        lo = hi = round(center_s * fs)
     idx = np.arange(lo, hi + 1)
     mag = np.abs(r[idx % nfft]) * nfft / max(float(np.sum(np.abs(G))), 1e-300)
     k = int(np.argmax(mag))

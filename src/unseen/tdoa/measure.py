@@ -51,7 +51,7 @@ def prepare(x: np.ndarray, fs: float, method: str, carrier_window_s: float = 0.0
         e = np.abs(x)
         return (e - e.mean()).astype(np.complex128)
     if method == "carrier":
-        k = max(1, int(round(carrier_window_s * fs)))
+        k = max(1, round(carrier_window_s * fs))
         kern = np.ones(k) / k
         return x - (np.convolve(x.real, kern, "same") + 1j * np.convolve(x.imag, kern, "same"))
     raise InputError(f"method={method!r}; expected one of {', '.join(METHODS)}")
@@ -133,7 +133,7 @@ def measure(
     cr = _corr(a, b, fs, weighting, band_hz, max_lag_s, center)
     lag = cr.peak_s
     crb, _, _ = coherence_crb(a, b, fs, lag, band_hz=band_hz)
-    seg = int(round(segment_s * fs))
+    seg = round(segment_s * fs)
     scatter = None
     k = n // seg if seg > 0 else 0
     if k >= 4:
