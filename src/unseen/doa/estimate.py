@@ -22,11 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from unseen.doa import spectra, subspace
+from unseen.doa._kernels import top_peaks, uncertainty
 from unseen.doa.array import Array, wavelength_m
-from unseen.doa.bounds import crb_stochastic
 from unseen.doa.calibrate import Calibration
 from unseen.doa.order import count_sources
-from unseen.errors import GeometryError, InputError
+from unseen.errors import InputError
 from unseen.types import DoaEstimate, IqBlock
 
 METHODS = ("bartlett", "capon", "music", "root-music", "esprit")
@@ -96,21 +96,10 @@ def _uncertainty(
     """(sigma_crb_deg, threshold factor t, estimated source powers) per bearing."""
     M = arr.num_elements
     noise = max(float(np.mean(lam[: M - K])), 1e-12 * float(lam[-1]))
-    A = arr.steering(az, f)
-    Ap = np.linalg.pinv(A)
-    P = Ap @ (R - noise * np.eye(M)) @ Ap.conj().T
-    P = 0.5 * (P + P.conj().T)
-    w, V = np.linalg.eigh(P)
-    P = (V * np.maximum(w, 1e-6 * noise)) @ V.conj().T
-    powers = np.real(np.diag(P))
-    p = arr.positions_enu_m[:, :2]
-    aperture = float(np.max(np.linalg.norm(p[:, None] - p[None], axis=-1)))
-    beam_deg = np.degrees(wavelength_m(f) / aperture)
-    try:
-        var = np.diag(crb_stochastic(arr, az, f, P, noise, N))
-        s = np.sqrt(np.maximum(var, 0.0))
-    except (GeometryError, np.linalg.LinAlgError):
-        s = np.full(K, np.inf)
+    beam_deg = np.degrees(wavelength_m(f) / spectra.aperture_m(arr))
+    kc = 2 * np.pi / wavelength_m(f)
+    var, powers, _ = uncertainty(arr.positions_enu_m, np.radians(az), kc, R, noise, N)
+    s = np.degrees(np.sqrt(np.maximum(var, 0.0)))
     with np.errstate(divide="ignore"):
         t = 1.0 - np.exp(-((beam_deg / s) ** 2) / 100.0)
     return s, t, powers
@@ -130,18 +119,16 @@ def _scan(
     q = spectra.quadratic(W, A)
     maximise = spectra.MAXIMISE[method]
     score = q if maximise else -q
-    peaks = spectra.local_peaks(score, circ)
-    if peaks.size == 0:
-        peaks = np.array([int(np.argmax(score))])
-    order = peaks[np.argsort(score[peaks])[::-1]]
-    top = order[:K]
+    top, rival = top_peaks(score, K, circ)
+    if top.size == 0:
+        top = np.array([int(np.argmax(score))])
     step = grid[1] - grid[0]
     az0 = grid[top] + spectra.parabolic(score, top, circ) * step
     az, qr = spectra.refine(W, arr, f, az0, maximise, step, elevation_deg)
     P = spectra.to_spectrum(method, qr, arr.num_elements)
-    if order.size > K:
-        rival = spectra.to_spectrum(method, q[order[K : K + 1]], arr.num_elements)[0]
-        r = np.clip(rival / np.maximum(P, 1e-300), 0.0, 1.0)
+    if np.isfinite(rival):
+        r_val = spectra.to_spectrum(method, np.array([abs(rival)]), arr.num_elements)[0]
+        r = np.clip(r_val / np.maximum(P, 1e-300), 0.0, 1.0)
     else:
         r = np.zeros(top.size)
     return az, r

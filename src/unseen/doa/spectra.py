@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from unseen.doa._kernels import quad_derivs
 from unseen.doa.array import Array, wavelength_m
 from unseen.errors import GeometryError, InputError
 
@@ -95,6 +96,13 @@ def spatial_smoothing(R: np.ndarray, array: Array, length: int) -> tuple[np.ndar
     return Rs, sub
 
 
+@lru_cache(maxsize=64)
+def aperture_m(array: Array) -> float:
+    """Largest horizontal distance between two elements, metres."""
+    p = array.positions_enu_m[:, :2]
+    return float(np.max(np.linalg.norm(p[:, None] - p[None], axis=-1)))
+
+
 def horizontal_axis(array: Array) -> np.ndarray | None:
     """Unit horizontal axis (element 0 → last) if the elements are collinear in plan, else None."""
     p = array.positions_enu_m[:, :2]
@@ -109,6 +117,7 @@ def horizontal_axis(array: Array) -> np.ndarray | None:
     return np.array([e[0], e[1], 0.0])
 
 
+@lru_cache(maxsize=64)
 def scan_sector(array: Array) -> tuple[float, float, bool]:
     """(start_deg, stop_deg, circular) the array can tell apart.
 
@@ -204,23 +213,6 @@ def local_peaks(score: np.ndarray, circular: bool) -> np.ndarray:
     return np.flatnonzero((s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]))
 
 
-def _phase_derivs(
-    array: Array, az_rad: np.ndarray, freq_hz: float, elevation_deg: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """φ, ∂φ/∂θ, ∂²φ/∂θ² of the steering phases φ_m = k·p_m·u(θ), shape (M, K)."""
-    k = 2 * np.pi / wavelength_m(freq_hz)
-    ce = np.cos(np.radians(elevation_deg))
-    s, c = np.sin(az_rad), np.cos(az_rad)
-    z = np.zeros_like(az_rad)
-    p = array.positions_enu_m
-    u = np.stack([s * ce, c * ce, np.full_like(az_rad, np.sin(np.radians(elevation_deg)))])
-    return (
-        k * (p @ u),
-        k * (p @ np.stack([c * ce, -s * ce, z])),
-        k * (p @ np.stack([-s * ce, -c * ce, z])),
-    )
-
-
 def refine(
     W: np.ndarray,
     array: Array,
@@ -229,7 +221,7 @@ def refine(
     maximise: bool,
     max_step_deg: float,
     elevation_deg: float = 0.0,
-    iterations: int = 3,
+    iterations: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Newton steps on the exact q(θ) = ‖Wᴴa(θ)‖² from `az_deg`; returns (azimuths, q).
 
@@ -238,30 +230,22 @@ def refine(
     kept only if it improves q.
     """
     th0 = np.radians(np.asarray(az_deg, dtype=float))
-    Wh = W.conj().T
+    Wh = np.ascontiguousarray(W.conj().T, dtype=np.complex128)
+    k = 2 * np.pi / wavelength_m(freq_hz)
+    el = np.radians(elevation_deg)
+    kc, ks = k * np.cos(el), k * np.sin(el)
+    pos = array.positions_enu_m
     lim = np.radians(max_step_deg)
     sign = -1.0 if maximise else 1.0
-
-    def evaluate(th: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        phi, d1, d2 = _phase_derivs(array, th, freq_hz, elevation_deg)
-        a = np.exp(1j * phi)
-        b, b1, b2 = Wh @ a, Wh @ (1j * d1 * a), Wh @ ((1j * d2 - d1 * d1) * a)
-        q = np.sum(b.real**2 + b.imag**2, axis=0)
-        g = 2 * np.real(np.sum(b1.conj() * b, axis=0))
-        h = 2 * np.real(np.sum(b2.conj() * b, axis=0)) + 2 * np.sum(np.abs(b1) ** 2, axis=0)
-        return q, g, h
-
     th = th0
-    q, g, h = evaluate(th)
+    q, g, h = quad_derivs(Wh, pos, th, kc, ks)
     for _ in range(iterations):
         ok = sign * h > 0
         step = np.where(ok, -g / np.where(ok, h, 1.0), 0.0)
         tn = np.clip(th + step, th0 - lim, th0 + lim)
-        qn, gn, hn = evaluate(tn)
+        qn, gn, hn = quad_derivs(Wh, pos, tn, kc, ks)
         better = sign * (qn - q) <= 0
-        th, q, g, h = (
-            np.where(better, new, old) for new, old in ((tn, th), (qn, q), (gn, g), (hn, h))
-        )
+        th, q, g, h = (np.where(better, a, b) for a, b in ((tn, th), (qn, q), (gn, g), (hn, h)))
     return np.degrees(th), q
 
 

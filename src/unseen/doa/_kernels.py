@@ -1,0 +1,132 @@
+"""numba kernels for the per-frame hot path (small loops that numpy would split into many calls).
+
+Compiled on first use and cached on disk (cache=True), so only the very first run pays for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def top_peaks(score: np.ndarray, k: int, circular: bool) -> tuple[np.ndarray, float]:
+    """Indices of the k highest local maxima of `score` (highest first; fewer if fewer exist)
+    and the height of the next one (-inf if none). A maximum is > its left, >= its right."""
+    n = score.size
+    idx = np.full(k + 1, -1, np.int64)
+    val = np.full(k + 1, -np.inf)
+    for i in range(n):
+        if circular:
+            lo = score[i - 1] if i > 0 else score[n - 1]
+            hi = score[i + 1] if i < n - 1 else score[0]
+        else:
+            lo = score[i - 1] if i > 0 else -np.inf
+            hi = score[i + 1] if i < n - 1 else -np.inf
+        s = score[i]
+        if s > lo and s >= hi and s > val[k]:
+            j = k
+            while j > 0 and s > val[j - 1]:
+                val[j] = val[j - 1]
+                idx[j] = idx[j - 1]
+                j -= 1
+            val[j] = s
+            idx[j] = i
+    m = 0
+    while m < k and idx[m] >= 0:
+        m += 1
+    return idx[:m], val[k]
+
+
+@njit(cache=True)
+def quad_derivs(
+    Wh: np.ndarray, pos: np.ndarray, th: np.ndarray, kc: float, ks: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """q(θ) = ‖Wᴴa(θ)‖², q'(θ), q''(θ) at each θ (radians); kc = k·cos(el), ks = k·sin(el).
+
+    φ_m = kc·(e_m sin θ + n_m cos θ) + ks·u_m, a = e^{jφ}, a' = jφ'a, a'' = (jφ'' − φ'²)a,
+    q' = 2Re(b₁ᴴb), q'' = 2Re(b₂ᴴb) + 2‖b₁‖² with b = Wᴴa, b₁ = Wᴴa', b₂ = Wᴴa''.
+    """
+    R, M = Wh.shape
+    K = th.size
+    q = np.empty(K)
+    g = np.empty(K)
+    h = np.empty(K)
+    a = np.empty(M, np.complex128)
+    a1 = np.empty(M, np.complex128)
+    a2 = np.empty(M, np.complex128)
+    for t in range(K):
+        s, c = np.sin(th[t]), np.cos(th[t])
+        for m in range(M):
+            e, n = pos[m, 0] * kc, pos[m, 1] * kc
+            phi = e * s + n * c + pos[m, 2] * ks
+            d1 = e * c - n * s
+            d2 = -(e * s + n * c)
+            am = np.cos(phi) + 1j * np.sin(phi)
+            a[m] = am
+            a1[m] = 1j * d1 * am
+            a2[m] = (1j * d2 - d1 * d1) * am
+        qq = 0.0
+        gg = 0.0
+        hh = 0.0
+        for r in range(R):
+            b = 0j
+            b1 = 0j
+            b2 = 0j
+            for m in range(M):
+                w = Wh[r, m]
+                b += w * a[m]
+                b1 += w * a1[m]
+                b2 += w * a2[m]
+            qq += b.real * b.real + b.imag * b.imag
+            gg += 2 * (b1.real * b.real + b1.imag * b.imag)
+            hh += 2 * (b2.real * b.real + b2.imag * b.imag) + 2 * (
+                b1.real * b1.real + b1.imag * b1.imag
+            )
+        q[t] = qq
+        g[t] = gg
+        h[t] = hh
+    return q, g, h
+
+
+@njit(cache=True)
+def uncertainty(
+    pos: np.ndarray, th: np.ndarray, kc: float, R: np.ndarray, noise: float, N: int
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(stochastic CRB diagonal in rad², source powers, ok) at bearings `th` (radians).
+
+    P̂ = A⁺(R − σ²I)A⁺ᴴ made positive definite, then the Stoica–Nehorai bound (see bounds.py)
+    with D = ∂A/∂θ in the horizontal plane. ok is False when A is (nearly) rank deficient.
+    """
+    M, K = pos.shape[0], th.size
+    A = np.empty((M, K), np.complex128)
+    D = np.empty((M, K), np.complex128)
+    for t in range(K):
+        s, c = np.sin(th[t]), np.cos(th[t])
+        for m in range(M):
+            e, n = pos[m, 0] * kc, pos[m, 1] * kc
+            phi = e * s + n * c
+            a = np.cos(phi) + 1j * np.sin(phi)
+            A[m, t] = a
+            D[m, t] = 1j * (e * c - n * s) * a
+    Ah = A.conj().T
+    AhA = Ah @ A
+    ev = np.linalg.eigvalsh(AhA)
+    if ev[0] <= 1e-12 * ev[-1]:
+        return np.full(K, np.inf), np.zeros(K), False
+    Ap = np.linalg.solve(AhA, Ah)
+    Rn = R - noise * np.eye(M)
+    P = Ap @ Rn @ Ap.conj().T
+    P = 0.5 * (P + P.conj().T)
+    w, V = np.linalg.eigh(P)
+    w = np.maximum(w, 1e-6 * noise)
+    P = (V * w) @ V.conj().T
+    proj = np.eye(M) - A @ Ap
+    Rm = A @ P @ Ah + noise * np.eye(M)
+    H = D.conj().T @ proj @ D
+    G = P @ Ah @ np.linalg.solve(Rm, A) @ P
+    fim = (2.0 * N / noise) * np.real(H * G.T)
+    if np.linalg.cond(fim) > 1e14:
+        return np.full(K, np.inf), np.real(np.diag(P)).copy(), False
+    crb = np.linalg.inv(fim)
+    return np.diag(crb).copy(), np.real(np.diag(P)).copy(), True
