@@ -186,7 +186,7 @@ def _normal(J: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return A, g
 
 
-def fit(b: Batch, start: State, *, max_iter: int = 60, tol_m: float = 1e-4) -> FitResult:
+def fit(b: Batch, start: State, *, max_iter: int = 200, tol_m: float = 1e-4) -> FitResult:
     """Levenberg–Marquardt on every problem of the batch at once; inactive problems drop out."""
     G, k = b.size, b.k
     s = start.copy()
@@ -226,7 +226,8 @@ def fit(b: Batch, start: State, *, max_iter: int = 60, tol_m: float = 1e-4) -> F
             rs[idx] = r2[ok]
             Js[idx] = J2[ok]
         smallstep = np.linalg.norm(step[:, : b.dims], axis=1) < tol_m
-        tiny = (cost[act] - c2) <= 1e-12 * (1.0 + cost[act])
+        # the step's predicted χ² decrease: < 1e-6 means it moves < 1e-3 standard deviations
+        tiny = np.einsum("gi,gi->g", step, g) < 1e-6
         cost[idx] = c2[ok]
         lam[idx] = np.maximum(lam[idx] / 10.0, 1e-12)
         lam[act[~ok]] *= 10.0

@@ -9,6 +9,7 @@ Baarda's data snooping, with exact refits instead of linearised residuals).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,10 +59,23 @@ def _assign(res: FitResult, idx: np.ndarray, new: FitResult, src: np.ndarray) ->
 
 
 def reject(
-    batch: Batch, res: FitResult, group_units: list[list[Unit]], alpha: float = ALPHA
+    batch: Batch,
+    res: FitResult,
+    units_of: Callable[[int], list[Unit]],
+    alpha: float = ALPHA,
 ) -> list[list[str]]:
-    """Reject inconsistent units in place (weights in `batch`, solution in `res`); ids per group."""
+    """Reject inconsistent units in place (weights in `batch`, solution in `res`); ids per group.
+
+    `units_of(g)` lists problem g's rejectable units (asked only for problems that fail the test).
+    """
     G = batch.size
+    cache: dict[int, list[Unit]] = {}
+
+    def group_units_get(g: int) -> list[Unit]:
+        if g not in cache:
+            cache[g] = units_of(g)
+        return cache[g]
+
     rejected: list[list[str]] = [[] for _ in range(G)]
     out_of: list[set[int]] = [set() for _ in range(G)]
     give_up = np.zeros(G, dtype=bool)
@@ -71,11 +85,11 @@ def reject(
         failing = np.flatnonzero((res.chi2 > threshold(dof, alpha)) & (dof >= 2) & ~give_up)
         parents, masks = [], []
         for g in failing:
-            allowed = (len(group_units[g]) - 1) // 2
+            allowed = (len(group_units_get(g)) - 1) // 2
             if len(out_of[g]) >= allowed:
                 give_up[g] = True
                 continue
-            for j, u in enumerate(group_units[g]):
+            for j, u in enumerate(group_units_get(g)):
                 if j in out_of[g] or dof[g] - u.size < 1:
                     continue
                 parents.append((g, j))
@@ -84,7 +98,7 @@ def reject(
         pidx = np.array([g for g, _ in parents])
         child = batch.take(pidx)
         for c, (g, j) in enumerate(parents):
-            u = group_units[g][j]
+            u = group_units_get(g)[j]
             child.b_w[c, list(u.b)] = 0.0
             child.t_w[c, list(u.t)] = 0.0
             child.r_w[c, list(u.r)] = 0.0
@@ -96,7 +110,7 @@ def reject(
             rows = np.flatnonzero(pidx == g)
             best = rows[np.argmin(cchi[rows])]
             j = parents[best][1]
-            u = group_units[g][j]
+            u = group_units_get(g)[j]
             if np.isfinite(cchi[best]) and res.chi2[g] - cchi[best] > threshold(u.size, alpha):
                 batch.b_w[g] = masks.b_w[best]
                 batch.t_w[g] = masks.t_w[best]

@@ -32,6 +32,7 @@ from unseen.locate.rssi import grid_start, linear_nuisance
 from unseen.types import Ellipse, Fix, Observation
 
 P50, P95 = 0.5, 0.95
+MAX_RANGE_M = 10_000_000.0  # a quarter meridian: beyond it bearing rays converge again
 
 
 def _method(nb: int, nt: int, nr: int) -> str:
@@ -115,7 +116,7 @@ def _starts(
 
 def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int, UnseenError]:
     """Reasons a converged fit is still not a fix, per problem index."""
-    _cov, bad = position_cov(res.info, batch.dims)
+    cov, bad = position_cov(res.info, batch.dims)
     errors: dict[int, UnseenError] = {}
     nb, nt, nr = batch.counts
     for g in np.flatnonzero(bad | ~res.converged):
@@ -126,6 +127,32 @@ def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int,
         else:
             errors[g] = GeometryError(
                 f"{p}the fit did not converge: the observations do not meet at one place"
+            )
+    P = geodetic2ecef(res.state.lat, res.state.lon, res.state.alt)
+    sta = np.concatenate([batch.b_sta, batch.t_a, batch.t_b, batch.r_sta], axis=1)
+    used = np.concatenate([batch.b_w, batch.t_w, batch.t_w, batch.r_w], axis=1) > 0
+    rng_m = np.linalg.norm(sta - P[:, None, :], axis=-1)
+    far = np.max(np.where(used, rng_m, 0.0), axis=1)
+    near = np.min(np.where(used, rng_m, np.inf), axis=1)
+    sd_major = np.sqrt(np.max(np.linalg.eigvalsh(cov[:, :2, :2]), axis=1))
+    for g in range(batch.size):
+        if g in errors:
+            continue
+        p = prefix(preps[g].group)
+        if far[g] > MAX_RANGE_M:
+            what = "bearing rays diverge: they meet only" if nb and not (nt or nr) else "the fix is"
+            errors[g] = GeometryError(
+                f"{p}{what} {far[g] / 1e3:.0f} km from a station, on the far side of the Earth, "
+                "not in front of the stations"
+            )
+        elif sd_major[g] > max(near[g], 1.0):
+            what = (
+                "bearings are nearly parallel or" if nb and not (nt or nr) else "observations are"
+            )
+            errors[g] = GeometryError(
+                f"{p}degenerate geometry: {what} too weak to fix a position (1-sigma "
+                f"{sd_major[g] / 1e3:.1f} km exceeds the {near[g] / 1e3:.1f} km to the nearest "
+                "station)"
             )
     if nb:
         res_rad = np.abs(res.residuals[:, :nb] * batch.b_sig)
@@ -202,7 +229,7 @@ def _solve_batch(
     res = fit(batch, start.take(keep))
     rejected: list[list[str]] = [[] for _ in sub]
     if robust:
-        rejected = reject(batch, res, [units(p.b_ids, p.t_ids, p.r_ids) for p in sub])
+        rejected = reject(batch, res, lambda g: units(sub[g].b_ids, sub[g].t_ids, sub[g].r_ids))
     if batch.counts[0]:
         batch.b_off = geodesic_offsets(batch, res.state)
         res2 = fit(batch, res.state)
