@@ -1,0 +1,196 @@
+"""`unseen locate`: the public CSV/JSONL contract, error lines and exit codes."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from unseen.cli import main
+from unseen.geo import inverse
+from unseen.locate import solve
+from unseen.locate.io import fix_to_dict, observation_to_row, read_observations
+from unseen.types import Bearing, SignalStrength, Site, Tdoa
+
+TX = (48.64985, -2.02720)
+STATIONS = [("dinard", 48.6325, -2.06), ("servan", 48.637, -2.028), ("parame", 48.657, -1.99)]
+KEYS = {"group", "lat", "lon", "alt_m", "cov_enu_m2", "ellipse50", "ellipse95", "cep50_m",
+        "method", "n_used", "rejected", "crb_rmse_m"}  # fmt: skip
+
+
+def bearing_csv(groups=("a",), with_group=True, extra_rows=""):
+    head = "kind,group,station,lat,lon,bearing_deg,sigma_deg\n"
+    if not with_group:
+        head = "kind,station,lat,lon,bearing_deg,sigma_deg\n"
+    rows = []
+    for g in groups:
+        for s, la, lo in STATIONS:
+            az = float(inverse(la, lo, *TX)[0])
+            rows.append(
+                f"bearing,{g},{s},{la},{lo},{az:.4f},2"
+                if with_group
+                else f"bearing,{s},{la},{lo},{az:.4f},2"
+            )
+    return head + "\n".join(rows) + "\n" + extra_rows
+
+
+def run(capsys, args, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    rc = main(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_csv_json_output_contract(tmp_path, capsys):
+    p = tmp_path / "obs.csv"
+    p.write_text(bearing_csv(("a", "b")))
+    rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    assert rc == 0 and err == ""
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [d["group"] for d in lines] == ["a", "b"]
+    d = lines[0]
+    assert set(d) == KEYS
+    assert inverse(d["lat"], d["lon"], *TX)[2] < 1.0
+    assert np.array(d["cov_enu_m2"]).shape == (2, 2)
+    assert d["ellipse95"]["semi_major_m"] > d["ellipse50"]["semi_major_m"] > 0
+    assert 0 <= d["ellipse95"]["orientation_deg"] < 180
+    assert d["method"] == "ml-bearing" and d["n_used"] == 3 and d["rejected"] == []
+
+
+def test_jsonl_from_stdin_without_group(capsys, monkeypatch):
+    obs = [Bearing(Site(s, la, lo), float(inverse(la, lo, *TX)[0]), 2.0) for s, la, lo in STATIONS]
+    text = "\n".join(
+        json.dumps({k: v for k, v in observation_to_row(o).items() if k != "group"}) for o in obs
+    )
+    rc, out, _ = run(capsys, ["locate", "-", "--json"], text, monkeypatch)
+    assert rc == 0
+    (d,) = [json.loads(x) for x in out.splitlines()]
+    assert d["group"] == ""
+    assert d == json.loads(json.dumps(fix_to_dict(solve(obs))))
+
+
+def test_rows_round_trip_all_kinds(tmp_path):
+    a, b = Site("a", 48.6, -2.1, 5.0), Site("b", 48.61, -2.0)
+    obs = [
+        Bearing(a, 45.0, 2.0, 1.5, 94.2e6, True),
+        Tdoa(a, b, 1.2e-6, 2e-8, 2.0),
+        SignalStrength(b, -71.5, 4.0, 3.0, None, 2.7),
+    ]
+    p = tmp_path / "o.jsonl"
+    p.write_text("\n".join(json.dumps(observation_to_row(o, "g")) for o in obs) + "\n")
+    assert read_observations(p) == {"g": obs}
+    import csv
+
+    cols = sorted({k for o in obs for k in observation_to_row(o, "g")})
+    q = tmp_path / "o.csv"
+    with q.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, cols)
+        w.writeheader()
+        for o in obs:
+            w.writerow(observation_to_row(o, "g"))
+    assert read_observations(q) == {"g": obs}
+
+
+def test_failed_group_prints_one_line_and_others_still_fix(tmp_path, capsys):
+    bad = "bearing,z,x,48.6325,-2.06,10,2\nbearing,z,y,48.6325,-2.06,20,2\n"
+    p = tmp_path / "obs.csv"
+    p.write_text(bearing_csv(("a",), extra_rows=bad))
+    rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    assert rc != 0
+    assert [json.loads(x)["group"] for x in out.splitlines()] == ["a"]
+    assert len(err.strip().splitlines()) == 1
+    assert "group 'z'" in err and "one place" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "rows,reason",
+    [
+        ("bearing,z,x,48.60,-2.10,0,2\nbearing,z,y,48.60,-2.00,0,2\n", "parallel"),
+        ("bearing,z,x,48.60,-2.10,300,2\nbearing,z,y,48.60,-2.00,60,2\n", "diverge"),
+        ("bearing,z,x,48.60,-2.10,300,2\n", "too few"),
+        ("bearing,z,x,48.60,-2.10,300,0\nbearing,z,y,48.60,-2.00,60,2\n", "sigma_deg must be > 0"),
+    ],
+)
+def test_degenerate_groups_fail_cleanly(tmp_path, capsys, rows, reason):
+    p = tmp_path / "obs.csv"
+    p.write_text("kind,group,station,lat,lon,bearing_deg,sigma_deg\n" + rows)
+    rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    assert rc != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and reason in err and "group 'z'" in err
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        (
+            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,abc,2\n",
+            "line 2: column 'bearing_deg': expected a number, got 'abc'",
+        ),
+        (
+            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,10,2\n"
+            "bearing,a,y,91,-2.0,10,2\n",
+            "line 3: column 'lat'",
+        ),
+        (
+            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,10,2\n"
+            "bearing,a,y,48,190,10,2\n",
+            "line 3: column 'lon'",
+        ),
+        (
+            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,nan,2\n",
+            "column 'bearing_deg': expected a finite number",
+        ),
+        (
+            "kind,group,station,lat,lon,bearing_deg\nbearing,a,x,48.6,-2.1,10\n",
+            "line 2: column 'sigma_deg' is missing",
+        ),
+        (
+            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nangle,a,x,48.6,-2.1,10,2\n",
+            "line 2: column 'kind'",
+        ),
+        ("group,station,lat,lon\na,x,1,2\n", "header lacks column(s) kind"),
+        ("48.6,-2.1,10,2\n", "header lacks"),
+        (
+            '{"kind": "bearing", "station": "x", "lat": 48.6, "lon": -2.1, "bearing_deg": 1, '
+            '"sigma_deg": 1}\n{"kind": ',
+            "line 2: not valid JSON",
+        ),
+        (
+            '{"kind": "tdoa", "station": "x", "lat": 48.6, "lon": -2.1, "tdoa_s": 1e-6}\n',
+            "line 1: column 'lat_b' is missing",
+        ),
+        ("", "empty input"),
+    ],
+)
+def test_malformed_input_names_line_and_column(tmp_path, capsys, text, needle):
+    p = tmp_path / "bad.txt"
+    p.write_text(text)
+    rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and needle in err and str(p) in err
+
+
+def test_missing_file(capsys):
+    rc, _, err = run(capsys, ["locate", "/nonexistent/obs.csv"])
+    assert rc == 2 and "no such file" in err
+
+
+def test_human_table_and_no_robust(tmp_path, capsys):
+    more = [("x1", 48.70, -2.10), ("x2", 48.60, -2.00), ("x3", 48.62, -1.95)]
+    az = [float(inverse(la, lo, *TX)[0]) for _, la, lo in more]
+    az[0] += 40.0  # a reflection: confidently wrong
+    wrong = "".join(
+        f"bearing,a,{s},{la},{lo},{a:.4f},2\n" for (s, la, lo), a in zip(more, az, strict=True)
+    )
+    p = tmp_path / "obs.csv"
+    p.write_text(bearing_csv(("a",), extra_rows=wrong))
+    rc, out, _ = run(capsys, ["locate", str(p), "--json"])
+    robust = json.loads(out)
+    rc2, out2, _ = run(capsys, ["locate", str(p), "--json", "--no-robust"])
+    naive = json.loads(out2)
+    assert rc == rc2 == 0
+    assert robust["rejected"] == ["x1"] and not naive["rejected"]
+    assert robust["n_used"] < naive["n_used"]
+    rc3, out3, _ = run(capsys, ["locate", str(p)])
+    assert rc3 == 0 and "48.6" in out3
