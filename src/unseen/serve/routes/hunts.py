@@ -98,7 +98,7 @@ async def hunt_heatmap(hunt: HuntName, repo: RepoDep, _: Anyone, request: Reques
     rows = await asyncio.to_thread(repo.observations, hunt, latest=True, limit=settings.fix_window)
     f = fix["fix"]
     e95 = (f.get("ellipse95") or {}).get("semi_major_m") or 0.0
-    half = float(min(max(3.0 * e95, 300.0), 20_000.0))
+    half = float(min(max(4.0 * e95, 60.0), 20_000.0))
     lat, lon, values = await asyncio.to_thread(
         locating.heatmap, rows, (f["lat"], f["lon"]), half, settings.heatmap_size
     )

@@ -11,6 +11,7 @@
   // --- map without tiles: plain background, graticule, scale; tiles optional (online) ---
   const map = L.map("map", { zoomControl: true, preferCanvas: false }).setView([48.645, -2.03], 13);
   L.control.scale({ imperial: false }).addTo(map);
+  window.unseenMap = map;
   const plain = L.layerGroup().addTo(map);
   const osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
     maxZoom: 19, attribution: "&copy; OpenStreetMap contributors (online)" });
@@ -106,7 +107,7 @@
     const pts = state.stations.map((s) => [s.lat, s.lon]).concat(state.obs.slice(-500).map((o) => [o.lat, o.lon]));
     const f = state.fixes[state.fixes.length - 1];
     if (f) pts.push([f.fix.lat, f.fix.lon]);
-    if (pts.length) map.fitBounds(L.latLngBounds(pts).pad(0.25), { maxZoom: 16 });
+    if (pts.length) map.fitBounds(L.latLngBounds(pts).pad(0.15), { maxZoom: 16 });
   }
 
   function connect() {
@@ -127,7 +128,9 @@
         m.rows.forEach((r) => colour(r.station));
         scheduleRender();
       } else if (m.type === "fix") {
-        if (!state.fixes.length || state.fixes[state.fixes.length - 1].id < m.id) state.fixes.push(m);
+        const first = !state.fixes.length;
+        if (first || state.fixes[state.fixes.length - 1].id < m.id) state.fixes.push(m);
+        if (first) fitView();
         scheduleRender(); loadHeat();
       }
     };
@@ -216,7 +219,7 @@
     for (const o of bearings) {
       const age = Math.max(0, T - o.time_s);
       const op = Math.max(0.06, Math.exp(-age / tau));
-      const len = target ? Math.min(Math.max(1.6 * distance([o.lat, o.lon], target), 1500), 60000) : 8000;
+      const len = target ? Math.min(Math.max(1.6 * distance([o.lat, o.lon], target), 300), 60000) : 8000;
       L.polyline([[o.lat, o.lon], destination(o.lat, o.lon, o.bearing_deg, len)],
         { color: colour(o.station), weight: 2, opacity: op, interactive: false }).addTo(layers.rays);
     }

@@ -1,0 +1,117 @@
+"""The live map in headless Chromium: a fix posted through the API appears within 2 s, offline."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from geographiclib.geodesic import Geodesic
+
+from unseen.serve.process import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ATTIC = (48.64985, -2.02720)
+STATIONS = {
+    "Dinard": (48.63250, -2.06000),
+    "Saint-Servan": (48.63700, -2.02800),
+    "Paramé": (48.65700, -1.99000),
+}
+ROUTE = [(48.6489, -2.0236), (48.6497, -2.0247), (48.6506, -2.0255), (48.6512, -2.0265)]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
+]
+
+
+def az(site, target=ATTIC) -> float:
+    return Geodesic.WGS84.Inverse(site[0], site[1], target[0], target[1])["azi1"] % 360.0
+
+
+def row(name, site, t, **kw):
+    base = {"id": str(uuid.uuid4()), "hunt": "saint-malo", "station": name, "time_s": t,
+            "lat": site[0], "lon": site[1]}  # fmt: skip
+    if "freq_hz" not in kw:
+        base.update(kind="bearing", bearing_deg=az(site), sigma_deg=2.0)
+    return {**base, **kw}
+
+
+@pytest.fixture
+def server(tmp_path):
+    admin = secrets.token_urlsafe(32)
+    with ServerProcess(tmp_path / "web.sqlite", admin, log=tmp_path / "server.log") as srv:
+        h = {"Authorization": f"Bearer {admin}"}
+        tokens = {}
+        for name, (lat, lon) in {**STATIONS, "Werner": ROUTE[0]}.items():
+            body = {"name": name, "lat": lat, "lon": lon}
+            r = httpx.post(f"{srv.url}/api/v1/stations", json=body, headers=h, trust_env=False)
+            tokens[name] = r.json()["token"]
+        viewer = httpx.post(f"{srv.url}/api/v1/tokens", json={"role": "viewer"}, headers=h,
+                            trust_env=False).json()["token"]  # fmt: skip
+        yield srv, tokens, viewer
+
+
+def post(srv, token, rows):
+    r = httpx.post(f"{srv.url}/api/v1/observations", json={"observations": rows},
+                   headers={"Authorization": f"Bearer {token}"}, trust_env=False)  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
+def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    srv, tokens, viewer = server
+    # detections first: the page starts with no fix
+    post(srv, tokens["Dinard"], [
+        row("Dinard", STATIONS["Dinard"], 0.0, kind="detection", freq_hz=94.2e6, licensed=False,
+            snr_db=24.0),
+        row("Dinard", STATIONS["Dinard"], 0.0, kind="detection", freq_hz=93.5e6, licensed=True,
+            snr_db=31.0, assignment="Licensed FM A"),
+    ])  # fmt: skip
+    outside = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("request", lambda r: None if r.url.startswith(srv.url) or r.url.startswith(
+                ("data:", "blob:", "ws://127.0.0.1")) else outside.append(r.url))  # fmt: skip
+            page.goto(f"{srv.url}/#token={viewer}&hunt=saint-malo")
+            page.wait_for_selector("#conn.on", timeout=10_000)
+            assert page.locator("#fix").is_hidden()
+            assert page.locator("#detections .badge.unlicensed").count() == 1
+            t0 = time.monotonic()
+            for k, (name, site) in enumerate(STATIONS.items()):
+                post(srv, tokens[name], [row(name, site, 10.0 + k)])
+            page.wait_for_function(
+                "document.getElementById('fix-latlon').textContent.length > 0", timeout=2000
+            )
+            assert time.monotonic() - t0 < 2.0
+            lat, lon = (float(x) for x in page.locator("#fix-latlon").text_content().split(","))
+            assert Geodesic.WGS84.Inverse(lat, lon, *ATTIC)["s12"] < 5.0
+            # a mobile station drives in; its rays and route join the map
+            for k, site in enumerate(ROUTE):
+                post(srv, tokens["Werner"], [row("Werner", site, 20.0 + 5 * k, sigma_deg=3.0)])
+            page.wait_for_function(
+                "document.querySelectorAll('#stations li').length === 4", timeout=5000
+            )
+            page.wait_for_timeout(800)  # let the heatmap arrive
+            shot = Path(os.environ.get("UNSEEN_SCREENSHOT", tmp_path / "map.png"))
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+        finally:
+            browser.close()
+    assert outside == []  # nothing fetched from the internet
