@@ -1,3 +1,207 @@
-"""CLI commands: signals."""
+"""CLI commands: detect (occupied channels, licensed or not) and tdoa (time differences)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
 
 from unseen.cli.app import app, simulate_app  # noqa: F401
+
+
+def _open(path: str, rate: float | None, freq: float | None, datatype: str | None):
+    import warnings
+
+    from unseen.sources import open_recording
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = open_recording(path, sample_rate_hz=rate, center_freq_hz=freq, datatype=datatype)
+    import sys
+
+    for w in caught:
+        print(f"unseen: warning: {w.message}", file=sys.stderr)
+    return rec
+
+
+@app.command("detect")
+def detect_cmd(
+    recording: Annotated[str, typer.Argument(help="SigMF, WAV or raw IQ recording.")],
+    registry: Annotated[
+        str | None, typer.Option(help="Licence registry CSV name,freq_hz,bandwidth_hz[,...].")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    nfft: Annotated[int, typer.Option(help="FFT bins (frequency resolution fs/nfft).")] = 1024,
+    pfa: Annotated[float, typer.Option(help="CFAR false-alarm probability per bin.")] = 1e-6,
+    sample_rate_hz: Annotated[float | None, typer.Option(help="Rate of a raw file.")] = None,
+    center_freq_hz: Annotated[float | None, typer.Option(help="Centre of a raw file.")] = None,
+    datatype: Annotated[str | None, typer.Option(help="Raw datatype, e.g. cu8.")] = None,
+) -> int:
+    """Find occupied channels; with --registry flag those no assignment covers."""
+    import json
+
+    from unseen.detect import detect
+    from unseen.detect.registry import load_registry, match
+    from unseen.errors import InputError
+
+    if nfft < 16 or nfft & (nfft - 1):
+        raise InputError(f"--nfft {nfft}; expected a power of two ≥ 16")
+    if not 0 < pfa < 0.5:
+        raise InputError(f"--pfa {pfa}; expected 0 < pfa < 0.5")
+    rec = _open(recording, sample_rate_hz, center_freq_hz, datatype)
+    dets = detect(rec, nfft=nfft, pfa=pfa)
+    if registry:
+        dets = match(dets, load_registry(registry))
+    for d in dets:
+        row = {
+            "freq_hz": round(d.freq_hz, 3),
+            "bandwidth_hz": round(d.bandwidth_hz, 3),
+            "snr_db": round(d.snr_db, 2),
+            "power_dbfs": round(d.power_dbfs, 2),
+            "start_s": round(d.start_s, 6),
+            "stop_s": round(d.stop_s, 6),
+            "modulation": d.modulation,
+            "licensed": d.licensed,
+            "assignment": d.assignment,
+        }
+        if json_out:
+            print(json.dumps(row))
+        else:
+            lic = {None: "", True: f"licensed ({d.assignment})", False: "UNLICENSED"}[d.licensed]
+            print(
+                f"{d.freq_hz / 1e6:14.6f} MHz  bw {d.bandwidth_hz:10.1f} Hz  "
+                f"snr {d.snr_db:6.1f} dB  {d.power_dbfs:7.1f} dBFS  "
+                f"{d.start_s:9.3f}–{d.stop_s:9.3f} s  {d.modulation:8s} {lic}"
+            )
+    return 0
+
+
+def _stations(path: str) -> dict:
+    import csv
+    from pathlib import Path
+
+    from unseen.errors import ConfigError
+    from unseen.types import Site
+
+    out = {}
+    p = Path(path)
+    with p.open(newline="") as fh:
+        rows = [r for r in fh if r.strip() and not r.lstrip().startswith("#")]
+    reader = csv.DictReader(rows)
+    if not reader.fieldnames or not {"station", "lat", "lon"} <= {
+        f.strip() for f in reader.fieldnames
+    }:
+        raise ConfigError(f"{p}: header must be station,lat,lon[,alt_m]")
+    for i, r in enumerate(reader, start=2):
+        try:
+            lat, lon = float(r["lat"]), float(r["lon"])
+            alt = float(r.get("alt_m") or 0.0)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{p}:{i}: lat/lon/alt_m must be numbers") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 360):
+            raise ConfigError(f"{p}:{i}: lat={lat}, lon={lon} out of range")
+        name = r["station"].strip()
+        out[name] = Site(name, lat, lon, alt)
+    return out
+
+
+@app.command("tdoa")
+def tdoa_cmd(
+    recordings: Annotated[list[str], typer.Argument(help="Two or more time-stamped recordings.")],
+    stations: Annotated[
+        str | None, typer.Option(help="CSV station,lat,lon[,alt_m] for files without positions.")
+    ] = None,
+    freq_hz: Annotated[float | None, typer.Option(help="Channel centre to measure on.")] = None,
+    bandwidth_hz: Annotated[float | None, typer.Option(help="Channel bandwidth.")] = None,
+    group: Annotated[str, typer.Option(help="Group name written on each row.")] = "",
+    method: Annotated[
+        str, typer.Option(help="phat | cc | envelope | carrier (cc after carrier removal).")
+    ] = "phat",
+    sigma_sys_s: Annotated[
+        float, typer.Option(help="Systematic timing σ added in quadrature (clocks, propagation).")
+    ] = 0.0,
+    max_duration_s: Annotated[float, typer.Option(help="Longest overlap used.")] = 120.0,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per pair per line.")] = (
+        False
+    ),
+) -> int:
+    """Time differences between every pair of receivers, as `unseen locate` tdoa rows."""
+    import itertools
+    import json
+    import sys
+
+    from unseen.errors import InputError
+    from unseen.tdoa import METHODS, closures, measure, on_grid, suspect_receivers, to_tdoa
+
+    if len(recordings) < 2:
+        raise InputError("tdoa needs at least two recordings")
+    if method not in METHODS:
+        raise InputError(f"--method {method!r}; expected one of {', '.join(METHODS)}")
+    if sigma_sys_s < 0:
+        raise InputError(f"--sigma-sys-s {sigma_sys_s}; expected ≥ 0")
+    table = _stations(stations) if stations else {}
+    recs = [_open(p, None, None, None) for p in recordings]
+    for r in recs:
+        if r.site is None:
+            site = table.get(r.station) or table.get(_stem(r.path))
+            if site is None:
+                raise InputError(
+                    f"{r.path}: no receiver position in the file; give --stations with a row "
+                    f"for station {r.station!r}"
+                )
+            r.site = site
+            r.station = site.station
+    names = [r.station for r in recs]
+    if len(set(names)) != len(names):
+        raise InputError(f"two recordings share a station id: {names}")
+    blocks = on_grid(
+        recs, freq_hz=freq_hz, bandwidth_hz=bandwidth_hz, max_duration_s=max_duration_s
+    )
+    band = None
+    tdoas = []
+    for (ra, a), (rb, b) in itertools.combinations(zip(recs, blocks, strict=True), 2):
+        m = measure(a, b, method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
+        tdoas.append(to_tdoa(m, ra.site, rb.site, freq_hz=freq_hz or a.center_freq_hz))
+    checks = closures(tdoas)
+    bad = suspect_receivers(checks)
+    for c in checks:
+        if not c.ok:
+            print(
+                f"unseen: warning: TDOA closure {'+'.join(c.stations)} = "
+                f"{c.residual_s * 1e6:.2f} µs (σ {c.sigma_s * 1e6:.2f} µs)"
+                + (f"; suspect receiver(s): {', '.join(bad)}" if bad else ""),
+                file=sys.stderr,
+            )
+    for t in tdoas:
+        row = {
+            "kind": "tdoa",
+            "group": group,
+            "station": t.site.station,
+            "lat": t.site.lat_deg,
+            "lon": t.site.lon_deg,
+            "alt_m": t.site.alt_m,
+            "station_b": t.site_b.station,
+            "lat_b": t.site_b.lat_deg,
+            "lon_b": t.site_b.lon_deg,
+            "alt_b_m": t.site_b.alt_m,
+            "tdoa_s": t.tdoa_s,
+            "sigma_s": t.sigma_s,
+        }
+        if json_out:
+            print(json.dumps(row))
+        else:
+            print(
+                f"{t.site.station:>12s} − {t.site_b.station:<12s} "
+                f"{t.tdoa_s * 1e6:12.3f} µs  ± {t.sigma_s * 1e6:.3f} µs"
+            )
+    return 0
+
+
+def _stem(path) -> str:
+    from pathlib import Path
+
+    name = Path(path).name
+    for ext in (".sigmf-meta", ".sigmf-data", ".sigmf-collection", ".sigmf"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return Path(path).stem

@@ -1,0 +1,112 @@
+"""Power spectra of IQ: Welch PSD and spectrogram (scipy.signal), in dBFS-ready linear units.
+
+Scaling: a complex full-scale tone exp(j2πft) reads 1.0 (0 dBFS) summed over its bins; noise of
+power σ² reads σ² summed over all bins (window-power normalised, `scaling="spectrum"` per bin
+times the equivalent noise bandwidth correction folded into the bin sums).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.signal
+
+from unseen.errors import InputError
+from unseen.types import IqBlock
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """power[t, f]: mean power per bin (linear, full-scale = 1) of each time row.
+
+    `freqs_hz` are absolute (centre frequency added), ascending; `times_s` the start of each row
+    from the recording's start; `row_s` the row duration; `averages` the periodograms per row.
+    """
+
+    freqs_hz: np.ndarray
+    times_s: np.ndarray
+    power: np.ndarray
+    row_s: float
+    averages: int
+    sample_rate_hz: float
+    center_freq_hz: float
+
+    @property
+    def bin_hz(self) -> float:
+        return self.sample_rate_hz / len(self.freqs_hz)
+
+    def psd(self) -> np.ndarray:
+        """Mean power per bin over all rows."""
+        return self.power.mean(axis=0)
+
+
+def _periodograms(x: np.ndarray, nfft: int) -> np.ndarray:
+    """Welch periodograms (Hann, 50 % overlap) of each channel summed over channels, averaged
+    per call: returns power per bin, fftshifted, normalised so Σ bins = mean power."""
+    win = scipy.signal.get_window("hann", nfft)
+    _, p = scipy.signal.welch(
+        x,
+        fs=1.0,
+        window=win,
+        nperseg=nfft,
+        noverlap=nfft // 2,
+        return_onesided=False,
+        detrend=False,
+        scaling="density",
+        axis=-1,
+    )
+    p = np.atleast_2d(p).sum(axis=0) / nfft  # density × bin width (fs = 1 → 1/nfft)
+    return np.fft.fftshift(p)
+
+
+def spectrogram(block: IqBlock, *, nfft: int = 1024, row_len: int | None = None) -> Spectrogram:
+    """Spectrogram of a block: rows of `row_len` samples (default 16·nfft), each a Welch average."""
+    x = block.samples
+    n = x.shape[-1]
+    if nfft < 8 or n < nfft:
+        raise InputError(f"nfft={nfft} with {n} samples; need 8 ≤ nfft ≤ samples")
+    row_len = row_len or min(n, 16 * nfft)
+    rows = max(1, n // row_len)
+    power = np.stack(
+        [_periodograms(x[..., r * row_len : (r + 1) * row_len], nfft) for r in range(rows)]
+    )
+    return _make(
+        power,
+        block,
+        nfft,
+        row_len,
+        [block.start_s + r * row_len / block.sample_rate_hz for r in range(rows)],
+    )
+
+
+def _make(power, block, nfft, row_len, times) -> Spectrogram:
+    fs = block.sample_rate_hz
+    freqs = np.fft.fftshift(np.fft.fftfreq(nfft, 1.0 / fs)) + block.center_freq_hz
+    return Spectrogram(
+        freqs,
+        np.asarray(times, float),
+        np.asarray(power),
+        row_len / fs,
+        max(1, row_len // nfft),
+        fs,
+        block.center_freq_hz,
+    )
+
+
+def spectrogram_frames(frames, *, nfft: int = 1024) -> Spectrogram:
+    """Spectrogram with one row per frame of an iterator of IqBlocks (streams; bounded memory)."""
+    rows, times, first = [], [], None
+    for blk in frames:
+        first = first or blk
+        rows.append(_periodograms(blk.samples, nfft))
+        times.append(blk.start_s)
+    if first is None:
+        raise InputError("no frames: the recording is shorter than one frame")
+    return _make(np.stack(rows), first, nfft, first.num_samples, times)
+
+
+def welch_psd(block: IqBlock, *, nfft: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(freqs_hz absolute, power per bin) averaged over the whole block."""
+    s = spectrogram(block, nfft=nfft, row_len=block.num_samples)
+    return s.freqs_hz, s.psd()
