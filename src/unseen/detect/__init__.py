@@ -19,11 +19,13 @@ from unseen.detect.spectrum import Spectrogram, spectrogram, spectrogram_frames,
 
 __all__ = [
     "MODULATIONS",
+    "Features",
     "Spectrogram",
     "cfar",
     "classify",
     "detect",
     "detect_spectrogram",
+    "features",
     "noise_floor",
     "occupied_band",
     "spectrogram",

@@ -131,9 +131,12 @@ def match(
             if ov < min_overlap or ov <= score:
                 continue
             loc = (locations or {}).get(i)
-            if loc is not None and a.lat_deg is not None:
-                if float(distance(loc[0], loc[1], a.lat_deg, a.lon_deg)) > max_distance_m:
-                    continue
+            if (
+                loc is not None
+                and a.lat_deg is not None
+                and float(distance(loc[0], loc[1], a.lat_deg, a.lon_deg)) > max_distance_m
+            ):
+                continue
             best, score = a, ov
         out.append(replace(d, licensed=best is not None, assignment=best.name if best else None))
     return out
