@@ -10,9 +10,10 @@ from numba import njit
 
 
 @njit(cache=True)
-def top_peaks(score: np.ndarray, k: int, circular: bool) -> tuple[np.ndarray, float]:
-    """Indices of the k highest local maxima of `score` (highest first; fewer if fewer exist)
-    and the height of the next one (-inf if none). A maximum is > its left, >= its right."""
+def top_peaks(score: np.ndarray, k: int, circular: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """The k highest local maxima of `score` (a maximum is > its left and >= its right):
+    (indices highest first, fewer if fewer exist; parabolic vertex offsets in grid steps,
+    |δ| ≤ 0.5, 0 at a non-circular edge; height of the next maximum, -inf if none)."""
     n = score.size
     idx = np.full(k + 1, -1, np.int64)
     val = np.full(k + 1, -np.inf)
@@ -35,7 +36,17 @@ def top_peaks(score: np.ndarray, k: int, circular: bool) -> tuple[np.ndarray, fl
     m = 0
     while m < k and idx[m] >= 0:
         m += 1
-    return idx[:m], val[k]
+    off = np.zeros(m)
+    for t in range(m):
+        i = idx[t]
+        if not circular and (i == 0 or i == n - 1):
+            continue
+        lo = score[i - 1] if i > 0 else score[n - 1]
+        hi = score[i + 1] if i < n - 1 else score[0]
+        den = lo - 2 * score[i] + hi
+        if den < 0:
+            off[t] = min(0.5, max(-0.5, 0.5 * (lo - hi) / den))
+    return idx[:m], off, val[k]
 
 
 @njit(cache=True)
@@ -130,3 +141,41 @@ def uncertainty(
         return np.full(K, np.inf), np.real(np.diag(P)).copy(), False
     crb = np.linalg.inv(fim)
     return np.diag(crb).copy(), np.real(np.diag(P)).copy(), True
+
+
+@njit(cache=True, fastmath=True)
+def covariance_c64(z: np.ndarray) -> np.ndarray:
+    """X·Xᴴ (not divided by N) of complex64 X given as its float32 view z, shape (M, 2N).
+
+    Chunks of 512 snapshots are split into real/imaginary planes that stay in L1, then the
+    M(M+1)/2 upper-triangle products are reduced with SIMD (float32 within a chunk, float64
+    across chunks); the lower triangle is the conjugate. ~3x a BLAS cgemm for M ≪ N.
+    """
+    M = z.shape[0]
+    N = z.shape[1] // 2
+    C = 512
+    re = np.empty((M, C), np.float32)
+    im = np.empty((M, C), np.float32)
+    acc_r = np.zeros((M, M))
+    acc_i = np.zeros((M, M))
+    for c0 in range(0, N, C):
+        L = min(C, N - c0)
+        for m in range(M):
+            for k in range(L):
+                re[m, k] = z[m, 2 * (c0 + k)]
+                im[m, k] = z[m, 2 * (c0 + k) + 1]
+        for i in range(M):
+            for j in range(i, M):
+                sr = np.float32(0.0)
+                si = np.float32(0.0)
+                for k in range(L):
+                    sr += re[i, k] * re[j, k] + im[i, k] * im[j, k]
+                    si += im[i, k] * re[j, k] - re[i, k] * im[j, k]
+                acc_r[i, j] += sr
+                acc_i[i, j] += si
+    R = np.empty((M, M), np.complex128)
+    for i in range(M):
+        for j in range(i, M):
+            R[i, j] = acc_r[i, j] + 1j * acc_i[i, j]
+            R[j, i] = acc_r[i, j] - 1j * acc_i[i, j]
+    return R

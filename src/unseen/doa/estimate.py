@@ -113,21 +113,29 @@ def _scan(
     K: int,
     step_deg: float,
     elevation_deg: float,
+    Es: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(azimuths_deg, rival ratio r) of the K strongest refined spectral peaks."""
     grid, A, circ = spectra.steering_grid(arr, f, step_deg, elevation_deg)
-    q = spectra.quadratic(W, A)
+    M = arr.num_elements
     maximise = spectra.MAXIMISE[method]
-    score = q if maximise else -q
-    top, rival = top_peaks(score, K, circ)
+    if Es is not None and Es.shape[1] < W.shape[1]:
+        # MUSIC through the smaller signal subspace: ‖E_nᴴa‖² = ‖a‖² − ‖E_sᴴa‖², ‖a‖² = M
+        score = spectra.quadratic(Es, A) - M
+    else:
+        score = spectra.quadratic(W, A)
+        if not maximise:
+            score = -score
+    top, off, rival = top_peaks(score, K, circ)
     if top.size == 0:
-        top = np.array([int(np.argmax(score))])
+        top, off = np.array([int(np.argmax(score))]), np.zeros(1)
     step = grid[1] - grid[0]
-    az0 = grid[top] + spectra.parabolic(score, top, circ) * step
+    az0 = grid[top] + off * step
     az, qr = spectra.refine(W, arr, f, az0, maximise, step, elevation_deg)
     P = spectra.to_spectrum(method, qr, arr.num_elements)
     if np.isfinite(rival):
-        r_val = spectra.to_spectrum(method, np.array([abs(rival)]), arr.num_elements)[0]
+        r_q = np.array([rival if maximise else max(-rival, 1e-300)])
+        r_val = spectra.to_spectrum(method, r_q, arr.num_elements)[0]
         r = np.clip(r_val / np.maximum(P, 1e-300), 0.0, 1.0)
     else:
         r = np.zeros(top.size)
@@ -178,7 +186,8 @@ def estimate(
         return DoaEstimate((), (), (), method, t, frame)
     if method in GRID_METHODS:
         W = spectra.weights(method, lam, E, K)
-        az, r = _scan(method, W, arr, f, K, step_deg, elevation_deg)
+        Es = E[:, M - K :] if method == "music" else None
+        az, r = _scan(method, W, arr, f, K, step_deg, elevation_deg, Es)
     elif method == "root-music":
         az, r = subspace.root_music(E[:, : M - K], arr, f, K), np.zeros(K)
     else:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from unseen.doa._kernels import quad_derivs
+from unseen.doa._kernels import covariance_c64, quad_derivs
 from unseen.doa.array import Array, wavelength_m
 from unseen.errors import GeometryError, InputError
 
@@ -35,11 +35,14 @@ def covariance(samples: np.ndarray) -> np.ndarray:
         raise InputError(
             f"need at least as many snapshots as elements: got {N} snapshots for {M} channels"
         )
-    with np.errstate(invalid="ignore", over="ignore"):
-        R = (x @ np.swapaxes(x, -1, -2).conj()).astype(np.complex128) / N
-    if not np.all(np.isfinite(np.trace(R, axis1=-2, axis2=-1))):
+    if x.ndim == 2 and x.dtype == np.complex64 and x.flags.c_contiguous:
+        S = covariance_c64(x.view(np.float32))
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            S = (x @ np.swapaxes(x, -1, -2).conj()).astype(np.complex128)
+    if not np.all(np.isfinite(np.trace(S, axis1=-2, axis2=-1))):
         raise InputError("samples contain NaN or Inf values")
-    return R
+    return S / N
 
 
 def centro_permutation(array: Array) -> np.ndarray | None:
