@@ -194,3 +194,26 @@ def test_human_table_and_no_robust(tmp_path, capsys):
     assert robust["n_used"] < naive["n_used"]
     rc3, out3, _ = run(capsys, ["locate", str(p)])
     assert rc3 == 0 and "48.6" in out3
+
+
+def test_tdoa_rows_in_3d(tmp_path, capsys):
+    from unseen.doa.array import C_M_S
+    from unseen.geo import geodetic2ecef
+
+    st = [("a", 48.60, -2.10, 0.0), ("b", 48.70, -2.00, 900.0), ("c", 48.62, -1.95, 50.0),
+          ("d", 48.68, -2.12, 1500.0), ("e", 48.66, -2.03, 400.0)]  # fmt: skip
+    P = geodetic2ecef(*TX, 120.0)
+    r = [np.linalg.norm(P - geodetic2ecef(la, lo, al)) for _, la, lo, al in st]
+    head = "kind,station,lat,lon,alt_m,station_b,lat_b,lon_b,alt_b_m,tdoa_s,sigma_s\n"
+    rows = [
+        f"tdoa,{s[0]},{s[1]},{s[2]},{s[3]},a,48.60,-2.10,0,{float((r[i] - r[0]) / C_M_S)!r},1e-9"
+        for i, s in enumerate(st) if i
+    ]  # fmt: skip
+    p = tmp_path / "t.csv"
+    p.write_text(head + "\n".join(rows) + "\n")
+    rc, out, err = run(capsys, ["locate", str(p), "--json", "--3d"])
+    assert rc == 0, err
+    d = json.loads(out)
+    assert np.array(d["cov_enu_m2"]).shape == (3, 3) and d["method"] == "ml-tdoa"
+    assert d["alt_m"] == pytest.approx(120.0, abs=1.0)
+    assert inverse(d["lat"], d["lon"], *TX)[2] < 1.0

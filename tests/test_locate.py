@@ -410,3 +410,17 @@ def test_solve_many_reports_failures_beside_fixes():
     assert not isinstance(out["ok"], Exception)
     assert isinstance(out["bad"], GeometryError) and isinstance(out["worse"], InputError)
     assert list(out) == ["ok", "bad", "worse"]
+
+
+def test_rejected_index_points_into_the_input_and_one_rssi_is_harmless():
+    rng = np.random.default_rng(5)
+    offs = [(0, 6000), (5000, 3000), (6000, -3000), (0, -6500), (-5500, -3000), (-5000, 4000)]
+    ss = sites(TRUTH, offs)
+    g = bearings(TRUTH, ss, 2.0, rng, 1)["0"]
+    g[3] = Bearing(g[3].site, g[3].azimuth_deg + 40.0, 2.0)
+    # one signal strength cannot fit an exponent: it is held at 2 and only adds the power unknown
+    obs = [SignalStrength(ss[0], -60.0, 3.0), *g]
+    f = solve(obs)
+    assert f.rejected == ("s3",) and f.extra["rejected_index"] == [4]
+    assert f.method == "ml-hybrid" and f.extra["path_loss_exponent"] == 2.0
+    assert inverse(f.lat_deg, f.lon_deg, *TRUTH)[2] < 4 * f.cep50_m

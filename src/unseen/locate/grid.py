@@ -4,9 +4,9 @@ L(φ_i, λ_j) = −½ χ²: bearings use the normal-section azimuth (within 4e-5
 azimuth up to 300 km, 4e-4° at 1000 km), which on a lat/lon product grid separates into
 e = A_i sin(λ_j − λ_s), n = −sin φ_s A_i cos(λ_j − λ_s) + cos φ_s Z_i + K_s
 (A_i = (N_i + h) cos φ_i, Z_i the ECEF z of row i), so each (cell, bearing) costs a few
-multiplies and one arctangent (Abramowitz & Stegun 4.4.49, |error| ≤ 1e-5 rad) in a compiled loop.
-TDOAs use the exact chord
-ranges; signal strengths profile out the transmit power (and path-loss exponent when unknown).
+multiplies and one arctangent (Abramowitz & Stegun 4.4.49, |error| ≤ 1e-5 rad) in a compiled
+loop. TDOAs use the exact chord ranges; signal strengths profile out the transmit power (and the
+path-loss exponent when unknown).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from unseen.locate.model import Batch
 from unseen.types import Bearing, SignalStrength, Site, Tdoa
 
 DEFAULT_PATH_LOSS_EXPONENT = 2.0
+MIN_RSSI_FOR_EXPONENT = 4  # fewer signal strengths: the exponent is fixed at the default
 
 
 def prefix(group: str) -> str:
@@ -37,7 +38,7 @@ class Prepared:
     alt: float
     dims: int
     time_s: float = 0.0
-    extra: dict = field(default_factory=dict)
+    index: list[int] = field(default_factory=list)  # input positions: bearings, TDOAs, RSSIs
 
     @property
     def signature(self) -> tuple[int, int, int, int, bool]:
@@ -88,7 +89,8 @@ def prepare(
         raise InputError(f"dims must be 2 or 3, got {dims!r}")
     b, b_ids, t, t_ids, r, r_ids, ples = [], [], [], [], [], [], []
     times = []
-    for o in observations:
+    order: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for i, o in enumerate(observations):
         if isinstance(o, Bearing):
             what = f"{p}bearing from station {o.site.station!r}"
             lat, lon, alt = _site(o.site, what)
@@ -98,6 +100,7 @@ def prepare(
                 az = az + declination_deg(lat, lon, alt, year)
             b.append((lat, lon, alt, az % 360.0, sig, _num(o.time_s, f"{what}: time_s")))
             b_ids.append(o.site.station)
+            order[0].append(i)
             times.append(o.time_s)
         elif isinstance(o, Tdoa):
             what = f"{p}tdoa {o.site.station!r}-{o.site_b.station!r}"
@@ -109,6 +112,7 @@ def prepare(
             sig = _positive(o.sigma_s, f"{what}: sigma_s")
             t.append((*a, *bb, d, sig, _num(o.time_s, f"{what}: time_s")))
             t_ids.append((o.site.station, o.site_b.station))
+            order[1].append(i)
             times.append(o.time_s)
         elif isinstance(o, SignalStrength):
             what = f"{p}rssi at station {o.site.station!r}"
@@ -119,6 +123,7 @@ def prepare(
                 ples.append(_positive(o.path_loss_exponent, f"{what}: path_loss_exponent"))
             r.append((lat, lon, alt, pw, sig, _num(o.time_s, f"{what}: time_s")))
             r_ids.append(o.site.station)
+            order[2].append(i)
             times.append(o.time_s)
         else:
             raise InputError(
@@ -132,11 +137,16 @@ def prepare(
         group=group,
         b=np.array(b, dtype=float).reshape(-1, 6),
         b_ids=b_ids,
+        index=order[0] + order[1] + order[2],
         t=np.array(t, dtype=float).reshape(-1, 9),
         t_ids=t_ids,
         r=np.array(r, dtype=float).reshape(-1, 6),
         r_ids=r_ids,
-        ple=float(np.mean(ples)) if ples else None if r else DEFAULT_PATH_LOSS_EXPONENT,
+        ple=float(np.mean(ples))
+        if ples
+        else None
+        if len(r) >= MIN_RSSI_FOR_EXPONENT
+        else DEFAULT_PATH_LOSS_EXPONENT,
         alt=alt_fix,
         dims=dims,
         time_s=float(max(times)),

@@ -63,8 +63,8 @@ def reject(
     res: FitResult,
     units_of: Callable[[int], list[Unit]],
     alpha: float = ALPHA,
-) -> list[list[str]]:
-    """Reject inconsistent units in place (weights in `batch`, solution in `res`); ids per group.
+) -> list[list[Unit]]:
+    """Reject inconsistent units in place (weights in `batch`, solution in `res`); per group.
 
     `units_of(g)` lists problem g's rejectable units (asked only for problems that fail the test).
     """
@@ -76,7 +76,7 @@ def reject(
             cache[g] = units_of(g)
         return cache[g]
 
-    rejected: list[list[str]] = [[] for _ in range(G)]
+    rejected: list[list[Unit]] = [[] for _ in range(G)]
     out_of: list[set[int]] = [set() for _ in range(G)]
     give_up = np.zeros(G, dtype=bool)
     k = batch.k
@@ -117,7 +117,7 @@ def reject(
                 batch.r_w[g] = masks.r_w[best]
                 _assign(res, np.array([g]), cres, np.array([best]))
                 out_of[g].add(j)
-                rejected[g].append(u.station)
+                rejected[g].append(u)
             else:
                 give_up[g] = True
     return rejected

@@ -27,7 +27,7 @@ from unseen.locate.model import (
     wrap_pi,
 )
 from unseen.locate.prepare import Prepared, check_geometry, prefix, prepare, stack
-from unseen.locate.robust import reject, units
+from unseen.locate.robust import Unit, reject, units
 from unseen.locate.rssi import grid_start, linear_nuisance
 from unseen.types import Ellipse, Fix, Observation
 
@@ -168,8 +168,13 @@ def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int,
     return errors
 
 
+def _input_indices(pr: Prepared, u: Unit, nb: int, nt: int) -> list[int]:
+    """Positions in the caller's observation list of a rejected unit's observations."""
+    return [pr.index[j] for j in (*u.b, *(nb + t for t in u.t), *(nb + nt + r for r in u.r))]
+
+
 def _fixes(
-    batch: Batch, res: FitResult, preps: Sequence[Prepared], rejected: list[list[str]]
+    batch: Batch, res: FitResult, preps: Sequence[Prepared], rejected: list[list[Unit]]
 ) -> list[Fix]:
     cov, _ = position_cov(res.info, batch.dims)
     e50 = ellipse_params(cov, P50)
@@ -186,6 +191,7 @@ def _fixes(
             "chi2": float(res.chi2[g]),
             "dof": int(dof[g]),
             "iterations": int(res.iterations[g]),
+            "rejected_index": sorted(i for u in rejected[g] for i in _input_indices(pr, u, nb, nt)),
         }
         if nr:
             extra["tx_power_dbm_at_1m"] = float(res.state.nuis[g, 0])
@@ -203,7 +209,7 @@ def _fixes(
                 cep50_m=float(c50[g]),
                 method=method,
                 n_used=int(n_used[g]),
-                rejected=tuple(rejected[g]),
+                rejected=tuple(dict.fromkeys(u.station for u in rejected[g])),
                 crb_rmse_m=float(crb[g]),
                 group=pr.group,
                 time_s=pr.time_s,
@@ -227,7 +233,7 @@ def _solve_batch(
     batch = batch.take(keep)
     sub = [preps[g] for g in keep]
     res = fit(batch, start.take(keep))
-    rejected: list[list[str]] = [[] for _ in sub]
+    rejected: list[list[Unit]] = [[] for _ in sub]
     if robust:
         rejected = reject(batch, res, lambda g: units(sub[g].b_ids, sub[g].t_ids, sub[g].r_ids))
     if batch.counts[0]:
