@@ -150,19 +150,22 @@ def test_bad_fields_are_4xx_naming_the_field(client, change, field):
 
 def test_kind_specific_fields_are_required(client):
     tok = station(client)
-    tdoa = bearing(kind="tdoa")
-    r = post(client, tok, [tdoa])
-    assert (
-        r.status_code == 422
-        and "station_b" in r.json()["detail"]
-        and "tdoa_s" in r.json()["detail"]
-    )
-    ok = bearing(
-        kind="tdoa", station_b="paramé", lat_b=48.657, lon_b=-1.99, tdoa_s=1e-6, sigma_s=1e-8
-    )
-    assert post(client, tok, [ok]).json()["accepted"] == 1
-    det = bearing(kind="detection", freq_hz=94.2e6, licensed=False, snr_db=20.0)
+    common = {k: v for k, v in bearing().items() if k not in ("bearing_deg", "sigma_deg")}
+    r = post(client, tok, [{**common, "kind": "tdoa"}])
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "station_b" in detail and "tdoa_s" in detail
+    tdoa = {**common, "kind": "tdoa", "station_b": "paramé", "lat_b": 48.657, "lon_b": -1.99,
+            "tdoa_s": 1e-6, "sigma_s": 1e-8}  # fmt: skip
+    r = post(client, tok, [{**tdoa, "bearing_deg": 3.0}])
+    assert r.status_code == 422 and "bearing_deg" in r.json()["detail"]
+    assert post(client, tok, [tdoa]).json()["accepted"] == 1
+    det = {**common, "id": str(uuid.uuid4()), "kind": "detection", "freq_hz": 94.2e6,
+           "licensed": False, "snr_db": 20.0}  # fmt: skip
     assert post(client, tok, [det]).json()["accepted"] == 1
+    r = post(client, tok, [{**det, "id": str(uuid.uuid4()), "licensed": "no"}])
+    assert r.status_code == 422 and "licensed" in r.json()["detail"]
+    r = post(client, tok, [{**det, "id": str(uuid.uuid4()), "snr_db": True}])
+    assert r.status_code == 422 and "snr_db" in r.json()["detail"]
 
 
 def test_malformed_and_oversized_bodies(client):

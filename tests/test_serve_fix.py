@@ -101,7 +101,7 @@ def test_exact_bearings_give_the_true_position_in_locate_shape(setup):
     assert v.shape == (40, 40) and v.max() == pytest.approx(1.0)
     i, j = np.unravel_index(np.argmax(v), v.shape)
     peak = (heat["lat_deg"][i], heat["lon_deg"][j])
-    cell = 2 * 300.0 / 39  # grid spacing in metres (±300 m minimum half-width)
+    cell = (heat["lat_deg"][-1] - heat["lat_deg"][0]) * 111_132.0 / 39  # grid spacing, m
     assert Geodesic.WGS84.Inverse(*peak, *ATTIC)["s12"] < 1.5 * cell
 
 

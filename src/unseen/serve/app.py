@@ -9,6 +9,7 @@ from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from unseen.serve import locating
 from unseen.serve.live import FixWorker, Hub
 from unseen.serve.routes import hunts, observations, stations, tokens
+from unseen.serve.schemas import KINDS, ValidationProblem
 from unseen.serve.settings import Settings
 from unseen.store import Repo
 
@@ -79,8 +81,10 @@ async def _too_large(limit: int, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _where(loc) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
+def _where(loc, kind: str = "") -> str:
+    parts = [str(p) for p in loc if p not in ("body", *KINDS)]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        parts.append("kind")
     out = ""
     for p in parts:
         out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
@@ -90,7 +94,7 @@ def _where(loc) -> str:
 def _problem(exc: RequestValidationError) -> str:
     msgs = []
     for e in exc.errors()[:5]:
-        where = _where(e.get("loc", ()))
+        where = _where(e.get("loc", ()), e.get("type", ""))
         if e.get("type") == "json_invalid":
             ctx = e.get("ctx") or {}
             msgs.append(f"body: invalid JSON ({ctx.get('error', 'cannot parse')})")
@@ -150,10 +154,17 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
         return JSONResponse({"detail": _problem(exc), "errors": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(app, request.scope)
+            headers["Allow"] = ", ".join(sorted(allowed))
+            return JSONResponse(
+                {"detail": f"method {request.method} not allowed here; use {headers['Allow']}"},
+                status_code=405,
+                headers=headers,
+            )
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     for r in (stations.router, tokens.router, observations.router, hunts.router):
         app.include_router(r)
@@ -172,7 +183,31 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
         return {"ok": True}
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            spec.setdefault("components", {}).setdefault("schemas", {})["HTTPValidationError"] = (
+                ValidationProblem.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
+
+
+def _allowed_methods(app: FastAPI, scope) -> set[str]:
+    """Documented methods of the request's path (Starlette reports only the first route's)."""
+    import re
+
+    path = scope.get("path", "")
+    for template, ops in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), path):
+            return {m.upper() for m in ops}
+    return {"GET"}
 
 
 def bootstrap_admin(repo: Repo, settings: Settings) -> str | None:

@@ -5,18 +5,27 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-# printable, no slash or backslash, no leading/trailing space (names appear in URL paths)
-NAME_PATTERN = r"^[^\s/\\\x00-\x1f\x7f]([^/\\\x00-\x1f\x7f]*[^\s/\\\x00-\x1f\x7f])?$"
+# printable, no slash or backslash, no leading/trailing space (names appear in URL paths);
+# written without \s so that JSON Schema (ECMAScript) and pydantic (Rust) regexes agree
+_C = r"/\\\x00-\x1f\x7f-\x9f"
+NAME_PATTERN = rf"^[^ {_C}]([^{_C}]*[^ {_C}])?$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NAME_PATTERN)]
-Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
-Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
-Alt = Annotated[float, Field(ge=-1000.0, le=100_000.0, allow_inf_nan=False)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-Time = Annotated[float, Field(ge=0.0, le=1e11, allow_inf_nan=False)]
-Freq = Annotated[float, Field(gt=0.0, le=1e12, allow_inf_nan=False)]
+
+
+def num(**bounds) -> object:
+    """A finite JSON number (not a bool or a string) within `bounds` (ge/gt/le/lt)."""
+    return Annotated[float, Strict(), Field(allow_inf_nan=False, **bounds)]
+
+
+Lat = num(ge=-90.0, le=90.0)
+Lon = num(ge=-180.0, le=180.0)
+Alt = num(ge=-1000.0, le=100_000.0)
+Positive = num(gt=0.0)
+Time = num(ge=0.0, le=1e11)
+Freq = num(gt=0.0, le=1e12)
+Flag = Annotated[bool, Strict()]
 
 MAX_BATCH = 1000
 
@@ -53,64 +62,64 @@ class TokenCreated(BaseModel):
     token: str = Field(description="Shown once; only its SHA-256 digest is stored.")
 
 
-class ObservationIn(BaseModel):
-    """One observation: the fields of an `unseen locate` row, plus `id` and `hunt`.
-
-    `kind` selects the required fields: bearing → bearing_deg, sigma_deg; tdoa → station_b,
-    lat_b, lon_b, tdoa_s, sigma_s; rssi → rssi_dbm, sigma_db; detection → freq_hz.
-    """
+class _Obs(BaseModel):
+    """Fields common to every observation row: `unseen locate` row fields plus `id`, `hunt`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: uuid.UUID
+    id: uuid.UUID = Field(description="Chosen by the station; re-sending an id is a no-op.")
     hunt: Name
-    kind: Literal["bearing", "tdoa", "rssi", "detection"]
-    station: Name
+    station: Name = Field(description="Must be the submitting token's station.")
     time_s: Time
     lat: Lat
     lon: Lon
     alt_m: Alt = 0.0
     freq_hz: Freq | None = None
-    bearing_deg: Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False)] | None = None
-    sigma_deg: Annotated[float, Field(gt=0.0, le=180.0, allow_inf_nan=False)] | None = None
-    magnetic: bool = False
-    station_b: Name | None = None
-    lat_b: Lat | None = None
-    lon_b: Lon | None = None
-    alt_b_m: Alt | None = None
-    tdoa_s: Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)] | None = None
-    sigma_s: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = None
-    rssi_dbm: Annotated[float, Field(ge=-250.0, le=100.0, allow_inf_nan=False)] | None = None
-    sigma_db: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)] | None = None
-    path_loss_exponent: Annotated[float, Field(ge=1.0, le=8.0, allow_inf_nan=False)] | None = None
-    bandwidth_hz: Positive | None = None
-    snr_db: Annotated[float, Field(ge=-100.0, le=300.0, allow_inf_nan=False)] | None = None
-    power_dbfs: Annotated[float, Field(ge=-400.0, le=100.0, allow_inf_nan=False)] | None = None
-    modulation: Annotated[str, StringConstraints(max_length=32)] | None = None
-    licensed: bool | None = None
-    assignment: Annotated[str, StringConstraints(max_length=128)] | None = None
-    confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
     group: Annotated[str, StringConstraints(max_length=64)] | None = None
-
-    @model_validator(mode="after")
-    def _kind_fields(self) -> ObservationIn:
-        need = {
-            "bearing": ("bearing_deg", "sigma_deg"),
-            "tdoa": ("station_b", "lat_b", "lon_b", "tdoa_s", "sigma_s"),
-            "rssi": ("rssi_dbm", "sigma_db"),
-            "detection": ("freq_hz",),
-        }[self.kind]
-        missing = [f for f in need if getattr(self, f) is None]
-        if missing:
-            raise ValueError(f"kind {self.kind!r} needs field(s) {', '.join(missing)}")
-        return self
+    confidence: num(ge=0.0, le=1.0) | None = None
 
     def row(self) -> dict[str, Any]:
         """The stored row: JSON-ready, without unset optional fields."""
-        out = self.model_dump(mode="json", exclude_none=True)
-        if not self.magnetic:
-            out.pop("magnetic", None)
-        return out
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class BearingIn(_Obs):
+    kind: Literal["bearing"]
+    bearing_deg: num(ge=0.0, lt=360.0) = Field(description="Degrees clockwise from true north.")
+    sigma_deg: num(gt=0.0, le=180.0)
+    magnetic: Flag = False
+
+
+class TdoaIn(_Obs):
+    kind: Literal["tdoa"]
+    station_b: Name
+    lat_b: Lat
+    lon_b: Lon
+    alt_b_m: Alt = 0.0
+    tdoa_s: num(ge=-1.0, le=1.0) = Field(description="Arrival at station minus at station_b.")
+    sigma_s: num(gt=0.0, le=1.0)
+
+
+class RssiIn(_Obs):
+    kind: Literal["rssi"]
+    rssi_dbm: num(ge=-250.0, le=100.0)
+    sigma_db: num(gt=0.0, le=100.0)
+    path_loss_exponent: num(ge=1.0, le=8.0) | None = None
+
+
+class DetectionIn(_Obs):
+    kind: Literal["detection"]
+    freq_hz: Freq
+    bandwidth_hz: Positive | None = None
+    snr_db: num(ge=-100.0, le=300.0) | None = None
+    power_dbfs: num(ge=-400.0, le=100.0) | None = None
+    modulation: Annotated[str, StringConstraints(max_length=32)] | None = None
+    licensed: Flag | None = Field(None, description="None: no registry was consulted.")
+    assignment: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
+KINDS = ("bearing", "tdoa", "rssi", "detection")
+ObservationIn = Annotated[BearingIn | TdoaIn | RssiIn | DetectionIn, Field(discriminator="kind")]
 
 
 class ObservationBatch(BaseModel):
@@ -156,3 +165,16 @@ class Heatmap(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    """422: `detail` names the fields at fault in one line; `errors` itemises them."""
+
+    detail: str
+    errors: list[ValidationIssue]

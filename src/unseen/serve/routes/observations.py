@@ -13,7 +13,12 @@ router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
 @router.post(
     "",
     response_model=IngestResult,
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 413: {"model": Problem}},
+    responses={
+        400: {"model": Problem},
+        401: {"model": Problem},
+        403: {"model": Problem},
+        413: {"model": Problem},
+    },
     summary="Submit observations (station token); re-sending an id is counted as a duplicate",
 )
 def submit(

@@ -17,7 +17,7 @@ AUTH = {401: {"model": Problem}, 403: {"model": Problem}}
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=StationCreated,
-    responses={**AUTH, 409: {"model": Problem}},
+    responses={**AUTH, 400: {"model": Problem}, 409: {"model": Problem}},
     summary="Register a DF station (admin); its token is shown once",
 )
 def create_station(body: StationCreate, repo: RepoDep, _: Admin) -> StationCreated:

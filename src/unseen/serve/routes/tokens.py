@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenCreated,
-    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    responses={400: {"model": Problem}, 401: {"model": Problem}, 403: {"model": Problem}},
     summary="Issue a read-only token (admin); shown once",
 )
 def create_token(body: TokenCreate, repo: RepoDep, _: Admin) -> TokenCreated:
