@@ -135,7 +135,7 @@ def test_robust_rejects_a_reflected_bearing_and_names_it():
     ss = sites(
         TRUTH, [(0, 6000), (5000, 3000), (6000, -3000), (0, -6500), (-5500, -3000), (-5000, 4000)]
     )
-    trials = 100
+    trials = 500
     groups = bearings(TRUTH, ss, 2.0, rng, trials)
     bad = rng.integers(0, 6, trials)
     for t in range(trials):
@@ -143,8 +143,11 @@ def test_robust_rejects_a_reflected_bearing_and_names_it():
         k = int(bad[t])
         g[k] = Bearing(g[k].site, g[k].azimuth_deg + 40.0, 2.0)
     fixes = solve_many(groups)
-    named = [fixes[str(t)].rejected == (f"s{bad[t]}",) for t in range(trials)]
-    assert all(named)
+    assert all(f"s{bad[t]}" in fixes[str(t)].rejected for t in range(trials))
+    # after the reflection goes, the clean five still face the χ² test at α = 1e-3 (and each
+    # later test), so a second, false rejection is expected in ~0.1–0.3% of trials: allow 1%
+    only = np.mean([fixes[str(t)].rejected == (f"s{bad[t]}",) for t in range(trials)])
+    assert only >= 0.99
     err, _ = errors_enu(fixes, TRUTH)
     clean = np.sqrt(np.trace(crb(groups["0"][:5], *TRUTH)))
     assert rmse(err) < 1.5 * clean
@@ -246,13 +249,13 @@ def test_rssi_with_unknown_power_and_exponent():
     assert inverse(exact.lat_deg, exact.lon_deg, *TRUTH)[2] < 0.5
     assert exact.extra["path_loss_exponent"] == pytest.approx(3.1, abs=1e-4)
     assert exact.extra["tx_power_dbm_at_1m"] == pytest.approx(30.0, abs=1e-2)
-    # noisy, exponent known: 300 trials, error within the CRB region most of the time
+    # noisy, exponent known: 500 trials, error within the CRB region most of the time
     groups = {
         str(t): [
             SignalStrength(s, float(v + rng.normal(0, 3.0)), 3.0, path_loss_exponent=3.1)
             for s, v in zip(ss, p, strict=True)
         ]
-        for t in range(300)
+        for t in range(500)
     }
     err, fixes = errors_enu(solve_many(groups, robust=False), TRUTH)
     bound = np.sqrt(np.trace(crb(groups["0"], *TRUTH)))
