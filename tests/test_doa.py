@@ -100,6 +100,9 @@ def test_spatial_smoothing_separates_coherent_sources():
     plain = run(ULA8, X, method="music", num_sources=2)
     smooth = run(ULA8, X, method="music", num_sources=2, smoothing=5, forward_backward=True)
     assert resolved(plain, az, 1.0) <= 0.2
+    # ... but it knows: the model-fit check inflates sigma to cover its errors.
+    err, sig = matched(plain, az), np.array([e.sigma_deg for e in plain])
+    assert np.sqrt(np.nanmean((err / sig) ** 2)) <= 1.5
     assert resolved(smooth, az, 1.0) >= 0.95
     assert np.sqrt(np.mean(matched(smooth, az) ** 2)) < 0.1
     assert resolved(run(ULA8, X, method="root-music", num_sources=2, smoothing=5), az, 1.0) >= 0.95

@@ -103,8 +103,8 @@ def quad_derivs(
 @njit(cache=True)
 def uncertainty(
     pos: np.ndarray, th: np.ndarray, kc: float, R: np.ndarray, noise: float, N: int
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(stochastic CRB diagonal in rad², source powers, ok) at bearings `th` (radians).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(stochastic CRB diagonal in rad², source powers, h_k = ‖Π⊥d_k‖², ok) at `th` (rad).
 
     P̂ = A⁺(R − σ²I)A⁺ᴴ made positive definite, then the Stoica–Nehorai bound (see bounds.py)
     with D = ∂A/∂θ in the horizontal plane. ok is False when A is (nearly) rank deficient.
@@ -124,7 +124,7 @@ def uncertainty(
     AhA = Ah @ A
     ev = np.linalg.eigvalsh(AhA)
     if ev[0] <= 1e-12 * ev[-1]:
-        return np.full(K, np.inf), np.zeros(K), False
+        return np.full(K, np.inf), np.zeros(K), np.zeros(K), False
     Ap = np.linalg.solve(AhA, Ah)
     Rn = R - noise * np.eye(M)
     P = Ap @ Rn @ Ap.conj().T
@@ -137,10 +137,11 @@ def uncertainty(
     H = D.conj().T @ proj @ D
     G = P @ Ah @ np.linalg.solve(Rm, A) @ P
     fim = (2.0 * N / noise) * np.real(H * G.T)
+    h = np.real(np.diag(H)).copy()
     if np.linalg.cond(fim) > 1e14:
-        return np.full(K, np.inf), np.real(np.diag(P)).copy(), False
+        return np.full(K, np.inf), np.real(np.diag(P)).copy(), h, False
     crb = np.linalg.inv(fim)
-    return np.diag(crb).copy(), np.real(np.diag(P)).copy(), True
+    return np.diag(crb).copy(), np.real(np.diag(P)).copy(), h, True
 
 
 @njit(cache=True, fastmath=True)

@@ -19,10 +19,13 @@ attain the bound for uncorrelated sources (tests check RMSE ≤ 1.3·CRB).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+from scipy.special import gammaincinv
 
 from unseen.doa import spectra, subspace
-from unseen.doa._kernels import top_peaks, uncertainty
+from unseen.doa._kernels import quad_derivs, top_peaks, uncertainty
 from unseen.doa.array import Array, wavelength_m
 from unseen.doa.calibrate import Calibration
 from unseen.doa.order import count_sources
@@ -90,19 +93,51 @@ def _prepare(
     return R, arr, float(f), N, float(t)
 
 
+@lru_cache(maxsize=64)
+def _fit_threshold(dof: int) -> float:
+    """99th percentile of χ²_{2·dof} / (2·dof)."""
+    return float(gammaincinv(dof, 0.99) / dof)
+
+
 def _uncertainty(
-    arr: Array, az: np.ndarray, f: float, R: np.ndarray, lam: np.ndarray, N: int, K: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sigma_crb_deg, threshold factor t, estimated source powers) per bearing."""
+    arr: Array,
+    az: np.ndarray,
+    f: float,
+    R: np.ndarray,
+    lam: np.ndarray,
+    E: np.ndarray,
+    N: int,
+    K: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sigma_crb_deg, sigma_model_deg, threshold factor t, source powers) per bearing.
+
+    Model fit: the MUSIC null depth q = ‖E_nᴴa(θ̂)‖² has, for a correct model, expected value
+    E[q] ≈ (M−K)(1 + M·snr)/(N·M·snr²) (first-order subspace perturbation; q/E[q] is then
+    ~ χ²_{2(M−K)}/(2(M−K))). Above its 99th percentile the model does not fit (calibration
+    error, coherent multipath, wideband signal): the misfit a(θ̂) − a_true is taken as spread
+    evenly over the M−K−1 real directions a pure phase error can take besides the one the fit
+    absorbs (∂a/∂θ), so the bearing error along Π⊥∂a/∂θ is σ_model² = q / ((M−K−1)·‖Π⊥d‖²).
+    Otherwise σ_model = 0.
+    """
     M = arr.num_elements
     noise = max(float(np.mean(lam[: M - K])), 1e-12 * float(lam[-1]))
     beam_deg = np.degrees(wavelength_m(f) / spectra.aperture_m(arr))
     kc = 2 * np.pi / wavelength_m(f)
-    var, powers, _ = uncertainty(arr.positions_enu_m, np.radians(az), kc, R, noise, N)
+    th = np.radians(az)
+    pos = arr.positions_enu_m
+    var, powers, h, _ = uncertainty(pos, th, kc, R, noise, N)
     s = np.degrees(np.sqrt(np.maximum(var, 0.0)))
-    with np.errstate(divide="ignore"):
-        t = 1.0 - np.exp(-((beam_deg / s) ** 2) / 100.0)
-    return s, t, powers
+    snr = np.maximum(powers / noise, 1e-12)
+    Wh = np.ascontiguousarray(E[:, : M - K].conj().T)
+    q = quad_derivs(Wh, pos, th, kc, 0.0)[0]
+    ratio = q / ((M - K) * (1 + M * snr) / (N * M * snr**2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        model = np.degrees(np.sqrt(q / (max(M - K - 1, 1) * np.maximum(h, 1e-300))))
+    model = np.where(ratio > _fit_threshold(M - K), model, 0.0)
+    total = np.maximum(s, model)
+    with np.errstate(divide="ignore", over="ignore"):
+        t = 1.0 - np.exp(-((beam_deg / total) ** 2) / 100.0)
+    return s, model, t, powers
 
 
 def _scan(
@@ -193,11 +228,11 @@ def estimate(
     else:
         az, r = subspace.esprit(E[:, M - K :], arr, f), np.zeros(K)
     az = np.mod(az, 360.0)
-    s, thr, powers = _uncertainty(arr, az, f, R, lam, N, az.size)
+    s, model, thr, powers = _uncertainty(arr, az, f, R, lam, E, N, K)
     sector = spectra.scan_sector(arr)
     worst = (sector[1] - sector[0]) / np.sqrt(12)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = np.minimum(np.where(thr > 0, s / thr, np.inf), worst)
+        sigma = np.minimum(np.where(thr > 0, np.maximum(s, model) / thr, np.inf), worst)
     conf = np.clip(thr * (1 - r), 0.0, 1.0)
     idx = np.argsort(-powers, kind="stable")
     return DoaEstimate(
