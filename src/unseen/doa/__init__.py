@@ -6,15 +6,16 @@
 
 Modules: `array` (geometry, steering), `spectra` (covariance, FB averaging, smoothing, Bartlett/
 Capon/MUSIC, peak refinement), `subspace` (root-MUSIC, ESPRIT), `order` (MDL/AIC), `bounds`
-(stochastic CRB), `calibrate` (gain/phase calibration, JSON files), `estimate` (the stage).
+(stochastic CRB), `calibrate` (gain/phase calibration, JSON files), `stage` (estimate,
+pseudo_spectrum).
 """
 
 from unseen.doa.array import Array, direction_enu, wavelength_m
 from unseen.doa.bounds import crb_single, crb_stochastic
 from unseen.doa.calibrate import Calibration, calibrate
-from unseen.doa.estimate import METHODS, estimate, pseudo_spectrum
 from unseen.doa.order import count_sources
 from unseen.doa.spectra import covariance
+from unseen.doa.stage import METHODS, estimate, pseudo_spectrum
 
 __all__ = [
     "METHODS",
