@@ -227,7 +227,7 @@ def open_in_chromium(html: Path, png: Path) -> dict:
                 " images: document.querySelectorAll('.leaflet-overlay-pane img').length,"
                 " ready: window.unseenReady === true})"
             )
-            page.locator("#map").screenshot(path=str(png))
+            page.locator(".maps").screenshot(path=str(png))
         finally:
             browser.close()
     return {"errors": errors, "foreign": foreign, **info}

@@ -236,7 +236,11 @@ def test_station_frames_power_and_impairments(saint_malo):
     st = sc.station("dinard")
     imp = impairments(sc, st)
     assert imp == impairments(sc, st)  # same seed, same receiver errors
-    assert imp.gain_db[0] == 0.0 and imp.clock_offset_s == 0.0
+    assert imp.gain_db[0] == 0.0 and imp.phase_deg[0] == 0.0
+    # A GNSS-disciplined clock has no offset; a free-running one is off by milliseconds.
+    assert not st.gnss_sync and imp.clock_offset_s != 0.0
+    synced = replace(sc, stations=tuple(replace(s, gnss_sync=True) for s in sc.stations))
+    assert impairments(synced, synced.station("dinard")).clock_offset_s == 0.0
     (fr,) = station_frames(sc, st, times_s=[40.0])  # Etienne is off the air at 40 s
     assert fr.block.samples.shape == (5, st.receiver.frame_samples)
     assert fr.block.samples.dtype == np.complex64
@@ -246,4 +250,4 @@ def test_station_frames_power_and_impairments(saint_malo):
     # Two unit-power carriers plus noise 80 dB down: per-channel power within 5 % (the cross
     # term of two carriers 1.4 MHz apart averages out over 8192 samples to well under that).
     np.testing.assert_allclose(got, expected_mw, rtol=0.05)
-    assert fr.block.utc_ns == sc.start_utc_ns + 40 * 10**9
+    assert fr.block.utc_ns == sc.start_utc_ns + round((40 + imp.clock_offset_s) * 1e9)

@@ -45,6 +45,19 @@ def ray_length_m(result: HuntResult) -> float:
     return 1.2 * math.hypot((n - s) * 111_200, (e - w) * 111_200 * math.cos(lat0))
 
 
+def ray_length(result: HuntResult, b) -> float:
+    """How far to draw a bearing ray: 1.6 × the distance to the final fix (at least 150 m), or
+    across the whole area when there is no fix."""
+    from unseen.geo import distance
+
+    full = ray_length_m(result)
+    f = result.final
+    if f is None:
+        return full
+    d = float(distance(b.site.lat_deg, b.site.lon_deg, f.lat_deg, f.lon_deg))
+    return float(min(max(1.6 * d, 150.0), full))
+
+
 def _feature(geom: dict, **props) -> dict:
     return {"type": "Feature", "geometry": geom, "properties": props}
 
@@ -107,9 +120,10 @@ def to_geojson(result: HuntResult, *, heatmap_cells: int = 48) -> dict:
                     heading_deg=list(st.heading_deg),
                 )
             )
-    length = ray_length_m(result)
     for b in result.bearings:
-        lat2, lon2, _ = forward(b.site.lat_deg, b.site.lon_deg, b.azimuth_deg, length)
+        lat2, lon2, _ = forward(
+            b.site.lat_deg, b.site.lon_deg, b.azimuth_deg, ray_length(result, b)
+        )
         feats.append(
             _feature(
                 {

@@ -12,10 +12,13 @@ import json
 import re
 from importlib import resources
 
+import numpy as np
+
 from unseen.geo import distance
 from unseen.report.model import HuntResult
 
 LEAFLET_PKG = "js_lib_leaflet"
+_STEPS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
@@ -75,11 +78,16 @@ def summary_rows(result: HuntResult) -> list[tuple[str, str]]:
         rows.append(("CEP50", f"{f.cep50_m:.1f} m"))
     for sid, why in result.rejected.items():
         rows.append((f"rejected {sid}", why))
-    if result.naive_fix is not None and f is not None:
-        d = float(
-            distance(f.lat_deg, f.lon_deg, result.naive_fix.lat_deg, result.naive_fix.lon_deg)
+    if result.fixes and result.naive_fixes:
+        first, naive = result.fixes[0], result.naive_fixes[0]
+        d = float(distance(first.lat_deg, first.lon_deg, naive.lat_deg, naive.lon_deg))
+        rows.append(
+            (
+                "first fix",
+                f"t = {first.time_s:.0f} s from {first.n_used} observations; fused without "
+                f"rejection it would lie {d:.0f} m away",
+            )
         )
-        rows.append(("naive fix (no rejection)", f"{d:.0f} m from the robust fix"))
     if result.truth is not None and f is not None:
         d = float(distance(f.lat_deg, f.lon_deg, result.truth.lat_deg, result.truth.lon_deg))
         rows.append((f"distance to {result.truth.name}", f"{d:.1f} m"))
@@ -97,14 +105,19 @@ def render_html(
     css, js = leaflet_inline()
     s, w, n, e = result.area
     span = max(n - s, e - w)
-    grat = min(
-        (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), key=lambda g: abs(span / g - 8)
-    )
+    grat = min(_STEPS, key=lambda g: abs(span / g - 8))
+    f = result.final
+    closeup = 400.0
+    if f is not None:
+        closeup = float(np.clip(3 * result.fixes[0].ellipse95.semi_major_m, 250.0, 3000.0))
+    zgrat = min(_STEPS, key=lambda g: abs(2 * closeup / 111_200 / g - 8))
     data: dict = {
         "area": [s, w, n, e],
         "geojson": geojson,
         "tile_url": TILE_URL,
         "graticule_deg": grat,
+        "closeup_m": closeup,
+        "closeup_graticule_deg": zgrat,
     }
     hm = result.heatmap
     if hm is not None and heatmap_png is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import simplekml
 
-from unseen.report.geojson import ellipse_ring, ray_length_m, station_colors
+from unseen.report.geojson import ellipse_ring, ray_length, station_colors
 from unseen.report.model import HuntResult
 
 
@@ -37,9 +37,10 @@ def write_kml(result: HuntResult, path: str | Path) -> Path:
             ls.style.linestyle.color = _kml_color(colors[st.id])
             ls.style.linestyle.width = 3
     fb = kml.newfolder(name="Bearings")
-    length = ray_length_m(result)
     for b in result.bearings:
-        lat2, lon2, _ = forward(b.site.lat_deg, b.site.lon_deg, b.azimuth_deg, length)
+        lat2, lon2, _ = forward(
+            b.site.lat_deg, b.site.lon_deg, b.azimuth_deg, ray_length(result, b)
+        )
         ls = fb.newlinestring(
             name=f"{b.site.station} {b.azimuth_deg:.1f}° at {b.time_s:.0f} s",
             coords=[(b.site.lon_deg, b.site.lat_deg), (float(lon2), float(lat2))],

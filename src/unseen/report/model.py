@@ -65,7 +65,8 @@ class HuntResult:
     """Everything one hunt found, in time order where it has a time.
 
     `fixes` is the sequence of fixes as observations accumulate (last = final fix);
-    `naive_fix` the final fix without robust rejection, for comparison; `rejected` maps a
+    `naive_fix` the final fix without robust rejection and `naive_fixes` the same sequence without
+    it, for comparison; `rejected` maps a
     rejected station id to the reason.
     """
 
@@ -80,6 +81,7 @@ class HuntResult:
     tdoas: tuple[Tdoa, ...]
     fixes: tuple[Fix, ...]
     naive_fix: Fix | None = None
+    naive_fixes: tuple[Fix, ...] = ()
     rejected: dict[str, str] = field(default_factory=dict)
     doa_spectra: tuple[DoaSpectrum, ...] = ()
     heatmap: Heatmap | None = None

@@ -66,7 +66,8 @@ class Station:
     """A DF station: fixed at (lat, lon) with `heading_deg`, or mobile along `route` at `speed_m_s`.
 
     A mobile station starts at the first waypoint at `start_s` and its array heading follows the
-    direction of travel (GNSS heading).
+    direction of travel (GNSS heading). `heading_sigma_deg` and `position_sigma_m` are the errors
+    (standard deviations, per frame) of the heading and position the station records.
     """
 
     id: str
@@ -82,6 +83,8 @@ class Station:
     speed_m_s: float = 0.0
     start_s: float = 0.0
     gnss_sync: bool = False
+    heading_sigma_deg: float = 0.0
+    position_sigma_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -554,6 +557,8 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
                 "speed_m_s",
                 "start_s",
                 "gnss_sync",
+                "heading_sigma_deg",
+                "position_sigma_m",
                 "array",
                 "receiver",
             },
@@ -599,6 +604,8 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
                 speed_m_s=speed,
                 start_s=_num(ctx, st, "start_s", sp, 0.0, 0),
                 gnss_sync=_bool(ctx, st, "gnss_sync", sp, False),
+                heading_sigma_deg=_num(ctx, st, "heading_sigma_deg", sp, 0.0, 0, 90),
+                position_sigma_m=_num(ctx, st, "position_sigma_m", sp, 0.0, 0, 1000),
             )
         )
 

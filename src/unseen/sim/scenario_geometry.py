@@ -36,8 +36,9 @@ class Pose:
 class Ray:
     """One propagation path from an emitter to a station.
 
-    `azimuth_deg` is the true bearing of arrival at the station, `length_m` the unfolded path
-    length (delay = length / c), `loss_db` the total loss from EIRP to the receiving antenna.
+    `azimuth_deg` is the true bearing of arrival at the station, `elevation_deg` the angle of
+    arrival above the horizon (antenna heights over the unfolded path), `length_m` the unfolded
+    path length (delay = length / c), `loss_db` the total loss from EIRP to the receiving antenna.
     """
 
     emitter: str
@@ -48,6 +49,7 @@ class Ray:
     length_m: float
     loss_db: float
     power_dbm: float
+    elevation_deg: float = 0.0
 
     @property
     def delay_s(self) -> float:
@@ -199,6 +201,7 @@ def rays(sc: Scenario, emitter: Emitter, station: Station, at: Pose) -> list[Ray
             d,
             loss,
             eirp_dbm - loss,
+            _elevation(emitter.height_m, h_rx, d),
         )
     ]
     if not prop.multipath:
@@ -232,9 +235,15 @@ def rays(sc: Scenario, emitter: Emitter, station: Station, at: Pose) -> list[Ray
                 length,
                 rl,
                 eirp_dbm - rl,
+                _elevation(emitter.height_m, h_rx, length),
             )
         )
     return out
+
+
+def _elevation(h_tx_m: float, h_rx_m: float, length_m: float) -> float:
+    """Angle of arrival above the horizon, degrees, for antennas at these heights above ground."""
+    return math.degrees(math.atan2(h_tx_m - h_rx_m, max(length_m, 1.0)))
 
 
 def noise_dbm(station: Station) -> float:

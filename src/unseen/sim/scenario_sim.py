@@ -39,7 +39,8 @@ class Impairments:
 
 @dataclass(frozen=True)
 class Frame:
-    """One recorded frame with the station's pose and the rays it contains (the truth)."""
+    """One recorded frame: the true pose and rays (the truth), the block, and `reported`, the
+    pose the station's GNSS reports (true pose plus its position/heading errors)."""
 
     station: str
     index: int
@@ -47,6 +48,25 @@ class Frame:
     pose: Pose
     block: IqBlock
     rays: tuple[Ray, ...]
+    reported: Pose
+
+
+def reported_pose(sc: Scenario, station: Station, index: int, true: Pose) -> Pose:
+    """The pose a station records for frame `index`: GNSS errors drawn from the scenario seed."""
+    if station.heading_sigma_deg == 0 and station.position_sigma_m == 0:
+        return true
+    k = [s.id for s in sc.stations].index(station.id)
+    rng = np.random.default_rng([sc.seed, 17, k, index])
+    de, dn = rng.normal(0.0, station.position_sigma_m, 2)
+    dh = rng.normal(0.0, station.heading_sigma_deg)
+    m_per_deg = 111_320.0
+    return Pose(
+        true.lat_deg + dn / m_per_deg,
+        true.lon_deg + de / (m_per_deg * math.cos(math.radians(true.lat_deg))),
+        true.alt_m,
+        (true.heading_deg + dh) % 360.0,
+        true.time_s,
+    )
 
 
 def impairments(sc: Scenario, station: Station) -> Impairments:
@@ -170,6 +190,7 @@ def station_frames(
                     waveform=wf.get(e, t),
                     freq_offset_hz=e.freq_hz - rx.center_freq_hz,
                     delay_s=direct.delay_s,
+                    elevation_deg=direct.elevation_deg,
                     gate_s=g,
                     multipath=tuple(
                         em.Path(
@@ -177,6 +198,7 @@ def station_frames(
                             gain_db=r.power_dbm - direct.power_dbm,
                             delay_s=r.delay_s - direct.delay_s,
                             phase_deg=REFLECTION_PHASE_DEG,
+                            elevation_deg=r.elevation_deg,
                         )
                         for r in refl
                     ),
@@ -197,4 +219,4 @@ def station_frames(
             utc_ns=utc_ns,
             site=site,
         )
-        yield Frame(station.id, i, t, p, block, tuple(all_rays))
+        yield Frame(station.id, i, t, p, block, tuple(all_rays), reported_pose(sc, station, i, p))

@@ -1,0 +1,924 @@
+"""The hunt pipeline: a directory of station recordings in, a located transmitter out.
+
+    simulate_dir(scenario, DIR)      scenario → what real stations would record (SigMF + CSVs)
+    hunt_dir(DIR)                    calibrate → detect → flag unlicensed → channelize → DOA per
+                                     station and frame (+ TDOA when synchronised) → robust fix,
+                                     refined as observations accumulate → HuntResult
+
+The directory layout (also for recordings a user brings):
+
+    DIR/stations.csv      station,name,kind,lat_deg,lon_deg,alt_m,recording,gnss_sync
+    DIR/registry.csv      freq_hz,bandwidth_hz,name,licensee,lat_deg,lon_deg,erp_w,modulation
+    DIR/map.json          optional map backdrop: {"title", "area": [S, W, N, E], "outlines"}
+    DIR/<station>.sigmf-meta/-data   multi-channel SigMF: core:geolocation, core:datetime per
+                          capture, the array in the global `unseen:array`; mobile stations put
+                          `unseen:lat_deg`, `unseen:lon_deg`, `unseen:heading_deg` in each capture.
+
+One capture per recorded frame (frames need not be contiguous in time); a recording with a
+single capture is cut into frames of `frame_samples`. `hunt_dir` never sees the scenario.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from unseen.doa.array import Array
+from unseen.errors import FileFormatError, GeometryError, InputError, UnseenError
+from unseen.report.model import (
+    DoaSpectrum,
+    Heatmap,
+    HuntResult,
+    Spectrum,
+    StationTrack,
+    Truth,
+)
+from unseen.types import Bearing, Detection, Fix, IqBlock, Site, Tdoa
+
+Progress = Callable[[str, int, int], None]
+
+STATIONS_CSV = "stations.csv"
+REGISTRY_CSV = "registry.csv"
+MAP_JSON = "map.json"
+STATION_COLUMNS = (
+    "station",
+    "name",
+    "kind",
+    "lat_deg",
+    "lon_deg",
+    "alt_m",
+    "recording",
+    "gnss_sync",
+)
+K_ARRAY = "unseen:array"
+K_MOBILE = "unseen:mobile"
+K_SYNC = "unseen:gnss_sync"
+K_CAL = "unseen:calibration"
+USABLE_BAND = 0.9
+K_LAT, K_LON, K_HEADING = "unseen:lat_deg", "unseen:lon_deg", "unseen:heading_deg"
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+# ---------------------------------------------------------------- simulate → directory
+
+
+def simulate_dir(
+    scenario, out_dir: str | Path, *, progress: Progress = _noop, stations: list[str] | None = None
+) -> dict[str, Path]:
+    """Write what each station of `scenario` records: SigMF per station, stations.csv,
+    registry.csv. Returns {station id: .sigmf-meta path}."""
+    import shutil
+
+    from unseen.sim.scenario_geometry import frame_times
+    from unseen.sim.scenario_sim import station_frames
+    from unseen.sources.sigmf import ns2datetime, write_sigmf
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = [s for s in scenario.stations if stations is None or s.id in stations]
+    cal = scenario.emitter(scenario.calibration_source) if scenario.calibration_source else None
+    written: dict[str, Path] = {}
+    total = sum(len(frame_times(scenario, s)) for s in chosen)
+    done = 0
+    for st in chosen:
+        rx = st.receiver
+        n = rx.frame_samples
+        times = frame_times(scenario, st)
+        data = np.empty((st.array.num_elements, n * len(times)), np.complex64)
+        captures = []
+        for fr in station_frames(scenario, st, times_s=times):
+            k = fr.index
+            data[:, k * n : (k + 1) * n] = fr.block.samples
+            cap = {
+                "core:sample_start": k * n,
+                "core:datetime": ns2datetime(fr.block.utc_ns),
+                "core:frequency": rx.center_freq_hz,
+            }
+            if st.mobile:
+                cap.update(
+                    {
+                        K_LAT: fr.reported.lat_deg,
+                        K_LON: fr.reported.lon_deg,
+                        K_HEADING: fr.reported.heading_deg,
+                    }
+                )
+            captures.append(cap)
+            done += 1
+            progress("simulate", done, total)
+        ext = {
+            K_ARRAY: st.array.rotated(0.0 if st.mobile else st.heading_deg).to_dict(),
+            K_MOBILE: st.mobile,
+            K_SYNC: st.gnss_sync,
+            "core:description": f"{st.name}: simulated by unseen from scenario {scenario.name}",
+        }
+        if cal is not None:
+            ext[K_CAL] = {
+                "freq_hz": cal.freq_hz,
+                "lat_deg": cal.lat_deg,
+                "lon_deg": cal.lon_deg,
+                "name": cal.name,
+            }
+        site = Site(st.id, st.lat_deg, st.lon_deg, st.alt_m)
+        written[st.id] = write_sigmf(
+            out / st.id,
+            data,
+            rx.sample_rate_hz,
+            rx.center_freq_hz,
+            datatype=rx.datatype,
+            site=site,
+            extensions=ext,
+            captures=captures,
+        )
+        del data
+    with (out / STATIONS_CSV).open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(STATION_COLUMNS)
+        for st in chosen:
+            w.writerow(
+                [st.id, st.name, "mobile" if st.mobile else "fixed", st.lat_deg, st.lon_deg,
+                 st.alt_m, written[st.id].name, str(st.gnss_sync).lower()]
+            )  # fmt: skip
+    if scenario.registry_path is not None:
+        shutil.copyfile(scenario.registry_path, out / REGISTRY_CSV)
+    a = scenario.area
+    backdrop = {
+        "title": f"unseen hunt: {scenario.name}",
+        "area": [a.south_deg, a.west_deg, a.north_deg, a.east_deg],
+        "outlines": [{"name": n, "points": [list(p) for p in pts]} for n, pts in a.outlines],
+    }
+    (out / MAP_JSON).write_text(json.dumps(backdrop, indent=1), encoding="utf-8")
+    return written
+
+
+# ---------------------------------------------------------------- reading a hunt directory
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """Where a frame lies in a recording and where the station was then."""
+
+    start: int
+    count: int
+    time_s: float
+    utc_ns: int | None
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    heading_deg: float
+
+
+@dataclass
+class StationData:
+    """One station of a hunt directory: its recording, array, frames and calibration source."""
+
+    id: str
+    name: str
+    mobile: bool
+    gnss_sync: bool
+    recording: object
+    array: Array
+    frames: list[FrameRef]
+    calibration: dict | None = None
+    cal: object | None = None
+    extras: dict = field(default_factory=dict)
+
+    def site(self, fr: FrameRef) -> Site:
+        return Site(self.id, fr.lat_deg, fr.lon_deg, fr.alt_m)
+
+    def array_at(self, fr: FrameRef) -> Array:
+        """The array as it was during `fr` (a mobile array turns with the vehicle)."""
+        return self.array.rotated(fr.heading_deg) if self.mobile else self.array
+
+    def read(self, fr: FrameRef) -> IqBlock:
+        return self.recording.read(fr.start, fr.count)
+
+
+def _bool(v: str, where: str) -> bool:
+    s = str(v).strip().lower()
+    if s in ("true", "1", "yes"):
+        return True
+    if s in ("false", "0", "no", ""):
+        return False
+    raise FileFormatError(f"{where}: expected true or false, got {v!r}")
+
+
+def _float(v: str, where: str) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise FileFormatError(f"{where}: expected a number, got {v!r}") from None
+    if not math.isfinite(x):
+        raise FileFormatError(f"{where}: expected a finite number, got {v!r}")
+    return x
+
+
+def read_registry(path: str | Path) -> list[dict]:
+    """The licence registry CSV: rows with freq_hz, bandwidth_hz, name (+ optional position)."""
+    p = Path(path)
+    rows = []
+    with p.open(newline="", encoding="utf-8") as fh:
+        rd = csv.DictReader(fh)
+        missing = {"freq_hz", "bandwidth_hz", "name"} - set(rd.fieldnames or [])
+        if missing:
+            raise FileFormatError(f"{p}: missing column(s) {', '.join(sorted(missing))}")
+        for row in rd:
+            where = f"{p}: line {rd.line_num}"
+            r = dict(row)
+            r["freq_hz"] = _float(row["freq_hz"], f"{where}: freq_hz")
+            r["bandwidth_hz"] = _float(row["bandwidth_hz"], f"{where}: bandwidth_hz")
+            for k in ("lat_deg", "lon_deg"):
+                r[k] = _float(row[k], f"{where}: {k}") if row.get(k) not in (None, "") else None
+            rows.append(r)
+    return rows
+
+
+def _frames(rec, mobile: bool, frame_samples: int, t0_ns: int | None, where: str) -> list[FrameRef]:
+    caps = sorted(rec.captures, key=lambda c: int(c.get("core:sample_start", 0)))
+    site = rec.site
+    out = []
+    if len(caps) > 1:
+        starts = [int(c.get("core:sample_start", 0)) for c in caps] + [rec.num_samples]
+        spans = [(caps[i], starts[i], starts[i + 1] - starts[i]) for i in range(len(caps))]
+    else:
+        n = int(frame_samples)
+        spans = [(caps[0] if caps else {}, s, n) for s in range(0, rec.num_samples - n + 1, n)]
+    for cap, start, count in spans:
+        if count <= 0:
+            continue
+        utc = rec.utc_ns_at(start)
+        if utc is not None and t0_ns is not None:
+            t = (utc - t0_ns) / 1e9
+        else:
+            t = start / rec.sample_rate_hz
+        if mobile:
+            try:
+                lat, lon = float(cap[K_LAT]), float(cap[K_LON])
+                heading = float(cap[K_HEADING])
+            except (KeyError, TypeError, ValueError):
+                raise FileFormatError(
+                    f"{where}: mobile station capture at sample {start} lacks "
+                    f"{K_LAT}/{K_LON}/{K_HEADING}"
+                ) from None
+            alt = site.alt_m if site else 0.0
+        else:
+            if site is None:
+                raise FileFormatError(f"{where}: no core:geolocation (station position)")
+            lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m
+            heading = 0.0
+        out.append(FrameRef(start, count, t, utc, lat, lon, alt, heading))
+    return out
+
+
+def load_dir(path: str | Path, *, frame_samples: int = 8192) -> list[StationData]:
+    """Open every station of a hunt directory (see the module docstring for the layout)."""
+    from unseen.sources import open_recording
+
+    d = Path(path)
+    sfile = d / STATIONS_CSV
+    if not sfile.is_file():
+        raise InputError(f"{d}: not a hunt directory (no {STATIONS_CSV}); expected the layout "
+                         "written by `unseen simulate SCENARIO --out DIR`")  # fmt: skip
+    rows = []
+    with sfile.open(newline="", encoding="utf-8") as fh:
+        rd = csv.DictReader(fh)
+        missing = {"station", "recording"} - set(rd.fieldnames or [])
+        if missing:
+            raise FileFormatError(f"{sfile}: missing column(s) {', '.join(sorted(missing))}")
+        for row in rd:
+            rows.append((rd.line_num, row))
+    if not rows:
+        raise FileFormatError(f"{sfile}: no stations")
+    recs = []
+    for line, row in rows:
+        where = f"{sfile}: line {line}"
+        rec = open_recording(d / row["recording"])
+        mobile = row.get("kind", "fixed").strip().lower() == "mobile"
+        recs.append((where, row, rec, mobile))
+    # Time zero: the earliest GNSS-synchronised station (else the earliest of all).
+    synced = [_bool(row.get("gnss_sync") or "", where) or bool(r.extensions.get(K_SYNC, False))
+              for where, row, r, _ in recs]  # fmt: skip
+    utcs = [r.utc_ns_at(0) for _, _, r, _ in recs]
+    pool = [u for u, s in zip(utcs, synced, strict=True) if s and u is not None]
+    t0 = min(pool or [u for u in utcs if u is not None], default=None)
+    out = []
+    for where, row, rec, mobile in recs:
+        doc = rec.extensions.get(K_ARRAY)
+        if doc is None:
+            raise FileFormatError(f"{rec.path}: global key '{K_ARRAY}' (array geometry) is missing")
+        arr = Array.from_dict(doc, source=f"{rec.path}: {K_ARRAY}")
+        frames = _frames(rec, mobile, frame_samples, t0, str(rec.path))
+        if not frames:
+            raise FileFormatError(f"{rec.path}: no complete frame of {frame_samples} samples")
+        sync = row.get("gnss_sync")
+        out.append(
+            StationData(
+                id=row["station"].strip(),
+                name=(row.get("name") or row["station"]).strip(),
+                mobile=mobile,
+                gnss_sync=_bool(sync, f"{where}: gnss_sync") if sync is not None
+                else bool(rec.extensions.get(K_SYNC, False)),
+                recording=rec,
+                array=arr,
+                frames=frames,
+                calibration=rec.extensions.get(K_CAL),
+            )
+        )  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------- the hunt
+
+
+@dataclass(frozen=True)
+class HuntOptions:
+    """Settings of the hunt pipeline (none of them is scenario truth).
+
+    `sigma_floor_deg` is the bearing error the operator trusts at best (array, calibration and
+    site errors the CRB does not see); `target_freq_hz` skips automatic target selection.
+    """
+
+    method: str = "music"
+    sigma_floor_deg: float = 2.0
+    tdoa_sigma_floor_s: float = 100e-9
+    target_freq_hz: float | None = None
+    channel_bandwidth_hz: float = 200e3
+    frame_samples: int = 8192
+    heatmap_cells: int = 160
+    max_fixes: int = 80
+    min_observations: int = 5
+    calibration_frames: int = 5
+    tdoa: bool = True
+
+
+def _circmean_deg(a: np.ndarray) -> tuple[float, float]:
+    """Circular mean and circular standard deviation of angles in degrees."""
+    z = np.exp(1j * np.radians(a)).mean()
+    r = min(abs(z), 1.0)
+    std = math.degrees(math.sqrt(max(-2 * math.log(r), 0.0))) if r > 0 else 180.0
+    return float(np.degrees(np.angle(z)) % 360.0), std
+
+
+def _windows(times: list[float], gap_s: float) -> list[list[int]]:
+    """Split sorted frame indices into runs whose consecutive times are closer than gap_s."""
+    out: list[list[int]] = []
+    for i, t in enumerate(times):
+        if out and t - times[out[-1][-1]] <= gap_s:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+@dataclass
+class _Dir:
+    """Per-station DOA results inside the hunt."""
+
+    frames: list[FrameRef] = field(default_factory=list)
+    az: list[float] = field(default_factory=list)
+    sigma: list[float] = field(default_factory=list)
+    blocks: list[IqBlock] = field(default_factory=list)
+
+
+def hunt_dir(
+    path: str | Path,
+    options: HuntOptions | None = None,
+    *,
+    progress: Progress = _noop,
+    truth: Truth | None = None,
+    title: str | None = None,
+) -> HuntResult:
+    """Run the whole hunt on a directory of station recordings (module docstring: layout)."""
+    from unseen.doa import estimate, pseudo_spectrum
+    from unseen.locate import solve
+
+    opt = options or HuntOptions()
+    timings: dict[str, float] = {}
+    tic = time.perf_counter()
+    d = Path(path)
+    stations = load_dir(d, frame_samples=opt.frame_samples)
+    registry = read_registry(d / REGISTRY_CSV) if (d / REGISTRY_CSV).is_file() else None
+    timings["open"] = time.perf_counter() - tic
+
+    # Detect carriers in every frame of every station, merge, check against the registry.
+    tic = time.perf_counter()
+    scan = _scan(stations, registry, progress)
+    detections = scan.detections
+    timings["detect"] = time.perf_counter() - tic
+    target = _pick_target(detections, opt.target_freq_hz)
+    if target is None:
+        raise InputError(
+            f"{d}: no unlicensed carrier found among {len(detections)} detection(s); "
+            "give the target frequency (--target-freq-hz) to hunt a known one"
+        )
+    bw = target.bandwidth_hz if target.bandwidth_hz > 0 else opt.channel_bandwidth_hz
+    bw = max(bw, opt.channel_bandwidth_hz)
+
+    # Calibrate each array on a known transmitter at start-up.
+    tic = time.perf_counter()
+    for k, st in enumerate(stations):
+        src = st.calibration or _calibration_source(st, scan, registry)
+        if src is not None:
+            st.cal = _calibrate(st, src, opt)
+            st.extras["calibration_source"] = (
+                src.get("name") or f"{float(src['freq_hz']) / 1e6:.3f} MHz"
+            )
+        progress("calibrate", k + 1, len(stations))
+    timings["calibrate"] = time.perf_counter() - tic
+
+    # Channelize the target and take a bearing per station per frame it is on the air.
+    tic = time.perf_counter()
+    doas: dict[str, _Dir] = {}
+    total = sum(len(st.frames) for st in stations)
+    done = 0
+    for st in stations:
+        dd = _Dir()
+        on = scan.on_air(st.id, target.freq_hz)
+        for i, fr in enumerate(st.frames):
+            done += 1
+            progress("bearings", done, total)
+            if not on[i]:
+                continue
+            blk = _channelize(st.read(fr), target.freq_hz, bw)
+            est = estimate(blk, st.array_at(fr), target.freq_hz, opt.method, 1, calibration=st.cal)
+            if not est.azimuths_deg:
+                continue
+            dd.frames.append(fr)
+            dd.az.append(est.azimuths_deg[0])
+            dd.sigma.append(max(est.sigma_deg[0], opt.sigma_floor_deg))
+            if st.gnss_sync and not st.mobile:
+                dd.blocks.append(blk)
+        doas[st.id] = dd
+    timings["bearings"] = time.perf_counter() - tic
+
+    # TDOA between synchronised fixed stations on common frames.
+    tic = time.perf_counter()
+    tdoas: list[Tdoa] = []
+    if opt.tdoa:
+        tdoas = _tdoas(stations, doas, target.freq_hz, opt.tdoa_sigma_floor_s)
+    timings["tdoa"] = time.perf_counter() - tic
+
+    # Fixes as observations accumulate.
+    tic = time.perf_counter()
+    interval = min(
+        (
+            np.median(np.diff([f.time_s for f in st.frames]))
+            for st in stations
+            if len(st.frames) > 1
+        ),
+        default=1.0,
+    )
+    epochs = []
+    for t in sorted(f.time_s for dd in doas.values() for f in dd.frames):
+        if epochs and t - epochs[-1] < 0.5 * interval:
+            epochs[-1] = t
+        else:
+            epochs.append(t)
+    if len(epochs) > opt.max_fixes:
+        pick = np.unique(np.round(np.linspace(0, len(epochs) - 1, opt.max_fixes)).astype(int))
+        epochs = [epochs[i] for i in pick]
+    fixes: list[Fix] = []
+    naive_fixes: list[Fix] = []
+    final_obs: list = []
+    first_obs: list = []
+    prev = None
+    for k, t in enumerate(epochs):
+        obs = _observations(stations, doas, tdoas, t + 1e-6, 1.5 * interval)
+        progress("locate", k + 1, len(epochs))
+        if len({o.site.station for o in obs}) < 2 or len(obs) < opt.min_observations:
+            continue
+        try:
+            fx = solve(obs, robust=True, initial=prev)
+        except (GeometryError, UnseenError):
+            continue
+        from dataclasses import replace
+
+        fx = replace(fx, time_s=float(t))
+        try:
+            naive_fixes.append(replace(solve(obs, robust=False, initial=prev), time_s=float(t)))
+        except UnseenError:
+            naive_fixes.append(fx)
+        fixes.append(fx)
+        if len(fixes) == 1:
+            first_obs = obs
+        prev = (fx.lat_deg, fx.lon_deg)
+        final_obs = obs
+    timings["locate"] = time.perf_counter() - tic
+    if not fixes:
+        raise GeometryError(f"{d}: no fix: the bearings never crossed at a unique point")
+    final = fixes[-1]
+    naive = naive_fixes[-1]
+    bearings = [o for o in final_obs if isinstance(o, Bearing)]
+    rejected = _reasons(final, bearings, len(final_obs))
+
+    # The map's likelihood heatmap and the per-station DOA spectra.
+    tic = time.perf_counter()
+    from unseen.locate.grid import likelihood_grid
+
+    # The heatmap shows the first fix's likelihood (the bay stage, before the mobile station
+    # narrows it down), without the observations the robust fit rejected.
+    first = fixes[0]
+    used = [o for o in first_obs if o.site.station not in first.rejected or _is_mobile(stations, o)]
+    half = float(np.clip(3 * first.ellipse95.semi_major_m, 250.0, 3000.0))
+    dlat = half / 111_200
+    dlon = half / (111_200 * math.cos(math.radians(final.lat_deg)))
+    glat = np.linspace(final.lat_deg - dlat, final.lat_deg + dlat, opt.heatmap_cells)
+    glon = np.linspace(final.lon_deg - dlon, final.lon_deg + dlon, opt.heatmap_cells)
+    ll = likelihood_grid(used, glat, glon)
+    heat = Heatmap(glat, glon, np.exp(ll - ll.max()))
+    spectra = []
+    for st in stations:
+        dd = doas[st.id]
+        if not dd.frames:
+            continue
+        j = len(dd.frames) // 2 if st.mobile else 0
+        fr = dd.frames[j]
+        blk = _channelize(st.read(fr), target.freq_hz, bw)
+        grid, p = pseudo_spectrum(
+            blk, st.array_at(fr), target.freq_hz, opt.method, 1, calibration=st.cal
+        )
+        spectra.append(DoaSpectrum(st.id, fr.time_s, grid, p, dd.az[j]))
+    timings["report-data"] = time.perf_counter() - tic
+
+    tracks = tuple(
+        StationTrack(
+            st.id,
+            st.name,
+            st.mobile,
+            tuple(f.time_s for f in st.frames),
+            tuple(f.lat_deg for f in st.frames),
+            tuple(f.lon_deg for f in st.frames),
+            tuple(f.heading_deg for f in st.frames),
+        )
+        for st in stations
+    )
+    lats = [f.lat_deg for st in stations for f in st.frames] + [final.lat_deg]
+    lons = [f.lon_deg for st in stations for f in st.frames] + [final.lon_deg]
+    pad_lat, pad_lon = 0.1 * (max(lats) - min(lats)) + 0.002, 0.1 * (max(lons) - min(lons)) + 0.003
+    area = (min(lats) - pad_lat, min(lons) - pad_lon, max(lats) + pad_lat, max(lons) + pad_lon)
+    backdrop = _backdrop(d / MAP_JSON)
+    notes = [
+        f"{st.name}: array calibrated at start-up on {st.extras['calibration_source']}."
+        for st in stations
+        if "calibration_source" in st.extras
+    ]
+    notes.append(
+        f"Heatmap: likelihood of the transmitter position given the {len(used)} observations "
+        f"of the first fix (t = {first.time_s:.0f} s), rejected ones left out."
+    )
+    return HuntResult(
+        title=title or backdrop.get("title") or f"unseen hunt: {d.name}",
+        area=backdrop.get("area", area),
+        outlines=backdrop.get("outlines", ()),
+        stations=tracks,
+        detections=tuple(detections),
+        target=target,
+        spectrum=scan.spectrum,
+        bearings=tuple(sorted(bearings, key=lambda b: b.time_s)),
+        tdoas=tuple(o for o in final_obs if isinstance(o, Tdoa)),
+        fixes=tuple(fixes),
+        naive_fix=naive,
+        naive_fixes=tuple(naive_fixes),
+        rejected=rejected,
+        doa_spectra=tuple(spectra),
+        heatmap=heat,
+        truth=truth,
+        timings_s=timings,
+        notes=tuple(notes),
+    )
+
+
+def _calibrate(st: StationData, src: dict, opt: HuntOptions):
+    """Channel gains/phases from a transmitter at a known position over the first frames: each
+    frame's estimate G_k (known azimuth from the recorded pose) is averaged, G = mean(G_k)."""
+    from unseen import geo
+    from unseen.doa import Calibration, calibrate, covariance
+
+    f = float(src["freq_hz"])
+    gains = []
+    n = 0
+    for fr in st.frames[: opt.calibration_frames]:
+        blk = _channelize(st.read(fr), f, opt.channel_bandwidth_hz)
+        az = float(
+            geo.azimuth(fr.lat_deg, fr.lon_deg, float(src["lat_deg"]), float(src["lon_deg"]))
+        )
+        c = calibrate(covariance(blk.samples), blk.num_samples, array=st.array_at(fr),
+                      azimuth_deg=az, freq_hz=f)  # fmt: skip
+        gains.append(c.response)
+        n += blk.num_samples
+    g = np.mean(gains, axis=0)
+    g = g / g[0]
+    return Calibration(
+        tuple(float(x) for x in 20 * np.log10(np.abs(g))),
+        tuple(float(x) for x in np.degrees(np.angle(g))),
+        "known-source",
+        None,
+        f,
+        n,
+    )
+
+
+def _backdrop(path: Path) -> dict:
+    """The optional map.json: title, area (S, W, N, E) and outlines of the map backdrop."""
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        out: dict = {}
+        if "title" in doc:
+            out["title"] = str(doc["title"])
+        if "area" in doc:
+            s, w, n, e = (float(v) for v in doc["area"])
+            out["area"] = (s, w, n, e)
+        out["outlines"] = tuple(
+            (str(o["name"]), tuple((float(p[0]), float(p[1])) for p in o["points"]))
+            for o in doc.get("outlines", [])
+        )
+    except (OSError, ValueError, TypeError, KeyError, IndexError, json.JSONDecodeError) as exc:
+        raise FileFormatError(
+            f"{path}: expected {{title, area: [S, W, N, E], outlines}}: {exc}"
+        ) from None
+    return out
+
+
+def _is_mobile(stations: list[StationData], o) -> bool:
+    return any(s.id == o.site.station and s.mobile for s in stations)
+
+
+def _observations(
+    stations: list[StationData], doas: dict[str, _Dir], tdoas: list[Tdoa], t: float, gap_s: float
+) -> list:
+    """Observations known at time `t`: per on-air window one averaged bearing per fixed station,
+    every bearing of a mobile station (each from its own position), TDOAs so far."""
+    obs: list = []
+    for st in stations:
+        dd = doas[st.id]
+        idx = [i for i, f in enumerate(dd.frames) if f.time_s <= t]
+        if not idx:
+            continue
+        if st.mobile:
+            for i in idx:
+                fr = dd.frames[i]
+                obs.append(Bearing(st.site(fr), dd.az[i], dd.sigma[i], fr.time_s))
+            continue
+        for run in _windows([dd.frames[i].time_s for i in idx], gap_s):
+            az = np.array([dd.az[i] for i in run])
+            mean, spread = _circmean_deg(az)
+            sigma = max(float(np.median([dd.sigma[i] for i in run])), spread)
+            fr = dd.frames[run[-1]]
+            obs.append(Bearing(st.site(fr), mean, sigma, fr.time_s))
+    obs.extend(x for x in tdoas if x.time_s <= t)
+    return obs
+
+
+def _offset(b: Bearing, fix: Fix) -> float:
+    """|bearing − azimuth from the station to the fix|, degrees."""
+    from unseen import geo
+
+    toward = geo.azimuth(b.site.lat_deg, b.site.lon_deg, fix.lat_deg, fix.lon_deg)
+    return abs(float(geo.wrap180(b.azimuth_deg - toward)))
+
+
+def _reasons(final: Fix, bearings: list[Bearing], n_obs: int) -> dict[str, str]:
+    """Why each rejected station was rejected: its bearing against the direction of the fix."""
+    from unseen import geo
+
+    out: dict[str, str] = {}
+    for sid in dict.fromkeys(final.rejected):
+        mine = [b for b in bearings if b.site.station == sid]
+        if mine and max(_offset(b, final) / b.sigma_deg for b in mine) < 3.0:
+            mine = []
+        if not mine:
+            out[sid] = f"its time differences disagree with the other {n_obs - 1} observations"
+            continue
+        worst = max(mine, key=lambda b: _offset(b, final) / b.sigma_deg)
+        toward = float(
+            geo.azimuth(worst.site.lat_deg, worst.site.lon_deg, final.lat_deg, final.lon_deg)
+        )
+        off = float(geo.wrap180(worst.azimuth_deg - toward))
+        n = final.rejected.count(sid)
+        out[sid] = (
+            f"bearing {worst.azimuth_deg:.1f}°, but the fix lies at {toward:.1f}° "
+            f"({off:+.1f}°, {abs(off) / worst.sigma_deg:.0f} σ): a χ² outlier"
+            f"{f' ({n} bearings)' if n > 1 else ''}, confidently wrong as from a reflection "
+            "stronger than the direct path"
+        )
+    return out
+
+
+# ---------------------------------------------------------------- stages (other areas' APIs)
+
+
+def _channelize(block: IqBlock, freq_hz: float, bandwidth_hz: float) -> IqBlock:
+    from unseen.channelize import channelize
+
+    return channelize(block, freq_hz, bandwidth_hz)
+
+
+@dataclass
+class Scan:
+    """The band scan: merged detections, the spectrum for the report, per-frame occupancy."""
+
+    detections: list[Detection]
+    spectrum: Spectrum | None
+    occupancy: dict[str, list[list[Detection]]]
+
+    def on_air(self, station: str, freq_hz: float) -> list[bool]:
+        """Per frame of `station`: was a carrier detected within its bandwidth of `freq_hz`?"""
+        return [
+            any(abs(d.freq_hz - freq_hz) <= max(d.bandwidth_hz / 2, 25e3) for d in frame)
+            for frame in self.occupancy[station]
+        ]
+
+
+def _pick_target(detections: list[Detection], freq_hz: float | None) -> Detection | None:
+    """The carrier to hunt: the one at `freq_hz`, else the strongest unlicensed one."""
+    if freq_hz is not None:
+        near = [d for d in detections if abs(d.freq_hz - freq_hz) <= max(d.bandwidth_hz / 2, 25e3)]
+        if near:
+            return max(near, key=lambda d: d.snr_db)
+        return Detection(freq_hz, 0.0, math.nan, math.nan, 0.0, 0.0, "unknown", None, None)
+    bad = [d for d in detections if d.licensed is False]
+    return max(bad, key=lambda d: d.snr_db) if bad else None
+
+
+def _calibration_source(st: StationData, scan: Scan, registry: list[dict] | None) -> dict | None:
+    """The strongest licensed carrier whose registry entry gives the transmitter's position."""
+    if not registry:
+        return None
+    known = [r for r in registry if r.get("lat_deg") is not None and r.get("lon_deg") is not None]
+    best = None
+    for d in scan.detections:
+        if not d.licensed:
+            continue
+        for r in known:
+            if abs(r["freq_hz"] - d.freq_hz) <= r["bandwidth_hz"] / 2 and (
+                best is None or d.snr_db > best[0]
+            ):
+                best = (d.snr_db, r)
+    return best[1] if best else None
+
+
+def _tdoas(
+    stations: list[StationData], doas: dict, freq_hz: float, sigma_floor_s: float
+) -> list[Tdoa]:
+    """Per on-air window, the median TDOA of each synchronised fixed station against the first
+    (independent pairs only), from GCC-PHAT on the channelized target in common frames."""
+    from unseen.tdoa.measure import measure
+
+    synced = [s for s in stations if s.gnss_sync and not s.mobile and doas[s.id].blocks]
+    if len(synced) < 2:
+        return []
+    ref = synced[0]
+    out: list[Tdoa] = []
+    rd = doas[ref.id]
+    ref_t = {round(f.time_s, 3): i for i, f in enumerate(rd.frames)}
+    times = [f.time_s for f in rd.frames]
+    interval = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    for st in synced[1:]:
+        dd = doas[st.id]
+        pairs = [(ref_t[round(f.time_s, 3)], j) for j, f in enumerate(dd.frames)
+                 if round(f.time_s, 3) in ref_t]  # fmt: skip
+        if not pairs:
+            continue
+        for run in _windows([rd.frames[i].time_s for i, _ in pairs], 1.5 * interval):
+            vals, sig = [], []
+            for k in run:
+                i, j = pairs[k]
+                m = measure(rd.blocks[i], dd.blocks[j], sigma_sys_s=sigma_floor_s)
+                vals.append(m.tdoa_s)
+                sig.append(m.sigma_s)
+            v = np.array(vals)
+            mad = 1.4826 * float(np.median(np.abs(v - np.median(v))))
+            fa, fb = rd.frames[pairs[run[-1]][0]], dd.frames[pairs[run[-1]][1]]
+            out.append(
+                Tdoa(ref.site(fa), st.site(fb), float(np.median(v)),
+                     max(float(np.median(sig)), mad), fa.time_s, freq_hz)
+            )  # fmt: skip
+    return out
+
+
+def _scan(stations: list[StationData], registry: list[dict] | None, progress: Progress) -> Scan:
+    """Detect carriers in every frame of every station (one spectrogram row per frame), merge
+    them across stations and bursts, and check each against the licence registry."""
+    from unseen.detect import classify, detect_spectrogram, features, spectrogram_frames
+
+    occupancy: dict[str, list[list[Detection]]] = {}
+    found: list[tuple[Detection, StationData, int]] = []
+    spectrum = None
+    total = sum(len(st.frames) for st in stations)
+    done = 0
+
+    def frames(st: StationData):
+        nonlocal done
+        for fr in st.frames:
+            blk = st.read(fr)
+            done += 1
+            progress("detect", done, total)
+            yield IqBlock(blk.samples, blk.sample_rate_hz, blk.center_freq_hz, fr.time_s)
+
+    for st in stations:
+        sg = spectrogram_frames(frames(st), nfft=1024)
+        if spectrum is None or (not st.mobile and spectrum.station == ""):
+            spectrum = Spectrum(st.id, sg.freqs_hz, 10 * np.log10(np.maximum(sg.psd(), 1e-30)))
+        rows: list[list[Detection]] = [[] for _ in st.frames]
+        times = np.array([f.time_s for f in st.frames])
+        half = USABLE_BAND * sg.sample_rate_hz / 2
+        for d in detect_spectrogram(sg):
+            if abs(d.freq_hz - sg.center_freq_hz) + d.bandwidth_hz / 2 > half:
+                continue  # the receiver's anti-alias roll-off: edge bins are not trusted
+            idx = np.flatnonzero((times >= d.start_s - 1e-9) & (times < d.stop_s - 1e-9))
+            for i in idx:
+                rows[i].append(d)
+            if idx.size:
+                found.append((d, st, int(idx[len(idx) // 2])))
+        occupancy[st.id] = rows
+    merged = []
+    for group in _clusters([d for d, _, _ in found]):
+        ds = [found[i][0] for i in group]
+        d0 = max((found[i][0] for i in group), key=lambda d: d.snr_db)
+        kinds, centres, bws = [], [], []
+        for _, st_j, k_j in sorted((found[i] for i in group), key=lambda x: -x[0].snr_db)[:5]:
+            feats, centre, bw = features(st_j.read(st_j.frames[k_j]), d0.freq_hz, d0.bandwidth_hz)
+            kinds.append(classify(feats))
+            centres.append(centre)
+            bws.append(bw)
+        centre, bw = float(np.median(centres)), float(np.median(bws))
+        det = Detection(
+            freq_hz=float(centre),
+            bandwidth_hz=float(max(bw, np.median([d.bandwidth_hz for d in ds]))),
+            snr_db=max(d.snr_db for d in ds),
+            power_dbfs=max(d.power_dbfs for d in ds),
+            start_s=min(d.start_s for d in ds),
+            stop_s=max(d.stop_s for d in ds),
+            modulation=max(set(kinds), key=kinds.count),
+        )
+        merged.append(_licence(det, registry))
+    return Scan(sorted(merged, key=lambda d: d.freq_hz), spectrum, occupancy)
+
+
+def _clusters(dets: list[Detection]) -> list[list[int]]:
+    """Group detections of one carrier: centres closer than half the wider bandwidth."""
+    order = sorted(range(len(dets)), key=lambda i: dets[i].freq_hz)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups:
+            j = groups[-1][-1]
+            if (
+                dets[i].freq_hz - dets[j].freq_hz
+                <= max(dets[i].bandwidth_hz, dets[j].bandwidth_hz) / 2
+            ):
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    return groups
+
+
+def _licence(d: Detection, registry: list[dict] | None) -> Detection:
+    """Mark `d` licensed when a registry assignment covers its centre frequency."""
+    from dataclasses import replace
+
+    if registry is None:
+        return d
+    for r in registry:
+        if abs(d.freq_hz - r["freq_hz"]) <= r["bandwidth_hz"] / 2:
+            return replace(d, licensed=True, assignment=r["name"])
+    return replace(d, licensed=False)
+
+
+# ---------------------------------------------------------------- the demo
+
+
+def truth_of(scenario, target: Detection | None) -> Truth | None:
+    """The scenario emitter transmitting on the target's frequency (only the demo knows it)."""
+    if target is None:
+        return None
+    near = [
+        e
+        for e in scenario.emitters
+        if abs(e.freq_hz - target.freq_hz) <= max(target.bandwidth_hz, 50e3) / 2
+    ]
+    if not near:
+        return None
+    e = min(near, key=lambda e: abs(e.freq_hz - target.freq_hz))
+    return Truth(e.name, e.lat_deg, e.lon_deg)
+
+
+def inside_ellipse(fix: Fix, lat_deg: float, lon_deg: float, p: float = 0.95) -> tuple[bool, float]:
+    """Is (lat, lon) inside the fix's p-confidence ellipse? Returns (inside, Mahalanobis d²)."""
+    from unseen.geo import chi2_2, geodetic2enu
+
+    e, n, _ = geodetic2enu(lat_deg, lon_deg, fix.alt_m, fix.lat_deg, fix.lon_deg, fix.alt_m)
+    C = np.asarray(fix.cov_enu_m2, dtype=float)[:2, :2]
+    v = np.array([e, n])
+    d2 = float(v @ np.linalg.solve(C, v))
+    return d2 <= chi2_2(p), d2
