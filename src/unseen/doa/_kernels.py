@@ -180,3 +180,29 @@ def covariance_c64(z: np.ndarray) -> np.ndarray:
             R[i, j] = acc_r[i, j] + 1j * acc_i[i, j]
             R[j, i] = acc_r[i, j] - 1j * acc_i[i, j]
     return R
+
+
+@njit(cache=True)
+def newton(
+    Wh: np.ndarray,
+    pos: np.ndarray,
+    th0: np.ndarray,
+    kc: float,
+    ks: float,
+    lim: float,
+    sign: float,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Safeguarded Newton steps on q(θ) from th0 (see `spectra.refine`): (θ, q)."""
+    th = th0.copy()
+    q, g, h = quad_derivs(Wh, pos, th, kc, ks)
+    for _ in range(iterations):
+        tn = th.copy()
+        for i in range(th.size):
+            if sign * h[i] > 0:
+                tn[i] = min(th0[i] + lim, max(th0[i] - lim, th[i] - g[i] / h[i]))
+        qn, gn, hn = quad_derivs(Wh, pos, tn, kc, ks)
+        for i in range(th.size):
+            if sign * (qn[i] - q[i]) <= 0:
+                th[i], q[i], g[i], h[i] = tn[i], qn[i], gn[i], hn[i]
+    return th, q

@@ -24,16 +24,15 @@ def criterion(evals: np.ndarray, num_snapshots: int, kind: str = "mdl") -> np.nd
         raise InputError(f"source-count criterion must be one of {CRITERIA}, got {kind!r}")
     lam = np.sort(np.maximum(np.asarray(evals, dtype=float), 1e-300))[::-1]
     M, N = lam.size, float(num_snapshots)
-    out = np.empty(M)
-    for k in range(M):
-        tail = lam[k:]
-        llr = np.mean(np.log(tail)) - np.log(np.mean(tail))
-        free = k * (2 * M - k)
-        if kind == "mdl":
-            out[k] = -N * (M - k) * llr + 0.5 * free * np.log(N)
-        else:
-            out[k] = -2 * N * (M - k) * llr + 2 * free
-    return out
+    k = np.arange(M)
+    tail = M - k
+    mean_log = np.cumsum(np.log(lam)[::-1])[::-1] / tail
+    log_mean = np.log(np.cumsum(lam[::-1])[::-1] / tail)
+    llr = mean_log - log_mean
+    free = k * (2 * M - k)
+    if kind == "mdl":
+        return -N * tail * llr + 0.5 * free * np.log(N)
+    return -2 * N * tail * llr + 2 * free
 
 
 def count_sources(

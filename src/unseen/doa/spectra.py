@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from unseen.doa._kernels import covariance_c64, quad_derivs
+from unseen.doa._kernels import covariance_c64, newton
 from unseen.doa.array import Array, wavelength_m
 from unseen.errors import GeometryError, InputError
 
@@ -238,17 +238,8 @@ def refine(
     el = np.radians(elevation_deg)
     kc, ks = k * np.cos(el), k * np.sin(el)
     pos = array.positions_enu_m
-    lim = np.radians(max_step_deg)
     sign = -1.0 if maximise else 1.0
-    th = th0
-    q, g, h = quad_derivs(Wh, pos, th, kc, ks)
-    for _ in range(iterations):
-        ok = sign * h > 0
-        step = np.where(ok, -g / np.where(ok, h, 1.0), 0.0)
-        tn = np.clip(th + step, th0 - lim, th0 + lim)
-        qn, gn, hn = quad_derivs(Wh, pos, tn, kc, ks)
-        better = sign * (qn - q) <= 0
-        th, q, g, h = (np.where(better, a, b) for a, b in ((tn, th), (qn, q), (gn, g), (hn, h)))
+    th, q = newton(Wh, pos, th0, kc, ks, np.radians(max_step_deg), sign, iterations)
     return np.degrees(th), q
 
 
