@@ -128,7 +128,7 @@ def detect_spectrogram(
         if sig <= 0 or 10 * np.log10(sig / noise) < min_snr_db:
             continue
         band = s.power[:, olo:ohi].sum(axis=1)
-        nfl = noise * threshold_factor(s.averages, pfa**0.5, ohi - olo)
+        nfl = noise * threshold_factor(s.averages, pfa, ohi - olo)
         on = band > nfl
         if not on.any():
             on = band >= band.max()

@@ -94,8 +94,10 @@ def measure(
 
     `max_lag_s` bounds the search (default: baseline/c from the blocks' sites). The peak is
     refined off-grid (band-limited). `sigma_s` = sqrt(max(crb, scatter)² + sigma_sys_s²): the CRB
-    from the measured coherence, the scatter of per-`segment_s` estimates over √K when there are
-    ≥ 4 segments, and a systematic term (receiver timing, propagation model) added in quadrature.
+    from the measured coherence, the robust scatter (1.4826·MAD) of per-segment estimates over
+    √K (segments of `segment_s`, or eighths of a block shorter than 4 of them), and a
+    systematic term (receiver timing, propagation model) added in quadrature. PHAT whitens
+    every bin: give `band_hz` (relative to the block centre) to keep noise-only bins out.
     `offset_s` overrides t_a0 − t_b0 (default from the blocks' utc_ns, else 0).
     """
     if isinstance(block_a, IqBlock):
@@ -134,8 +136,10 @@ def measure(
     lag = cr.peak_s
     crb, _, _ = coherence_crb(a, b, fs, lag, band_hz=band_hz)
     seg = round(segment_s * fs)
+    if seg <= 0 or n // seg < 4:
+        seg = n // 8  # short blocks: eight segments
     scatter = None
-    k = n // seg if seg > 0 else 0
+    k = n // seg if seg >= 16 else 0
     if k >= 4:
         est = np.array(
             [
