@@ -233,3 +233,19 @@ def test_bad_input_is_an_error_not_an_answer():
         estimate(blk, UCA5, forward_backward=True)
     with pytest.raises(GeometryError, match="uniform linear array"):
         estimate(blk, UCA5, smoothing=3)
+
+
+def test_information_criteria_match_their_formulas():
+    from unseen.doa.order import criterion
+
+    lam = np.array([30.0, 12.0, 1.1, 1.0, 0.9, 0.95])
+    M, N = lam.size, 500
+    for kind in ("mdl", "aic"):
+        c = criterion(lam[::-1], N, kind)
+        for k in range(M):
+            tail = lam[k:]
+            llr = np.log(np.exp(np.mean(np.log(tail))) / np.mean(tail))
+            pen = 0.5 * k * (2 * M - k) * np.log(N) if kind == "mdl" else 2 * k * (2 * M - k)
+            want = -(1 if kind == "mdl" else 2) * N * (M - k) * llr + pen
+            assert c[k] == pytest.approx(want, rel=1e-12)
+        assert count_sources(lam, N, kind) == 2
