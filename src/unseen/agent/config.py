@@ -31,9 +31,13 @@ sigma_deg = 5.0                 # bearing standard deviation to report
 min_confidence = 0.0            # drop readings below (0..1)
 use_gnss = true                 # take position/heading from the Kraken output when valid
 ```
-For `kind = "file"` / `"directory"` / `"soapy"`: `path`, `frame` (samples, default 4096),
-`method` (music), `sources` (1), `array` (spec when the recording lacks one), `poll_s`.
-Relative paths are relative to the station.toml file.
+For `kind = "file"` (one recording), `"directory"` (recordings appearing in a folder; each is
+processed once its size stops changing) or `"soapy"` (live): `path`, `frame` (samples per DOA
+frame, 4096), `method` (music), `sources` (1), `array` (spec such as "uca:5:1.0" when the
+recording has no `unseen:array`), `freq_hz` and `bandwidth_hz` (channel to DF; default the
+whole band), `registry` (licence CSV for the detections), `min_confidence`, `poll_s`; soapy
+adds `args`, `sample_rate_hz`, `center_freq_hz`, `gain_db`. Relative paths are relative to the
+station.toml file.
 """
 
 from __future__ import annotations
