@@ -174,10 +174,9 @@ def detect(
         s = spectrogram(source, nfft=nfft, row_len=row)
     elif hasattr(source, "frames"):
         row = int(row_s * source.sample_rate_hz) if row_s else 16 * nfft
-        row = max(row, nfft)
+        # at most `max_rows` rows: long recordings get longer rows (memory stays bounded)
+        row = max(row, nfft, -(-source.num_samples // (max_rows or 4096) // nfft) * nfft)
         frames = source.frames(row)
-        if max_rows is not None:
-            frames = (f for i, f in zip(range(max_rows), frames, strict=False))
         s = spectrogram_frames(frames, nfft=nfft)
     else:
         raise InputError(f"detect: expected an IqBlock or a recording, got {type(source).__name__}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 import scipy.signal
 
 from unseen.errors import InputError
@@ -41,23 +42,30 @@ class Spectrogram:
         return self.power.mean(axis=0)
 
 
+def _window(nfft: int) -> np.ndarray:
+    w = scipy.signal.get_window("hann", nfft).astype(np.float32)
+    return w / np.sqrt(np.sum(w.astype(np.float64) ** 2) * nfft)
+
+
 def _periodograms(x: np.ndarray, nfft: int) -> np.ndarray:
-    """Welch periodograms (Hann, 50 % overlap) of each channel summed over channels, averaged
-    per call: returns power per bin, fftshifted, normalised so Σ bins = mean power."""
-    win = scipy.signal.get_window("hann", nfft)
-    _, p = scipy.signal.welch(
-        x,
-        fs=1.0,
-        window=win,
-        nperseg=nfft,
-        noverlap=nfft // 2,
-        return_onesided=False,
-        detrend=False,
-        scaling="density",
-        axis=-1,
-    )
-    p = np.atleast_2d(p).sum(axis=0) / nfft  # density × bin width (fs = 1 → 1/nfft)
-    return np.fft.fftshift(p)
+    """Mean Hann periodogram (50 % overlap) of the channels summed, fftshifted, float32,
+    normalised so that the bins sum to the mean power (a unit complex tone sums to 1)."""
+    x = np.atleast_2d(x)
+    n = (x.shape[-1] // nfft) * nfft
+    win = _window(nfft)
+    acc = np.zeros(nfft, np.float64)
+    count = 0
+    for start in (0, nfft // 2):
+        m = ((x.shape[-1] - start) // nfft) * nfft
+        if m <= 0:
+            continue
+        seg = x[:, start : start + m].reshape(x.shape[0], -1, nfft) * win
+        X = scipy.fft.fft(seg.astype(np.complex64, copy=False), axis=-1, workers=1)
+        acc += (X.real**2 + X.imag**2).sum(axis=(0, 1))
+        count += seg.shape[1]
+    if n == 0 or count == 0:
+        raise InputError(f"a frame of {x.shape[-1]} samples is shorter than nfft={nfft}")
+    return np.fft.fftshift(acc / count).astype(np.float32)
 
 
 def spectrogram(block: IqBlock, *, nfft: int = 1024, row_len: int | None = None) -> Spectrogram:
