@@ -64,7 +64,7 @@ def gcc_vs_scipy(n: int = 1 << 20) -> None:
     lag = int(np.argmax(np.abs(r))) - (n - 1)
     t_sp = time.perf_counter() - t0
     t0 = time.perf_counter()
-    m = measure(a, b, sample_rate_hz=fs, max_lag_s=100e-6, method="phat")
+    measure(a, b, sample_rate_hz=fs, max_lag_s=100e-6, method="phat")
     t_meas = time.perf_counter() - t0
     print(
         f"gcc-phat 2^20 pair (with sub-sample refinement): {t_gcc * 1e3:.0f} ms, lag "
