@@ -130,3 +130,11 @@ def test_follower_forwards_each_reading_once(tmp_path):
     assert len(f.poll()) == 1
     out.write_text(xml(time_ms=1700000002123).replace("<CONF>87</CONF>", "<CONF>20</CONF>"))
     assert f.poll() == []  # below min_confidence
+
+
+def test_unreachable_kraken_is_an_os_error_the_agent_retries():
+    from unseen.serve.process import free_port
+
+    f = KrakenFollower(Cfg(f"http://127.0.0.1:{free_port()}/DOA_value.html", "csv"))
+    with pytest.raises(OSError, match="KrakenSDR output"):
+        f.poll()

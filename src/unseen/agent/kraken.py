@@ -187,8 +187,11 @@ class KrakenFollower:
 
             if self.client is None:
                 self.client = httpx.Client(timeout=5.0, trust_env=False)
-            r = self.client.get(self.url)
-            r.raise_for_status()
+            try:
+                r = self.client.get(self.url)
+                r.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise OSError(f"KrakenSDR output {self.url}: {exc}") from None
             return r.text
         path = Path(self.url.removeprefix("file://"))
         return path.read_text()

@@ -16,6 +16,7 @@ from fastapi import (
     status,
 )
 
+from unseen.errors import UnseenError
 from unseen.serve.deps import Anyone, RepoDep
 from unseen.serve.schemas import NAME_PATTERN, FixOut, Heatmap, ObservationOut, Problem
 
@@ -99,9 +100,12 @@ async def hunt_heatmap(hunt: HuntName, repo: RepoDep, _: Anyone, request: Reques
     f = fix["fix"]
     e95 = (f.get("ellipse95") or {}).get("semi_major_m") or 0.0
     half = float(min(max(4.0 * e95, 60.0), 20_000.0))
-    lat, lon, values = await asyncio.to_thread(
-        locating.heatmap, rows, (f["lat"], f["lon"]), half, settings.heatmap_size
-    )
+    try:
+        lat, lon, values = await asyncio.to_thread(
+            locating.heatmap, rows, (f["lat"], f["lon"]), half, settings.heatmap_size
+        )
+    except UnseenError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no heatmap for {hunt!r}: {exc}") from exc
     out = {
         "hunt": hunt,
         "fix_id": fix["id"],
