@@ -464,7 +464,7 @@ def hunt_dir(
     tic = time.perf_counter()
     tdoas: list[Tdoa] = []
     if opt.tdoa:
-        tdoas = _tdoas(stations, doas, target.freq_hz, opt.tdoa_sigma_floor_s)
+        tdoas = _tdoas(stations, doas, target.freq_hz, bw, opt.tdoa_sigma_floor_s)
     timings["tdoa"] = time.perf_counter() - tic
 
     # Fixes as observations accumulate.
@@ -769,10 +769,15 @@ def _calibration_source(st: StationData, scan: Scan, registry: list[dict] | None
 
 
 def _tdoas(
-    stations: list[StationData], doas: dict, freq_hz: float, sigma_floor_s: float
+    stations: list[StationData],
+    doas: dict,
+    freq_hz: float,
+    bandwidth_hz: float,
+    sigma_floor_s: float,
 ) -> list[Tdoa]:
     """Per on-air window, the median TDOA of each synchronised fixed station against the first
-    (independent pairs only), from GCC-PHAT on the channelized target in common frames."""
+    (independent pairs only), from GCC-PHAT on the channelized target in common frames,
+    restricted to the target's band (PHAT would otherwise whiten the empty bins into noise)."""
     from unseen.tdoa.measure import measure
 
     synced = [s for s in stations if s.gnss_sync and not s.mobile and doas[s.id].blocks]
@@ -794,7 +799,12 @@ def _tdoas(
             vals, sig = [], []
             for k in run:
                 i, j = pairs[k]
-                m = measure(rd.blocks[i], dd.blocks[j], sigma_sys_s=sigma_floor_s)
+                m = measure(
+                    rd.blocks[i],
+                    dd.blocks[j],
+                    sigma_sys_s=sigma_floor_s,
+                    band_hz=(-bandwidth_hz / 2, bandwidth_hz / 2),
+                )
                 vals.append(m.tdoa_s)
                 sig.append(m.sigma_s)
             v = np.array(vals)
