@@ -98,3 +98,30 @@ def test_agent_posts_iq_bearings_to_the_server(tmp_path, recording):
         got = httpx.get(f"{srv.url}/api/v1/hunts/iq/observations", headers=h, trust_env=False)
         got = got.json()
     assert len(got) == 8 and all(abs(r["bearing_deg"] - TRUE_AZ) < 1.0 for r in got)
+
+
+def test_site_calibration_removes_channel_phase_errors(tmp_path):
+    common = ["--array", "uca:5:1.0", "--snr-db", "15", "--freq-hz", "94.2e6", "--samples",
+              "16384", "--phase-error-deg", "40", "--phase-seed", "5"]  # fmt: skip
+    assert main(["simulate", "doa", *common, "--azimuth", "200", "--seed", "1",
+                 "--out", str(tmp_path / "cal")]) == 0  # fmt: skip
+    assert main(["simulate", "doa", *common, "--azimuth", str(TRUE_AZ), "--seed", "2",
+                 "--out", str(tmp_path / "obs")]) == 0  # fmt: skip
+    assert main(["calibrate", str(tmp_path / "cal.sigmf-meta"), "--azimuth", "200",
+                 "--out", str(tmp_path / "cal.json")]) == 0  # fmt: skip
+    src = f'kind = "file"\npath = "{tmp_path / "obs.sigmf-meta"}"'
+    raw = IqFollower(config(tmp_path, src)).poll()
+    fixed = IqFollower(config(tmp_path, src + f'\ncalibration = "{tmp_path / "cal.json"}"')).poll()
+
+    def err(rows):
+        return np.array([abs((r["bearing_deg"] - TRUE_AZ + 180) % 360 - 180) for r in rows])
+
+    def sig(rows):
+        return np.array([r["sigma_deg"] for r in rows])
+
+    # calibrated: errors consistent with a small honest sigma (|z| < 4 on 4 frames)
+    assert np.all(err(fixed) < 4 * sig(fixed)) and sig(fixed).max() < 0.1
+    # uncalibrated: ±40° channel phase errors bias the bearings, and the DOA stage says so by
+    # inflating sigma well past the calibrated one
+    assert err(raw).mean() > 2 * err(fixed).mean()
+    assert sig(raw).min() > 10 * sig(fixed).max()

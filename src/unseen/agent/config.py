@@ -35,7 +35,8 @@ For `kind = "file"` (one recording), `"directory"` (recordings appearing in a fo
 processed once its size stops changing) or `"soapy"` (live): `path`, `frame` (samples per DOA
 frame, 4096), `method` (music), `sources` (1), `array` (spec such as "uca:5:1.0" when the
 recording has no `unseen:array`), `freq_hz` and `bandwidth_hz` (channel to DF; default the
-whole band), `registry` (licence CSV for the detections), `min_confidence`, `poll_s`; soapy
+whole band), `registry` (licence CSV for the detections), `calibration` (JSON from
+`unseen calibrate`, applied to every frame), `min_confidence`, `poll_s`; soapy
 adds `args`, `sample_rate_hz`, `center_freq_hz`, `gain_db`. Relative paths are relative to the
 station.toml file.
 """
@@ -147,7 +148,7 @@ def load_config(path: str | os.PathLike) -> StationConfig:
     kind = _get(src, "kind", str, file, "source")
     if kind not in KINDS:
         raise ConfigError(f"{file}: [source] kind = {kind!r}: expected one of {', '.join(KINDS)}")
-    for key in ("path",):
+    for key in ("path", "registry", "calibration"):
         if key in src and isinstance(src[key], str) and not Path(src[key]).is_absolute():
             src[key] = str(file.parent / src[key])
     if kind == "kraken":

@@ -1,6 +1,7 @@
 """The station pipeline: IQ as it arrives at one DF site → observation rows for the server.
 
     recording/receiver ──IqBlock──▶ [channelize to freq_hz] ──▶ doa.estimate ──▶ bearing rows
+                                       (with the site's gain/phase calibration, if any)
                           └──────▶ detect (+ registry match) ─────────────────▶ detection rows
 
 Rows are the server's observation rows (`unseen locate` rows plus `id` and `hunt`); ids are
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from unseen.doa.array import Array
+from unseen.doa.calibrate import Calibration
 from unseen.errors import ConfigError, InputError, UnseenError
 from unseen.types import Detection, DoaEstimate, IqBlock, Site
 
@@ -44,6 +46,7 @@ class StationSetup:
     frame: int = 4096
     min_confidence: float = 0.0
     registry: str | None = None
+    calibration: Calibration | None = None
 
 
 def row_id(*parts: object) -> str:
@@ -187,10 +190,11 @@ def setup_from_config(cfg) -> StationSetup:
         except InputError as exc:
             raise ConfigError(f"{where} array = {src['array']!r}: {exc}") from None
     types = {"freq_hz": (int, float), "bandwidth_hz": (int, float), "frame": int,
-             "sources": int, "method": str, "registry": str}  # fmt: skip
+             "sources": int, "method": str, "registry": str, "calibration": str}  # fmt: skip
     for key, kind in types.items():
         if key in src and not isinstance(src[key], kind):
             raise ConfigError(f"{where} {key} = {src[key]!r}: wrong type")
+    cal = Calibration.load(src["calibration"]) if "calibration" in src else None
     return StationSetup(
         station=cfg.name,
         hunt=cfg.hunt,
@@ -204,6 +208,7 @@ def setup_from_config(cfg) -> StationSetup:
         frame=int(src.get("frame", 4096)),
         min_confidence=float(src.get("min_confidence", 0.0)),
         registry=src.get("registry"),
+        calibration=cal,
     )
 
 
@@ -283,7 +288,7 @@ class IqFollower:
         self.frame_no += 1
         est = estimate(
             block, self.setup.array, freq, self.setup.method, self.setup.num_sources,
-            frame=self.frame_no,
+            frame=self.frame_no, calibration=self.setup.calibration,
         )  # fmt: skip
         key = f"soapy-{block.utc_ns or time.time_ns()}"
         return bearing_rows(est, block, self.setup, key, freq)
