@@ -169,7 +169,10 @@ def process_recording(path: Path, setup: StationSetup) -> list[dict]:
             if setup.freq_hz is not None and setup.freq_hz != block.center_freq_hz:
                 block = channelize(block, setup.freq_hz, setup.bandwidth_hz)
             try:
-                est = estimate(block, array, freq, setup.method, setup.num_sources, frame=i)
+                est = estimate(
+                    block, array, freq, setup.method, setup.num_sources, frame=i,
+                    calibration=setup.calibration,
+                )  # fmt: skip
             except UnseenError as exc:
                 log.warning("%s frame %d: %s", path, i, exc)
                 continue
