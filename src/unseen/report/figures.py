@@ -117,6 +117,17 @@ def timeline_svg(result: HuntResult) -> str | None:
             for f in result.fixes
         ]
         ax.semilogy(t, err, "k*-", lw=2, label=f"error vs {result.truth.name}")
+        if len(result.naive_fixes) == len(result.fixes):
+            naive = [
+                max(
+                    float(
+                        distance(f.lat_deg, f.lon_deg, result.truth.lat_deg, result.truth.lon_deg)
+                    ),
+                    0.1,
+                )
+                for f in result.naive_fixes
+            ]
+            ax.semilogy(t, naive, "r:", lw=1.5, label="error without rejection")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("metres")
     ax.grid(alpha=0.3, which="both")
