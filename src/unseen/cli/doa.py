@@ -150,7 +150,7 @@ def doa(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per frame.")] = False,
 ) -> int:
     """Bearings per frame of a multi-channel recording (JSON lines with --json)."""
-    from unseen.doa import Calibration, estimate
+    from unseen.doa import Calibration, estimate_frames
     from unseen.sources import open_recording
 
     _choice("--method", method, METHODS)
@@ -170,31 +170,37 @@ def doa(
     if frame > rec.num_samples:
         raise InputError(f"{recording}: --frame {frame} exceeds its {rec.num_samples} samples")
     rows = []
-    for i, block in enumerate(rec.frames(frame)):
-        est = estimate(
+    per_read = max(1, min(64, (1 << 23) // (frame * arr.num_elements)))
+    total = rec.num_samples // frame
+    for first in range(0, total, per_read):
+        count = min(per_read, total - first)
+        block = rec.read(first * frame, count * frame)
+        ests = estimate_frames(
             block,
             arr,
-            method=method,
-            num_sources=sources,
+            frame,
+            method,
+            sources,
             calibration=cal,
             smoothing=smoothing,
             forward_backward=fb,
             step_deg=step_deg,
-            frame=i,
+            first_frame=first,
         )
-        row = {
-            "frame": i,
-            "time_s": round(est.time_s, 9),
-            "azimuths_deg": [round(a, 4) for a in est.azimuths_deg],
-            "sigma_deg": [round(s, 4) for s in est.sigma_deg],
-            "confidence": [round(c, 4) for c in est.confidence],
-            "num_sources": est.num_sources,
-            "method": est.method,
-        }
-        if as_json:
-            typer.echo(json.dumps(row))
-        else:
-            rows.append(row)
+        for est in ests:
+            row = {
+                "frame": est.frame,
+                "time_s": round(est.time_s, 9),
+                "azimuths_deg": [round(a, 4) for a in est.azimuths_deg],
+                "sigma_deg": [round(s, 4) for s in est.sigma_deg],
+                "confidence": [round(c, 4) for c in est.confidence],
+                "num_sources": est.num_sources,
+                "method": est.method,
+            }
+            if as_json:
+                typer.echo(json.dumps(row))
+            else:
+                rows.append(row)
     if not as_json:
         from rich.console import Console
         from rich.table import Table

@@ -15,7 +15,7 @@ from unseen.doa.bounds import crb_single, crb_stochastic
 from unseen.doa.calibrate import Calibration, calibrate
 from unseen.doa.order import count_sources
 from unseen.doa.spectra import covariance
-from unseen.doa.stage import METHODS, estimate, pseudo_spectrum
+from unseen.doa.stage import METHODS, estimate, estimate_frames, pseudo_spectrum
 
 __all__ = [
     "METHODS",
@@ -28,6 +28,7 @@ __all__ = [
     "crb_stochastic",
     "direction_enu",
     "estimate",
+    "estimate_frames",
     "pseudo_spectrum",
     "wavelength_m",
 ]

@@ -206,3 +206,70 @@ def newton(
             if sign * (qn[i] - q[i]) <= 0:
                 th[i], q[i], g[i], h[i] = tn[i], qn[i], gn[i], hn[i]
     return th, q
+
+
+@njit(cache=True)
+def covariance_frames(z: np.ndarray, frame_len: int, num_frames: int) -> np.ndarray:
+    """Per-frame X·Xᴴ (not divided by N) of consecutive frames of a complex64 block given as
+    its float32 view z (M, 2·total): shape (num_frames, M, M)."""
+    M = z.shape[0]
+    out = np.empty((num_frames, M, M), np.complex128)
+    for f in range(num_frames):
+        a = 2 * f * frame_len
+        out[f] = covariance_c64(z[:, a : a + 2 * frame_len])
+    return out
+
+
+@njit(cache=True)
+def peaks_frames(
+    score: np.ndarray, k: int, circular: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`top_peaks` per row of score (F, G): indices (F, k), offsets (F, k), rival (F,), count."""
+    F = score.shape[0]
+    idx = np.zeros((F, k), np.int64)
+    off = np.zeros((F, k))
+    rival = np.empty(F)
+    count = np.empty(F, np.int64)
+    for f in range(F):
+        i, o, r = top_peaks(score[f], k, circular)
+        count[f] = i.size
+        idx[f, : i.size] = i
+        off[f, : i.size] = o
+        rival[f] = r
+    return idx, off, rival, count
+
+
+@njit(cache=True)
+def refine_frames(
+    Wh: np.ndarray,
+    pos: np.ndarray,
+    th0: np.ndarray,
+    kc: float,
+    ks: float,
+    lim: float,
+    sign: float,
+    iterations: int,
+    En_h: np.ndarray,
+    R: np.ndarray,
+    noise: np.ndarray,
+    N: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: Newton refinement (θ, q), then CRB diagonal, powers, ‖Π⊥d‖² and the MUSIC
+    null depth at the refined bearings (see `uncertainty`, `quad_derivs`)."""
+    F, K = th0.shape
+    th = np.empty((F, K))
+    q = np.empty((F, K))
+    var = np.empty((F, K))
+    powers = np.empty((F, K))
+    h = np.empty((F, K))
+    null = np.empty((F, K))
+    for f in range(F):
+        t, qq = newton(Wh[f], pos, th0[f], kc, ks, lim, sign, iterations)
+        th[f] = t
+        q[f] = qq
+        v, p, hh, _ = uncertainty(pos, t, kc, R[f], noise[f], N)
+        var[f] = v
+        powers[f] = p
+        h[f] = hh
+        null[f] = quad_derivs(En_h[f], pos, t, kc, 0.0)[0]
+    return th, q, var, powers, h, null
