@@ -184,3 +184,16 @@ def test_fix_history_keeps_order_and_latest(repo):
     hist = repo.fixes("h")
     assert [f["last_seq"] for f in hist] == [0, 1, 2]
     assert [f["last_seq"] for f in repo.fixes("h", limit=2, latest=True)] == [1, 2]
+
+
+def test_migrations_match_the_table_definitions(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from unseen.store.schema import metadata
+
+    r = Repo.open(db_url)
+    with r.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    r.close()
+    assert diff == []
