@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -45,9 +46,39 @@ def stored_ids(url: str, token: str) -> list[str]:
             after = page[-1]["seq"]
 
 
-def test_kill_minus_9_mid_ingest_keeps_every_acknowledged_observation(tmp_path):
+PG_URL = os.environ.get("UNSEEN_TEST_PG_URL")
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(not PG_URL, reason="UNSEEN_TEST_PG_URL is not set"),
+            ],
+        ),
+    ]
+)
+def db(request, tmp_path):
+    if request.param == "sqlite":
+        yield str(tmp_path / "crash.sqlite")
+        return
+    import sqlalchemy as sa
+
+    name = "unseen_t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_kill_minus_9_mid_ingest_keeps_every_acknowledged_observation(db):
     admin = secrets.token_urlsafe(32)
-    db = tmp_path / "crash.sqlite"
     srv = ServerProcess(db, admin).start()
     try:
         r = httpx.post(
