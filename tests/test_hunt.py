@@ -11,7 +11,14 @@ import pytest
 
 from unseen.errors import FileFormatError, InputError
 from unseen.geo import azimuth, distance, wrap180
-from unseen.pipeline.hunt import hunt_dir, inside_ellipse, load_dir, simulate_dir, truth_of
+from unseen.pipeline.hunt import (
+    HuntOptions,
+    hunt_dir,
+    inside_ellipse,
+    load_dir,
+    simulate_dir,
+    truth_of,
+)
 from unseen.sim.scenario import load_scenario, parse_scenario
 
 ATTIC = (48.64985, -2.02720)
@@ -106,6 +113,15 @@ def test_ellipses_shrink_as_the_vehicle_adds_bearings(hunted):
     assert len(majors) >= 10
     assert majors[-1] < 0.5 * majors[0]
     assert [f.time_s for f in r.fixes] == sorted(f.time_s for f in r.fixes)
+
+
+def test_hunt_a_given_frequency(hunted):
+    # Hunting the licensed FM B by frequency locates its registered site (1.4–4 km from the
+    # stations; 2° bearings give tens of metres there, 100 m is a loose bound).
+    _, d, _ = hunted[True]
+    r = hunt_dir(d, HuntOptions(target_freq_hz=94.9e6))
+    assert r.target.licensed is True and r.target.assignment == "Licensed FM B"
+    assert float(distance(r.final.lat_deg, r.final.lon_deg, 48.645, -2.005)) < 100.0
 
 
 def test_hunt_directory_errors(tmp_path, hunted):

@@ -222,26 +222,6 @@ def _float(v: str, where: str) -> float:
     return x
 
 
-def read_registry(path: str | Path) -> list[dict]:
-    """The licence registry CSV: rows with freq_hz, bandwidth_hz, name (+ optional position)."""
-    p = Path(path)
-    rows = []
-    with p.open(newline="", encoding="utf-8") as fh:
-        rd = csv.DictReader(fh)
-        missing = {"freq_hz", "bandwidth_hz", "name"} - set(rd.fieldnames or [])
-        if missing:
-            raise FileFormatError(f"{p}: missing column(s) {', '.join(sorted(missing))}")
-        for row in rd:
-            where = f"{p}: line {rd.line_num}"
-            r = dict(row)
-            r["freq_hz"] = _float(row["freq_hz"], f"{where}: freq_hz")
-            r["bandwidth_hz"] = _float(row["bandwidth_hz"], f"{where}: bandwidth_hz")
-            for k in ("lat_deg", "lon_deg"):
-                r[k] = _float(row[k], f"{where}: {k}") if row.get(k) not in (None, "") else None
-            rows.append(r)
-    return rows
-
-
 def _frames(rec, mobile: bool, frame_samples: int, t0_ns: int | None, where: str) -> list[FrameRef]:
     caps = sorted(rec.captures, key=lambda c: int(c.get("core:sample_start", 0)))
     site = rec.site
@@ -406,7 +386,11 @@ def hunt_dir(
     tic = time.perf_counter()
     d = Path(path)
     stations = load_dir(d, frame_samples=opt.frame_samples)
-    registry = read_registry(d / REGISTRY_CSV) if (d / REGISTRY_CSV).is_file() else None
+    registry = None
+    if (d / REGISTRY_CSV).is_file():
+        from unseen.detect.registry import load_registry
+
+        registry = load_registry(d / REGISTRY_CSV)
     timings["open"] = time.perf_counter() - tic
 
     # Detect carriers in every frame of every station, merge, check against the registry.
@@ -442,7 +426,11 @@ def hunt_dir(
     done = 0
     for st in stations:
         dd = _Dir()
-        on = scan.on_air(st.id, target.freq_hz)
+        on = (
+            scan.on_air(st.id, target.freq_hz)
+            if math.isfinite(target.snr_db)
+            else [True] * len(st.frames)  # a given frequency the scan did not see: try every frame
+        )
         for i, fr in enumerate(st.frames):
             done += 1
             progress("bearings", done, total)
@@ -751,21 +739,23 @@ def _pick_target(detections: list[Detection], freq_hz: float | None) -> Detectio
     return max(bad, key=lambda d: d.snr_db) if bad else None
 
 
-def _calibration_source(st: StationData, scan: Scan, registry: list[dict] | None) -> dict | None:
-    """The strongest licensed carrier whose registry entry gives the transmitter's position."""
-    if not registry:
-        return None
-    known = [r for r in registry if r.get("lat_deg") is not None and r.get("lon_deg") is not None]
+def _calibration_source(st: StationData, scan: Scan, registry: list | None) -> dict | None:
+    """The strongest licensed carrier whose registry assignment gives the transmitter's site."""
     best = None
     for d in scan.detections:
         if not d.licensed:
             continue
-        for r in known:
-            if abs(r["freq_hz"] - d.freq_hz) <= r["bandwidth_hz"] / 2 and (
-                best is None or d.snr_db > best[0]
+        for a in registry or []:
+            if (
+                a.lat_deg is not None
+                and a.lo_hz <= d.freq_hz <= a.hi_hz
+                and (best is None or d.snr_db > best[0])
             ):
-                best = (d.snr_db, r)
-    return best[1] if best else None
+                best = (d.snr_db, a)
+    if best is None:
+        return None
+    a = best[1]
+    return {"freq_hz": a.freq_hz, "lat_deg": a.lat_deg, "lon_deg": a.lon_deg, "name": a.name}
 
 
 def _tdoas(
@@ -817,7 +807,7 @@ def _tdoas(
     return out
 
 
-def _scan(stations: list[StationData], registry: list[dict] | None, progress: Progress) -> Scan:
+def _scan(stations: list[StationData], registry: list | None, progress: Progress) -> Scan:
     """Detect carriers in every frame of every station (one spectrogram row per frame), merge
     them across stations and bursts, and check each against the licence registry."""
     from unseen.detect import classify, detect_spectrogram, features, spectrogram_frames
@@ -872,7 +862,11 @@ def _scan(stations: list[StationData], registry: list[dict] | None, progress: Pr
             stop_s=max(d.stop_s for d in ds),
             modulation=max(set(kinds), key=kinds.count),
         )
-        merged.append(_licence(det, registry))
+        merged.append(det)
+    if registry is not None:
+        from unseen.detect.registry import match
+
+        merged = match(merged, registry)
     return Scan(sorted(merged, key=lambda d: d.freq_hz), spectrum, occupancy)
 
 
@@ -891,18 +885,6 @@ def _clusters(dets: list[Detection]) -> list[list[int]]:
                 continue
         groups.append([i])
     return groups
-
-
-def _licence(d: Detection, registry: list[dict] | None) -> Detection:
-    """Mark `d` licensed when a registry assignment covers its centre frequency."""
-    from dataclasses import replace
-
-    if registry is None:
-        return d
-    for r in registry:
-        if abs(d.freq_hz - r["freq_hz"]) <= r["bandwidth_hz"] / 2:
-            return replace(d, licensed=True, assignment=r["name"])
-    return replace(d, licensed=False)
 
 
 # ---------------------------------------------------------------- the demo
