@@ -251,3 +251,13 @@ def test_station_frames_power_and_impairments(saint_malo):
     # term of two carriers 1.4 MHz apart averages out over 8192 samples to well under that).
     np.testing.assert_allclose(got, expected_mw, rtol=0.05)
     assert fr.block.utc_ns == sc.start_utc_ns + round((40 + imp.clock_offset_s) * 1e9)
+
+
+def test_emitters_outside_the_band_are_not_received():
+    sc = parse_scenario(MINI.replace("freq_hz = 100.1e6", "freq_hz = 101.0e6"), "mini.toml")
+    (fr,) = station_frames(sc, sc.stations[0], times_s=[1.0])
+    assert fr.rays == ()
+    # Only thermal noise: −174 dBm/Hz + 60 dB (1 MS/s) + 6 dB NF = −108 dBm, −98 dBFS; the
+    # mean of 8192 |x|² has a 1.1 % (0.05 dB) standard error, so 0.2 dB is a 4σ bound.
+    p_dbfs = 10 * np.log10(np.mean(np.abs(fr.block.samples[0]) ** 2))
+    assert p_dbfs == pytest.approx(-98.0, abs=0.2)

@@ -178,8 +178,8 @@ def station_frames(
         all_rays: list[Ray] = []
         for e in sc.emitters:
             g = gates(e, t - wf.lead / fs, t + n / fs)
-            if g == ():
-                continue
+            if g == () or abs(e.freq_hz - rx.center_freq_hz) >= fs / 2:
+                continue  # off the air, or outside the band the receiver's filters pass
             rs = rays(sc, e, station, p)
             all_rays.extend(rs)
             direct, refl = rs[0], rs[1:]
