@@ -9,11 +9,17 @@ from __future__ import annotations
 import sys
 
 import click
+import typer
 
 from unseen.cli.app import app
 from unseen.errors import UnseenError
 
 from . import doa, hunt, locate, serve, signals  # noqa: F401  (registers commands)
+
+# typer >= 0.20 vendors click; older typer raises click's own exceptions. Catch both.
+_EXIT = tuple({typer.Exit, click.exceptions.Exit})
+_ABORT = tuple({typer.Abort, click.exceptions.Abort})
+_USAGE = tuple({getattr(typer, "TyperException", click.ClickException), click.ClickException})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,14 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     except UnseenError as exc:
         print(f"unseen: error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _ABORT:
         print("unseen: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
+    except _USAGE as exc:
+        if hasattr(exc, "show"):
+            exc.show()
+        else:
+            print(f"unseen: error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
     except FileNotFoundError as exc:
         print(f"unseen: error: {exc.filename}: no such file", file=sys.stderr)
         return 2

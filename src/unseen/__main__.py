@@ -1,0 +1,7 @@
+"""`python -m unseen` runs the CLI."""
+
+import sys
+
+from unseen.cli import main
+
+sys.exit(main())
