@@ -336,7 +336,7 @@ class HuntOptions:
     heatmap_cells: int = 160
     max_fixes: int = 80
     min_observations: int = 5
-    calibration_frames: int = 5
+    calibration_frames: int = 10
     tdoa: bool = True
 
 
@@ -492,9 +492,10 @@ def hunt_dir(
 
         fx = replace(fx, time_s=float(t))
         try:
-            naive_fixes.append(replace(solve(obs, robust=False, initial=prev), time_s=float(t)))
+            naive: Fix | None = replace(solve(obs, robust=False, initial=prev), time_s=float(t))
         except UnseenError:
-            naive_fixes.append(fx)
+            naive = None  # without rejection the observations admit no consistent fix
+        naive_fixes.append(naive)
         fixes.append(fx)
         if len(fixes) == 1:
             first_obs = obs
@@ -504,9 +505,8 @@ def hunt_dir(
     if not fixes:
         raise GeometryError(f"{d}: no fix: the bearings never crossed at a unique point")
     final = fixes[-1]
-    naive = naive_fixes[-1]
     bearings = [o for o in final_obs if isinstance(o, Bearing)]
-    rejected = _reasons(final, bearings, len(final_obs))
+    rejected = _reasons(final, final_obs)
 
     # The map's likelihood heatmap and the per-station DOA spectra.
     tic = time.perf_counter()
@@ -515,7 +515,8 @@ def hunt_dir(
     # The heatmap shows the first fix's likelihood (the bay stage, before the mobile station
     # narrows it down), without the observations the robust fit rejected.
     first = fixes[0]
-    used = [o for o in first_obs if o.site.station not in first.rejected or _is_mobile(stations, o)]
+    left_out = {id(o) for o in _rejected_obs(first, first_obs)}
+    used = [o for o in first_obs if id(o) not in left_out]
     half = float(np.clip(3 * first.ellipse95.semi_major_m, 250.0, 3000.0))
     dlat = half / 111_200
     dlon = half / (111_200 * math.cos(math.radians(final.lat_deg)))
@@ -574,7 +575,7 @@ def hunt_dir(
         bearings=tuple(sorted(bearings, key=lambda b: b.time_s)),
         tdoas=tuple(o for o in final_obs if isinstance(o, Tdoa)),
         fixes=tuple(fixes),
-        naive_fix=naive,
+        naive_fix=naive_fixes[-1],
         naive_fixes=tuple(naive_fixes),
         rejected=rejected,
         doa_spectra=tuple(spectra),
@@ -586,26 +587,38 @@ def hunt_dir(
 
 
 def _calibrate(st: StationData, src: dict, opt: HuntOptions):
-    """Channel gains/phases from a transmitter at a known position over the first frames: each
-    frame's estimate G_k (known azimuth from the recorded pose) is averaged, G = mean(G_k)."""
+    """Channel gains/phases from a transmitter at a known position over the first frames.
+
+    Each frame's estimate G_k (known azimuth from the recorded pose) is averaged: G = mean(G_k).
+    The bearings of the source through G then scatter by the per-frame pose errors (σ_h, their
+    RMS); the calibration keeps σ_h/√K of it as a rotation common to all later bearings, which
+    is stored as the station's `bias_sigma_deg`.
+    """
     from unseen import geo
-    from unseen.doa import Calibration, calibrate, covariance
+    from unseen.doa import Calibration, calibrate, covariance, estimate
 
     f = float(src["freq_hz"])
-    gains = []
+    gains, blocks, known = [], [], []
     n = 0
     for fr in st.frames[: opt.calibration_frames]:
         blk = _channelize(st.read(fr), f, opt.channel_bandwidth_hz)
         az = float(
             geo.azimuth(fr.lat_deg, fr.lon_deg, float(src["lat_deg"]), float(src["lon_deg"]))
         )
-        c = calibrate(covariance(blk.samples), blk.num_samples, array=st.array_at(fr),
-                      azimuth_deg=az, freq_hz=f)  # fmt: skip
+        c = calibrate(
+            covariance(blk.samples),
+            blk.num_samples,
+            array=st.array_at(fr),
+            azimuth_deg=az,
+            freq_hz=f,
+        )
         gains.append(c.response)
+        blocks.append((fr, blk))
+        known.append(az)
         n += blk.num_samples
     g = np.mean(gains, axis=0)
     g = g / g[0]
-    return Calibration(
+    cal = Calibration(
         tuple(float(x) for x in 20 * np.log10(np.abs(g))),
         tuple(float(x) for x in np.degrees(np.angle(g))),
         "known-source",
@@ -613,6 +626,17 @@ def _calibrate(st: StationData, src: dict, opt: HuntOptions):
         f,
         n,
     )
+    k = len(blocks)
+    if k >= 2:
+        res = []
+        for (fr, blk), az in zip(blocks, known, strict=True):
+            est = estimate(blk, st.array_at(fr), f, opt.method, 1, calibration=cal)
+            if est.azimuths_deg:
+                res.append(float(geo.wrap180(est.azimuths_deg[0] - az)))
+        if len(res) >= 2:
+            sigma_h = float(np.sqrt(np.sum(np.square(res)) / (len(res) - 1)))
+            st.extras["bias_sigma_deg"] = sigma_h / math.sqrt(len(res))
+    return cal
 
 
 def _backdrop(path: Path) -> dict:
@@ -646,24 +670,33 @@ def _observations(
     stations: list[StationData], doas: dict[str, _Dir], tdoas: list[Tdoa], t: float, gap_s: float
 ) -> list:
     """Observations known at time `t`: per on-air window one averaged bearing per fixed station,
-    every bearing of a mobile station (each from its own position), TDOAs so far."""
+    every bearing of a mobile station (each from its own position), TDOAs so far.
+
+    A station's n bearings share its calibration bias (σ_b, `bias_sigma_deg`): each gets
+    σ² + n·σ_b², so that their weighted mean has variance σ²/n + σ_b², not σ²/n.
+    """
     obs: list = []
     for st in stations:
         dd = doas[st.id]
         idx = [i for i, f in enumerate(dd.frames) if f.time_s <= t]
         if not idx:
             continue
+        bias2 = st.extras.get("bias_sigma_deg", 0.0) ** 2
         if st.mobile:
             for i in idx:
                 fr = dd.frames[i]
-                obs.append(Bearing(st.site(fr), dd.az[i], dd.sigma[i], fr.time_s))
+                sigma = math.sqrt(dd.sigma[i] ** 2 + len(idx) * bias2)
+                obs.append(Bearing(st.site(fr), dd.az[i], sigma, fr.time_s))
             continue
-        for run in _windows([dd.frames[i].time_s for i in idx], gap_s):
-            az = np.array([dd.az[i] for i in run])
+        runs = _windows([dd.frames[i].time_s for i in idx], gap_s)
+        for run in runs:
+            az = np.array([dd.az[idx[i]] for i in run])
             mean, spread = _circmean_deg(az)
-            sigma = max(float(np.median([dd.sigma[i] for i in run])), spread)
-            fr = dd.frames[run[-1]]
-            obs.append(Bearing(st.site(fr), mean, sigma, fr.time_s))
+            sigma = max(float(np.median([dd.sigma[idx[i]] for i in run])), spread)
+            fr = dd.frames[idx[run[-1]]]
+            obs.append(
+                Bearing(st.site(fr), mean, math.sqrt(sigma**2 + len(runs) * bias2), fr.time_s)
+            )
     obs.extend(x for x in tdoas if x.time_s <= t)
     return obs
 
@@ -676,24 +709,31 @@ def _offset(b: Bearing, fix: Fix) -> float:
     return abs(float(geo.wrap180(b.azimuth_deg - toward)))
 
 
-def _reasons(final: Fix, bearings: list[Bearing], n_obs: int) -> dict[str, str]:
+def _rejected_obs(fix: Fix, obs: list) -> list:
+    """The observations the robust fit left out (by index when the solver says, else by station)."""
+    idx = fix.extra.get("rejected_index")
+    if idx is not None:
+        return [obs[i] for i in idx if 0 <= i < len(obs)]
+    return [o for o in obs if o.site.station in fix.rejected]
+
+
+def _reasons(final: Fix, obs: list) -> dict[str, str]:
     """Why each rejected station was rejected: its bearing against the direction of the fix."""
     from unseen import geo
 
     out: dict[str, str] = {}
-    for sid in dict.fromkeys(final.rejected):
-        mine = [b for b in bearings if b.site.station == sid]
-        if mine and max(_offset(b, final) / b.sigma_deg for b in mine) < 3.0:
-            mine = []
+    dropped = _rejected_obs(final, obs)
+    for sid in dict.fromkeys(o.site.station for o in dropped):
+        mine = [o for o in dropped if o.site.station == sid and isinstance(o, Bearing)]
         if not mine:
-            out[sid] = f"its time differences disagree with the other {n_obs - 1} observations"
+            out[sid] = f"its time differences disagree with the other {len(obs) - 1} observations"
             continue
         worst = max(mine, key=lambda b: _offset(b, final) / b.sigma_deg)
         toward = float(
             geo.azimuth(worst.site.lat_deg, worst.site.lon_deg, final.lat_deg, final.lon_deg)
         )
         off = float(geo.wrap180(worst.azimuth_deg - toward))
-        n = final.rejected.count(sid)
+        n = len(mine)
         out[sid] = (
             f"bearing {worst.azimuth_deg:.1f}°, but the fix lies at {toward:.1f}° "
             f"({off:+.1f}°, {abs(off) / worst.sigma_deg:.0f} σ): a χ² outlier"

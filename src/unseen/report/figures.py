@@ -109,6 +109,7 @@ def timeline_svg(result: HuntResult) -> str | None:
     ax.semilogy(t, [f.ellipse95.semi_minor_m for f in result.fixes], "s-", label="95% semi-minor")
     ax.semilogy(t, [f.cep50_m for f in result.fixes], "^-", label="CEP50")
     if result.truth is not None:
+        tr = result.truth
         err = [
             max(
                 float(distance(f.lat_deg, f.lon_deg, result.truth.lat_deg, result.truth.lon_deg)),
@@ -118,16 +119,13 @@ def timeline_svg(result: HuntResult) -> str | None:
         ]
         ax.semilogy(t, err, "k*-", lw=2, label=f"error vs {result.truth.name}")
         if len(result.naive_fixes) == len(result.fixes):
-            naive = [
-                max(
-                    float(
-                        distance(f.lat_deg, f.lon_deg, result.truth.lat_deg, result.truth.lon_deg)
-                    ),
-                    0.1,
-                )
+            pts = [
+                (f.time_s, max(float(distance(f.lat_deg, f.lon_deg, tr.lat_deg, tr.lon_deg)), 0.1))
                 for f in result.naive_fixes
+                if f is not None
             ]
-            ax.semilogy(t, naive, "r:", lw=1.5, label="error without rejection")
+            if pts:
+                ax.semilogy(*zip(*pts, strict=True), "r:", lw=1.5, label="error without rejection")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("metres")
     ax.grid(alpha=0.3, which="both")

@@ -80,13 +80,13 @@ def summary_rows(result: HuntResult) -> list[tuple[str, str]]:
         rows.append((f"rejected {sid}", why))
     if result.fixes and result.naive_fixes:
         first, naive = result.fixes[0], result.naive_fixes[0]
-        d = float(distance(first.lat_deg, first.lon_deg, naive.lat_deg, naive.lon_deg))
+        if naive is None:
+            how = "fused without rejection the observations admit no consistent fix"
+        else:
+            d = float(distance(first.lat_deg, first.lon_deg, naive.lat_deg, naive.lon_deg))
+            how = f"fused without rejection it would lie {d:.0f} m away"
         rows.append(
-            (
-                "first fix",
-                f"t = {first.time_s:.0f} s from {first.n_used} observations; fused without "
-                f"rejection it would lie {d:.0f} m away",
-            )
+            ("first fix", f"t = {first.time_s:.0f} s from {first.n_used} observations; {how}")
         )
     if result.truth is not None and f is not None:
         d = float(distance(f.lat_deg, f.lon_deg, result.truth.lat_deg, result.truth.lon_deg))

@@ -66,7 +66,7 @@ class HuntResult:
 
     `fixes` is the sequence of fixes as observations accumulate (last = final fix);
     `naive_fix` the final fix without robust rejection and `naive_fixes` the same sequence without
-    it, for comparison; `rejected` maps a
+    it (None where no consistent fix exists without rejection), for comparison; `rejected` maps a
     rejected station id to the reason.
     """
 
@@ -81,7 +81,7 @@ class HuntResult:
     tdoas: tuple[Tdoa, ...]
     fixes: tuple[Fix, ...]
     naive_fix: Fix | None = None
-    naive_fixes: tuple[Fix, ...] = ()
+    naive_fixes: tuple[Fix | None, ...] = ()
     rejected: dict[str, str] = field(default_factory=dict)
     doa_spectra: tuple[DoaSpectrum, ...] = ()
     heatmap: Heatmap | None = None
