@@ -1,8 +1,14 @@
-"""Generalised cross-correlation: GCC-PHAT/SCOT/plain and envelope correlation, lag-limited,
-with band-limited sub-sample peak refinement and the Cramér–Rao bound for delay.
+"""Generalised cross-correlation: GCC-PHAT/SCOT/plain, lag-limited, with band-limited
+sub-sample peak refinement and the Cramér–Rao bound for delay.
 
 Convention: x_a(t) = s(t − τ_a), x_b(t) = s(t − τ_b); the estimate is τ = τ_a − τ_b (arrival at
 a minus arrival at b), the lag that maximises |r(τ)|, r(τ) = Σ_k W_k X_a[k] X_b*[k] e^{+j2πf_kτ}.
+
+Speed: transforms are only as long as the lag window needs (n + max|lag| points, not 2n, a
+`scipy.fft.next_fast_len` size), in the inputs' precision (complex64 IQ stays single), one
+worker; the off-grid peak is found by safeguarded Newton steps on |r(τ)|², each evaluating r, r′
+and r″ exactly from the spectrum as one small matrix product (bins reshaped Q × B, so
+e^{j2πkτ/N} = e^{j2π(qB)τ/N}·e^{j2πrτ/N} needs only Q + B exponentials).
 """
 
 from __future__ import annotations
@@ -31,10 +37,9 @@ class Correlation:
     sidelobe: float
 
 
-def _spectra(a: np.ndarray, b: np.ndarray, nfft: int) -> tuple[np.ndarray, np.ndarray]:
-    A = scipy.fft.fft(a, nfft)
-    B = scipy.fft.fft(b, nfft)
-    return A, B
+def _ctype(*xs: np.ndarray) -> type:
+    single = all(np.asarray(x).dtype in (np.complex64, np.float32) for x in xs)
+    return np.complex64 if single else np.complex128
 
 
 def band_mask(nfft: int, fs: float, band_hz: tuple[float, float] | None) -> np.ndarray:
@@ -46,6 +51,33 @@ def band_mask(nfft: int, fs: float, band_hz: tuple[float, float] | None) -> np.n
     return (f >= lo) & (f <= hi)
 
 
+def _zero_outside(G: np.ndarray, fs: float, band_hz: tuple[float, float] | None) -> None:
+    """Zero, in place, the bins of G (FFT order) whose frequency is outside [lo, hi]."""
+    if band_hz is None:
+        return
+    n = len(G)
+    k = np.arange(n)
+    f = np.where(k < (n + 1) // 2, k, k - n) * (fs / n)
+    G[(f < band_hz[0]) | (f > band_hz[1])] = 0
+
+
+def _weighted(A: np.ndarray, B: np.ndarray, weighting: str) -> np.ndarray:
+    """W·A·B* in place of A."""
+    G = np.multiply(A, np.conj(B), out=A)
+    if weighting == "phat":
+        mag = np.abs(G)
+        floor = mag.max() * 1e-12 if len(mag) else 0.0
+        np.maximum(mag, floor if floor > 0 else np.finfo(mag.dtype).tiny, out=mag)
+        np.divide(G, mag, out=G)
+    elif weighting == "scot":
+        k = np.hanning(33)
+        k /= k.sum()
+        pa = np.convolve(np.abs(A) ** 2, k, mode="same")
+        pb = np.convolve(np.abs(B) ** 2, k, mode="same")
+        np.divide(G, np.sqrt(np.maximum(pa * pb, 1e-300)).astype(G.real.dtype), out=G)
+    return G
+
+
 def cross_spectrum(
     a: np.ndarray,
     b: np.ndarray,
@@ -54,77 +86,200 @@ def cross_spectrum(
     weighting: str = "phat",
     band_hz: tuple[float, float] | None = None,
     nfft: int | None = None,
+    max_lag_samples: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted cross-spectrum W·A·B* (zero outside `band_hz`) and its frequencies (Hz).
 
-    PHAT: W = 1/|A B*|; SCOT: W = 1/sqrt(|A|²|B|²) smoothed; none: W = 1.
+    PHAT: W = 1/|A B*|; SCOT: W = 1/sqrt(|A|²|B|²) smoothed; none: W = 1. The transform length
+    is `nfft`, else n + `max_lag_samples` (enough for lags up to that without wrap-around), else
+    2n, rounded up to a fast size.
     """
     if weighting not in WEIGHTINGS:
         raise InputError(f"weighting={weighting!r}; expected one of {', '.join(WEIGHTINGS)}")
-    n = len(a)
-    nfft = nfft or scipy.fft.next_fast_len(2 * n)
-    A, B = _spectra(a, b, nfft)
-    G = A * np.conj(B)
-    if weighting == "phat":
-        mag = np.abs(G)
-        G = G / np.maximum(mag, np.finfo(float).tiny * 1e10 + mag.max() * 1e-12)
-    elif weighting == "scot":
-        k = np.hanning(33)
-        k /= k.sum()
-        pa = np.convolve(np.abs(A) ** 2, k, mode="same")
-        pb = np.convolve(np.abs(B) ** 2, k, mode="same")
-        G = G / np.sqrt(np.maximum(pa * pb, 1e-300))
-    G = np.where(band_mask(nfft, fs, band_hz), G, 0.0)
+    n = min(len(a), len(b))
+    if nfft is None:
+        extra = n if max_lag_samples is None else min(n, int(max_lag_samples) + 1)
+        nfft = scipy.fft.next_fast_len(n + extra)
+    ct = _ctype(a, b)
+    A = scipy.fft.fft(np.asarray(a[:n], ct), nfft, workers=1)
+    B = scipy.fft.fft(np.asarray(b[:n], ct), nfft, workers=1)
+    G = _weighted(A, B, weighting)
+    _zero_outside(G, fs, band_hz)
     return G, scipy.fft.fftfreq(nfft, 1.0 / fs)
+
+
+def _window(nfft: int, fs: float, max_lag_s: float, center_s: float) -> np.ndarray:
+    lo = int(np.ceil((center_s - max_lag_s) * fs - 1e-9))
+    hi = int(np.floor((center_s + max_lag_s) * fs + 1e-9))
+    lo, hi = max(lo, -(nfft // 2) + 1), min(hi, nfft // 2 - 1)
+    if hi < lo:
+        lo = hi = round(center_s * fs)
+    return np.arange(lo, hi + 1)
+
+
+def gcc(
+    a: np.ndarray,
+    b: np.ndarray,
+    fs: float,
+    max_lag_s: float,
+    *,
+    center_s: float = 0.0,
+    weighting: str = "phat",
+    band_hz: tuple[float, float] | None = None,
+) -> Correlation:
+    """Generalised cross-correlation of a and b over |lag − center_s| ≤ max_lag_s (s), with the
+    peak refined off-grid: the transform covers only that window, in the inputs' precision."""
+    reach = int(np.ceil((abs(center_s) + max_lag_s) * fs)) + 1
+    G, _ = cross_spectrum(a, b, fs, weighting=weighting, band_hz=band_hz, max_lag_samples=reach)
+    return _correlate(G, fs, max_lag_s, center_s)
 
 
 def correlate(
     G: np.ndarray, freqs: np.ndarray, fs: float, max_lag_s: float, center_s: float = 0.0
 ) -> Correlation:
     """|IFFT(G)| over |lag − center_s| ≤ max_lag_s; the peak refined continuously."""
+    return _correlate(G, fs, max_lag_s, center_s)
+
+
+def _correlate(G: np.ndarray, fs: float, max_lag_s: float, center_s: float) -> Correlation:
     nfft = len(G)
-    r = scipy.fft.ifft(G)
-    lo = int(np.ceil((center_s - max_lag_s) * fs))
-    hi = int(np.floor((center_s + max_lag_s) * fs))
-    lo, hi = max(lo, -(nfft // 2) + 1), min(hi, nfft // 2 - 1)
-    if hi < lo:
-        lo = hi = round(center_s * fs)
-    idx = np.arange(lo, hi + 1)
-    mag = np.abs(r[idx % nfft]) * nfft / max(float(np.sum(np.abs(G))), 1e-300)
+    idx = _window(nfft, fs, max_lag_s, center_s)
+    r = scipy.fft.ifft(G, workers=1)
+    total = float(np.sum(np.abs(G), dtype=np.float64))
+    mag = np.abs(r[idx % nfft]).astype(np.float64) * nfft / max(total, 1e-300)
     k = int(np.argmax(mag))
-    peak_s = refine_peak(
-        G, freqs, idx[k] / fs, 1.0 / fs, (center_s - max_lag_s, center_s + max_lag_s)
-    )
-    total = float(np.sum(np.abs(G)))
-    pk = float(np.abs(np.sum(G * np.exp(2j * np.pi * freqs * peak_s)))) / max(total, 1e-300)
+    bounds = ((center_s - max_lag_s) * fs, (center_s + max_lag_s) * fs)
+    start = 0.0
+    if 0 < k < len(mag) - 1:
+        den = mag[k - 1] - 2 * mag[k] + mag[k + 1]
+        start = float(np.clip(0.5 * (mag[k - 1] - mag[k + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
+    tau, c = _refine(Spectrum(G), float(idx[k]), bounds, start)
+    pk = c / max(total, 1e-300)
     guard = max(2, int(np.ceil(0.02 * len(idx))))
     away = np.abs(np.arange(len(mag)) - k) > guard
     side = float(mag[away].max()) if away.any() else 0.0
-    return Correlation(idx / fs, mag, float(peak_s), pk, side / pk if pk > 0 else 1.0)
+    return Correlation(idx / fs, mag, tau / fs, pk, side / pk if pk > 0 else 1.0)
+
+
+class Spectrum:
+    """A spectrum G (FFT order, N bins) ready for exact evaluation of c(τ) = Σ_k G_k e^{j2πm_kτ/N}
+    (τ in samples, m_k the signed bin index) and its first two τ-derivatives.
+
+    The nonzero bins are laid out as a Q × B matrix H, m = m0 + qB + r, so
+    c = e^{jθm0} uᵀ H v with u_q = e^{jθqB}, v_r = e^{jθr}, θ = 2πτ/N: one GEMM per τ. m is
+    counted from the band centre (a constant phase factor, invisible in |c|).
+    """
+
+    def __init__(self, G: np.ndarray) -> None:
+        n = len(G)
+        Gs = np.fft.fftshift(G)
+        nz = np.flatnonzero(Gs)
+        k0, k1 = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 1)
+        width = k1 - k0
+        B = max(1, int(np.sqrt(width)))
+        Q = -(-width // B)
+        H = np.zeros(Q * B, G.dtype if G.dtype == np.complex64 else np.complex128)
+        H[:width] = Gs[k0:k1]
+        self.n = n
+        self.H = H.reshape(Q, B)
+        self.B = B
+        self.m0 = float(k0 - n // 2 - width // 2)  # m relative to the band centre: conditioning
+        self.a = self.m0 + B * np.arange(Q, dtype=np.float64)
+        self.r = np.arange(B, dtype=np.float64)
+
+    def terms(self, tau: float) -> tuple[complex, complex, complex]:
+        """(c, dc/dτ, d²c/dτ²) at τ (samples)."""
+        w = 2 * np.pi / self.n
+        th = w * tau
+        u = np.exp(1j * th * self.B * np.arange(self.H.shape[0]))
+        v = np.exp(1j * th * self.r)
+        V = np.stack([v, self.r * v, self.r**2 * v], axis=1).astype(self.H.dtype)
+        P = self.H @ V  # (Q, 3)
+        e0 = np.exp(1j * th * self.m0)
+        s0 = u @ P[:, 0]
+        s1 = u @ (self.a * P[:, 0] + P[:, 1])
+        s2 = u @ (self.a**2 * P[:, 0] + 2 * self.a * P[:, 1] + P[:, 2])
+        c = e0 * s0
+        return c, 1j * w * e0 * s1, -(w**2) * e0 * s2
+
+    def value(self, tau: float) -> float:
+        return float(abs(self.terms(tau)[0]))
+
+
+def _refine(
+    S: Spectrum, tau0: float, bounds: tuple[float, float], start: float = 0.0
+) -> tuple[float, float]:
+    """Maximise |c(τ)| near the integer-lag peak tau0 (within one sample and `bounds`), samples.
+
+    Newton steps on d|c|²/dτ = 0 from tau0 + `start` (a parabolic guess); if they leave the
+    range or meet positive curvature, the slope of |c|² is followed from tau0 in half-sample
+    steps until it changes sign, then safeguarded Newton steps inside that bracket (bisection
+    when a step leaves it); a peak against a bound of the window stays there.
+    """
+    lo_b, hi_b = max(tau0 - 1.0, bounds[0]), min(tau0 + 1.0, bounds[1])
+
+    def slope(t: float) -> tuple[float, float, float]:
+        c, d1, d2 = S.terms(t)
+        g1 = 2 * (c.conjugate() * d1).real
+        g2 = 2 * (abs(d1) ** 2 + (c.conjugate() * d2).real)
+        return g1, g2, abs(c)
+
+    t = min(max(tau0 + start, lo_b), hi_b)
+    for _ in range(6):  # plain Newton from the parabolic start: 2–3 steps near a clean peak
+        g1, g2, v = slope(t)
+        if g2 >= 0:
+            break
+        step = -g1 / g2
+        if abs(step) > 0.5 or not (lo_b <= t + step <= hi_b):
+            break
+        t += step
+        if abs(step) < 1e-4:  # the next step would be ~1e-8 (quadratic convergence)
+            return float(t), v
+    t0 = min(max(tau0, lo_b), hi_b)
+    g1, g2, v = slope(t0)
+    if g1 == 0:
+        return t0, v
+    direction = 1.0 if g1 > 0 else -1.0
+    a = t0
+    b = None
+    for _ in range(2):
+        t = min(max(a + 0.5 * direction, lo_b), hi_b)
+        if t == a:
+            break
+        gt, _, vt = slope(t)
+        if gt * direction <= 0:
+            b = t
+            break
+        a, v = t, vt
+    if b is None:  # still climbing at the end of the search range: the peak is at its edge
+        return a, v
+    lo, hi = (a, b) if a < b else (b, a)
+    t = a
+    for _ in range(40):
+        g1, g2, v = slope(t)
+        if g1 > 0:
+            lo = t
+        else:
+            hi = t
+        nt = t - g1 / g2 if g2 < 0 else 0.5 * (lo + hi)
+        if not (lo < nt < hi):
+            nt = 0.5 * (lo + hi)
+        if abs(nt - t) < 1e-7 or hi - lo < 1e-7:
+            break
+        t = nt
+    return float(t), v
 
 
 def refine_peak(
     G: np.ndarray, freqs: np.ndarray, tau0_s: float, step_s: float, bounds_s: tuple[float, float]
 ) -> float:
-    """Maximise |Σ G e^{j2πfτ}| over τ within one sample of the integer-lag peak tau0_s.
+    """Maximise |Σ G e^{j2πfτ}| over τ within one sample (`step_s`) of the integer-lag peak.
 
     The correlation evaluated directly from the spectrum is the exact band-limited
     interpolation, so no parabolic-fit bias.
     """
-    nz = np.flatnonzero(G)
-    g, f = G[nz], freqs[nz]
-
-    def neg(tau: float) -> float:
-        return -float(np.abs(np.sum(g * np.exp(2j * np.pi * f * tau))))
-
-    lo = max(tau0_s - step_s, bounds_s[0])
-    hi = min(tau0_s + step_s, bounds_s[1])
-    if hi <= lo:
-        return float(tau0_s)
-    res = scipy.optimize.minimize_scalar(
-        neg, bounds=(lo, hi), method="bounded", options={"xatol": step_s * 1e-6}
-    )
-    return float(res.x)
+    tau, _ = _refine(Spectrum(G), tau0_s / step_s, (bounds_s[0] / step_s, bounds_s[1] / step_s))
+    return tau * step_s
 
 
 def coherence_crb(
@@ -167,7 +322,7 @@ def fractional_shift(x: np.ndarray, shift_samples: float) -> np.ndarray:
     """x delayed by `shift_samples` (may be fractional) via the FFT phase ramp (circular)."""
     n = len(x)
     nfft = scipy.fft.next_fast_len(n + int(abs(shift_samples)) + 16)
-    X = scipy.fft.fft(x, nfft)
+    X = scipy.fft.fft(x, nfft, workers=1)
     k = scipy.fft.fftfreq(nfft)
-    y = scipy.fft.ifft(X * np.exp(-2j * np.pi * k * shift_samples))[:n]
+    y = scipy.fft.ifft(X * np.exp(-2j * np.pi * k * shift_samples), workers=1)[:n]
     return y.astype(np.result_type(x, np.complex64))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unseen.errors import GeometryError, InputError
-from unseen.tdoa.gcc import coherence_crb, correlate, cross_spectrum
+from unseen.tdoa.gcc import coherence_crb, gcc
 from unseen.types import IqBlock, Site, Tdoa
 
 C_M_S = 299_792_458.0
@@ -44,16 +44,18 @@ def prepare(x: np.ndarray, fs: float, method: str, carrier_window_s: float = 0.0
     moving-average carrier estimate of `carrier_window_s` (keeps the modulation — AM edges,
     phase chips — and drops the unmodulated carrier, which carries no timing).
     """
-    x = np.asarray(x, np.complex128)
+    x = np.asarray(x)
+    x = x.astype(np.complex64 if x.dtype in (np.complex64, np.float32) else np.complex128)
     if method in ("phat", "cc"):
         return x
     if method == "envelope":
         e = np.abs(x)
-        return (e - e.mean()).astype(np.complex128)
+        return (e - e.mean()).astype(x.dtype)
     if method == "carrier":
         k = max(1, round(carrier_window_s * fs))
         kern = np.ones(k) / k
-        return x - (np.convolve(x.real, kern, "same") + 1j * np.convolve(x.imag, kern, "same"))
+        m = np.convolve(x.real, kern, "same") + 1j * np.convolve(x.imag, kern, "same")
+        return (x - m).astype(x.dtype)
     raise InputError(f"method={method!r}; expected one of {', '.join(METHODS)}")
 
 
@@ -73,8 +75,7 @@ def max_lag_from(site_a: Site | None, site_b: Site | None, speed_m_s: float = C_
 
 
 def _corr(a, b, fs, weighting, band_hz, max_lag_s, center_s):
-    G, f = cross_spectrum(a, b, fs, weighting=weighting, band_hz=band_hz)
-    return correlate(G, f, fs, max_lag_s, center_s)
+    return gcc(a, b, fs, max_lag_s, center_s=center_s, weighting=weighting, band_hz=band_hz)
 
 
 def measure(
