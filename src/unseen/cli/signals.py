@@ -115,7 +115,11 @@ def tdoa_cmd(
     bandwidth_hz: Annotated[float | None, typer.Option(help="Channel bandwidth.")] = None,
     group: Annotated[str, typer.Option(help="Group name written on each row.")] = "",
     method: Annotated[
-        str, typer.Option(help="phat | cc | envelope | carrier (cc after carrier removal).")
+        str,
+        typer.Option(
+            help="phat | cc | envelope | carrier (cc after carrier removal) | dcf77 (each "
+            "receiver's arrival of DCF77's known phase-modulation sequence; TDOA = ΔTOA)."
+        ),
     ] = "phat",
     sigma_sys_s: Annotated[
         float, typer.Option(help="Systematic timing σ added in quadrature (clocks, propagation).")
@@ -135,8 +139,8 @@ def tdoa_cmd(
 
     if len(recordings) < 2:
         raise InputError("tdoa needs at least two recordings")
-    if method not in METHODS:
-        raise InputError(f"--method {method!r}; expected one of {', '.join(METHODS)}")
+    if method not in (*METHODS, "dcf77"):
+        raise InputError(f"--method {method!r}; expected one of {', '.join(METHODS)}, dcf77")
     if sigma_sys_s < 0:
         raise InputError(f"--sigma-sys-s {sigma_sys_s}; expected ≥ 0")
     table = _stations(stations) if stations else {}
@@ -154,14 +158,21 @@ def tdoa_cmd(
     names = [r.station for r in recs]
     if len(set(names)) != len(names):
         raise InputError(f"two recordings share a station id: {names}")
-    blocks = on_grid(
-        recs, freq_hz=freq_hz, bandwidth_hz=bandwidth_hz, max_duration_s=max_duration_s
-    )
-    band = None
     tdoas = []
-    for (ra, a), (rb, b) in itertools.combinations(zip(recs, blocks, strict=True), 2):
-        m = measure(a, b, method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
-        tdoas.append(to_tdoa(m, ra.site, rb.site, freq_hz=freq_hz or a.center_freq_hz))
+    if method == "dcf77":
+        from unseen.tdoa.dcf77 import FREQ_HZ, arrivals, difference
+
+        arr = [arrivals(r) for r in recs]
+        for (ra, a), (rb, b) in itertools.combinations(zip(recs, arr, strict=True), 2):
+            m = difference(a, b, sigma_sys_s=sigma_sys_s)
+            tdoas.append(to_tdoa(m, ra.site, rb.site, freq_hz=FREQ_HZ))
+    else:
+        blocks = on_grid(
+            recs, freq_hz=freq_hz, bandwidth_hz=bandwidth_hz, max_duration_s=max_duration_s
+        )
+        for (ra, a), (rb, b) in itertools.combinations(zip(recs, blocks, strict=True), 2):
+            m = measure(a, b, method=method, sigma_sys_s=sigma_sys_s)
+            tdoas.append(to_tdoa(m, ra.site, rb.site, freq_hz=freq_hz or a.center_freq_hz))
     checks = closures(tdoas)
     bad = suspect_receivers(checks)
     for c in checks:
