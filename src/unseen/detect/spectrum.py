@@ -7,6 +7,7 @@ times the equivalent noise bandwidth correction folded into the bin sums).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,30 +43,30 @@ class Spectrogram:
         return self.power.mean(axis=0)
 
 
+@functools.lru_cache(maxsize=16)
 def _window(nfft: int) -> np.ndarray:
     w = scipy.signal.get_window("hann", nfft).astype(np.float32)
-    return w / np.sqrt(np.sum(w.astype(np.float64) ** 2) * nfft)
+    w = w / np.sqrt(np.sum(w.astype(np.float64) ** 2) * nfft)
+    w.flags.writeable = False
+    return w
 
 
 def _periodograms(x: np.ndarray, nfft: int) -> np.ndarray:
     """Mean Hann periodogram (50 % overlap) of the channels summed, fftshifted, float32,
-    normalised so that the bins sum to the mean power (a unit complex tone sums to 1)."""
+    normalised so that the bins sum to the mean power (a unit complex tone sums to 1).
+
+    All overlapping segments go through one batched single-precision FFT (strided view, one
+    windowed copy)."""
     x = np.atleast_2d(x)
-    n = (x.shape[-1] // nfft) * nfft
-    win = _window(nfft)
-    acc = np.zeros(nfft, np.float64)
-    count = 0
-    for start in (0, nfft // 2):
-        m = ((x.shape[-1] - start) // nfft) * nfft
-        if m <= 0:
-            continue
-        seg = x[:, start : start + m].reshape(x.shape[0], -1, nfft) * win
-        X = scipy.fft.fft(seg.astype(np.complex64, copy=False), axis=-1, workers=1)
-        acc += (X.real**2 + X.imag**2).sum(axis=(0, 1))
-        count += seg.shape[1]
-    if n == 0 or count == 0:
+    hop = nfft // 2
+    m = (x.shape[-1] - nfft) // hop + 1 if x.shape[-1] >= nfft else 0
+    if m <= 0:
         raise InputError(f"a frame of {x.shape[-1]} samples is shorter than nfft={nfft}")
-    return np.fft.fftshift(acc / count).astype(np.float32)
+    seg = np.lib.stride_tricks.sliding_window_view(x, nfft, axis=-1)[:, : m * hop : hop]
+    X = np.multiply(seg, _window(nfft), dtype=np.complex64)
+    X = scipy.fft.fft(X, axis=-1, workers=1, overwrite_x=True)
+    acc = (X.real**2 + X.imag**2).reshape(-1, nfft).sum(axis=0, dtype=np.float32)
+    return np.fft.fftshift(acc / np.float32(m)).astype(np.float32)
 
 
 def spectrogram(block: IqBlock, *, nfft: int = 1024, row_len: int | None = None) -> Spectrogram:

@@ -89,6 +89,8 @@ class Stream:
 def _convert(raw: np.ndarray, dt: Datatype, channels: int) -> np.ndarray:
     """Raw components (n·channels·(2|1),) → complex64 (channels, n)."""
     if dt.is_complex:
+        if dt.component == np.dtype("<f4"):  # cf32_le is complex64 already: a view
+            return raw.view(np.complex64).reshape(-1, channels).T
         comp = raw.reshape(-1, channels, 2)
         if dt.component.kind == "f":
             out = np.empty(comp.shape[:2], np.complex64)
