@@ -48,8 +48,9 @@ def chips() -> np.ndarray:
 
 
 def template(t_s: np.ndarray, bandwidth_hz: float) -> np.ndarray:
-    """The chip waveform ±1 (chip 0 → +1; a time-code 0 is received as its negative) at times t_s (s after the second mark), low-passed
-    by an ideal filter of half-width `bandwidth_hz`: each chip edge is ½ + Si(2πWt)/π."""
+    """The chip waveform ±1 (chip 0 → +1; a time-code 0 is received as its negative) at times
+    t_s (s after the second mark), low-passed by an ideal filter of half-width `bandwidth_hz`:
+    each chip edge is ½ + Si(2πWt)/π."""
     v = 1.0 - 2.0 * chips().astype(np.float64)
     steps = np.diff(np.concatenate([[0.0], v, [0.0]]))  # jumps at the 513 edges
     edges = START_S + CHIP_S * np.arange(NUM_CHIPS + 1)
