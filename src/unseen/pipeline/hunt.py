@@ -853,7 +853,7 @@ def _scan(stations: list[StationData], registry: list | None, progress: Progress
     from unseen.detect import classify, detect_spectrogram, features, spectrogram_frames
 
     occupancy: dict[str, list[list[Detection]]] = {}
-    found: list[tuple[Detection, StationData, int]] = []
+    found: list[tuple[Detection, StationData, np.ndarray]] = []
     spectrum = None
     total = sum(len(st.frames) for st in stations)
     done = 0
@@ -880,15 +880,19 @@ def _scan(stations: list[StationData], registry: list | None, progress: Progress
             for i in idx:
                 rows[i].append(d)
             if idx.size:
-                found.append((d, st, int(idx[len(idx) // 2])))
+                found.append((d, st, idx))
         occupancy[st.id] = rows
     merged = []
     for group in _clusters([d for d, _, _ in found]):
         ds = [found[i][0] for i in group]
         d0 = max((found[i][0] for i in group), key=lambda d: d.snr_db)
+        # Classify on up to 8 frames spread over the strongest station's bursts: one short frame
+        # of FM speech in a pause looks like a bare carrier, the majority does not.
+        best = max((found[i] for i in group), key=lambda x: x[0].snr_db)[1]
+        on = np.unique(np.concatenate([found[i][2] for i in group if found[i][1] is best]))
         kinds, centres, bws = [], [], []
-        for _, st_j, k_j in sorted((found[i] for i in group), key=lambda x: -x[0].snr_db)[:5]:
-            feats, centre, bw = features(st_j.read(st_j.frames[k_j]), d0.freq_hz, d0.bandwidth_hz)
+        for k_j in on[np.unique(np.linspace(0, on.size - 1, min(8, on.size)).astype(int))]:
+            feats, centre, bw = features(best.read(best.frames[k_j]), d0.freq_hz, d0.bandwidth_hz)
             kinds.append(classify(feats))
             centres.append(centre)
             bws.append(bw)
@@ -900,7 +904,7 @@ def _scan(stations: list[StationData], registry: list | None, progress: Progress
             power_dbfs=max(d.power_dbfs for d in ds),
             start_s=min(d.start_s for d in ds),
             stop_s=max(d.stop_s for d in ds),
-            modulation=max(set(kinds), key=kinds.count),
+            modulation=max(dict.fromkeys(kinds), key=kinds.count),
         )
         merged.append(det)
     if registry is not None:
