@@ -144,42 +144,100 @@ def uncertainty(
     return np.diag(crb).copy(), np.real(np.diag(P)).copy(), h, True
 
 
-@njit(cache=True, fastmath=True)
-def covariance_c64(z: np.ndarray) -> np.ndarray:
-    """X·Xᴴ (not divided by N) of complex64 X given as its float32 view z, shape (M, 2N).
+CHUNK = 512
 
-    Chunks of 512 snapshots are split into real/imaginary planes that stay in L1, then the
-    M(M+1)/2 upper-triangle products are reduced with SIMD (float32 within a chunk, float64
-    across chunks); the lower triangle is the conjugate. ~3x a BLAS cgemm for M ≪ N.
+
+@njit(cache=True, fastmath=True)
+def _accumulate(re, im, sm, n, acc_p, acc_a, acc_b):
+    """Add the chunk's sums to acc_p[i, j] = Σ s_i·s_j, acc_a[i, j] = Σ x_i·y_j and
+    acc_b[i, j] = Σ y_i·x_j (i ≤ j; x, y the real and imaginary planes, s = x + y), in float32
+    with SIMD over the n snapshots; row i meets two rows j, j+1 per pass over the chunk."""
+    M = re.shape[0]
+    for i in range(M):
+        ri, ii, si = re[i], im[i], sm[i]
+        s = np.float32(0.0)
+        for k in range(n):
+            s += ri[k] * ri[k] + ii[k] * ii[k]
+        acc_p[i, i] += s
+        j = i + 1
+        while j + 1 < M:
+            rj, ij, sj, rl, il, sl = re[j], im[j], sm[j], re[j + 1], im[j + 1], sm[j + 1]
+            p1 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            b1 = np.float32(0.0)
+            p2 = np.float32(0.0)
+            a2 = np.float32(0.0)
+            b2 = np.float32(0.0)
+            for k in range(n):
+                p1 += si[k] * sj[k]
+                a1 += ri[k] * ij[k]
+                b1 += ii[k] * rj[k]
+                p2 += si[k] * sl[k]
+                a2 += ri[k] * il[k]
+                b2 += ii[k] * rl[k]
+            acc_p[i, j] += p1
+            acc_a[i, j] += a1
+            acc_b[i, j] += b1
+            acc_p[i, j + 1] += p2
+            acc_a[i, j + 1] += a2
+            acc_b[i, j + 1] += b2
+            j += 2
+        if j < M:
+            rj, ij, sj = re[j], im[j], sm[j]
+            p1 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            b1 = np.float32(0.0)
+            for k in range(n):
+                p1 += si[k] * sj[k]
+                a1 += ri[k] * ij[k]
+                b1 += ii[k] * rj[k]
+            acc_p[i, j] += p1
+            acc_a[i, j] += a1
+            acc_b[i, j] += b1
+
+
+@njit(cache=True, fastmath=True)
+def covariance_range(x: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """X·Xᴴ (not divided by N) of the complex64 snapshots x[:, start:stop], complex128 (M, M),
+    in one pass over them.
+
+    Each chunk of CHUNK snapshots is split into float32 planes x = Re, y = Im and s = x + y that
+    stay in L1 cache. Off the diagonal, x_i·conj(x_j) costs three products instead of four:
+    Re = Σ s_i s_j − Σ x_i y_j − Σ y_i x_j, Im = Σ y_i x_j − Σ x_i y_j. Sums are float32 within
+    a chunk (SIMD over snapshots), float64 across chunks; the lower triangle is the conjugate.
     """
-    M = z.shape[0]
-    N = z.shape[1] // 2
-    C = 512
-    re = np.empty((M, C), np.float32)
-    im = np.empty((M, C), np.float32)
-    acc_r = np.zeros((M, M))
-    acc_i = np.zeros((M, M))
-    for c0 in range(0, N, C):
-        L = min(C, N - c0)
+    M = x.shape[0]
+    re = np.empty((M, CHUNK), np.float32)
+    im = np.empty((M, CHUNK), np.float32)
+    sm = np.empty((M, CHUNK), np.float32)
+    acc_p = np.zeros((M, M))
+    acc_a = np.zeros((M, M))
+    acc_b = np.zeros((M, M))
+    for c0 in range(start, stop, CHUNK):
+        n = min(CHUNK, stop - c0)
         for m in range(M):
-            for k in range(L):
-                re[m, k] = z[m, 2 * (c0 + k)]
-                im[m, k] = z[m, 2 * (c0 + k) + 1]
-        for i in range(M):
-            for j in range(i, M):
-                sr = np.float32(0.0)
-                si = np.float32(0.0)
-                for k in range(L):
-                    sr += re[i, k] * re[j, k] + im[i, k] * im[j, k]
-                    si += im[i, k] * re[j, k] - re[i, k] * im[j, k]
-                acc_r[i, j] += sr
-                acc_i[i, j] += si
+            r, i, s = re[m], im[m], sm[m]
+            xs = x[m, c0 : c0 + n]
+            for k in range(n):
+                v = xs[k]
+                r[k] = v.real
+                i[k] = v.imag
+                s[k] = v.real + v.imag
+        _accumulate(re, im, sm, n, acc_p, acc_a, acc_b)
     R = np.empty((M, M), np.complex128)
     for i in range(M):
-        for j in range(i, M):
-            R[i, j] = acc_r[i, j] + 1j * acc_i[i, j]
-            R[j, i] = acc_r[i, j] - 1j * acc_i[i, j]
+        R[i, i] = acc_p[i, i]
+        for j in range(i + 1, M):
+            a, b = acc_a[i, j], acc_b[i, j]
+            R[i, j] = (acc_p[i, j] - a - b) + 1j * (b - a)
+            R[j, i] = np.conj(R[i, j])
     return R
+
+
+@njit(cache=True)
+def covariance_c64(x: np.ndarray) -> np.ndarray:
+    """X·Xᴴ (not divided by N) of complex64 X (M, N), complex128 (M, M) (`covariance_range`)."""
+    return covariance_range(x, 0, x.shape[1])
 
 
 @njit(cache=True)
@@ -208,68 +266,211 @@ def newton(
     return th, q
 
 
+MUSIC, CAPON, BARTLETT = 0, 1, 2
+
+
 @njit(cache=True)
-def covariance_frames(z: np.ndarray, frame_len: int, num_frames: int) -> np.ndarray:
-    """Per-frame X·Xᴴ (not divided by N) of consecutive frames of a complex64 block given as
-    its float32 view z (M, 2·total): shape (num_frames, M, M)."""
-    M = z.shape[0]
-    out = np.empty((num_frames, M, M), np.complex128)
-    for f in range(num_frames):
-        a = 2 * f * frame_len
-        out[f] = covariance_c64(z[:, a : a + 2 * frame_len])
+def count_sources(lam: np.ndarray, N: int, aic: bool, top: int) -> int:
+    """argmin over k = 0..top of MDL (or AIC) from ascending eigenvalues (see `order`)."""
+    M = lam.size
+    best, kbest = np.inf, 0
+    for k in range(top + 1):
+        tail = M - k
+        slog = 0.0
+        ssum = 0.0
+        for t in range(tail):
+            v = max(lam[t], 1e-300)
+            slog += np.log(v)
+            ssum += v
+        llr = slog / tail - np.log(ssum / tail)
+        free = k * (2 * M - k)
+        if aic:
+            c = -2.0 * N * tail * llr + 2.0 * free
+        else:
+            c = -1.0 * N * tail * llr + 0.5 * free * np.log(N)
+        if c < best:
+            best, kbest = c, k
+    return kbest
+
+
+@njit(cache=True, fastmath=True)
+def grid_score(W: np.ndarray, Ar: np.ndarray, Ai: np.ndarray, offset: float, sign: float):
+    """sign·(‖Wᴴa_g‖² + offset) for every grid column a_g = Ar[:, g] + j·Ai[:, g], float32
+    SIMD over the grid (same precision as a complex64 product), float64 out."""
+    M, G = Ar.shape
+    acc = np.zeros(G, np.float32)
+    br = np.empty(G, np.float32)
+    bi = np.empty(G, np.float32)
+    for r in range(W.shape[1]):
+        br[:] = 0.0
+        bi[:] = 0.0
+        for m in range(M):
+            wr = np.float32(W[m, r].real)
+            wi = np.float32(W[m, r].imag)
+            ar = Ar[m]
+            ai = Ai[m]
+            for g in range(G):
+                br[g] += wr * ar[g] + wi * ai[g]
+                bi[g] += wr * ai[g] - wi * ar[g]
+        for g in range(G):
+            acc[g] += br[g] * br[g] + bi[g] * bi[g]
+    out = np.empty(G)
+    for g in range(G):
+        out[g] = sign * (np.float64(acc[g]) + offset)
     return out
 
 
-@njit(cache=True)
-def peaks_frames(
-    score: np.ndarray, k: int, circular: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`top_peaks` per row of score (F, G): indices (F, k), offsets (F, k), rival (F,), count."""
-    F = score.shape[0]
-    idx = np.zeros((F, k), np.int64)
-    off = np.zeros((F, k))
-    rival = np.empty(F)
-    count = np.empty(F, np.int64)
-    for f in range(F):
-        i, o, r = top_peaks(score[f], k, circular)
-        count[f] = i.size
-        idx[f, : i.size] = i
-        off[f, : i.size] = o
-        rival[f] = r
-    return idx, off, rival, count
-
-
-@njit(cache=True)
-def refine_frames(
-    Wh: np.ndarray,
+@njit(cache=True, error_model="numpy")
+def estimate_core(
+    R: np.ndarray,
+    N: int,
+    num_sources: int,
+    aic: bool,
+    method: int,
+    grid: np.ndarray,
+    Ar: np.ndarray,
+    Ai: np.ndarray,
+    circular: bool,
     pos: np.ndarray,
-    th0: np.ndarray,
     kc: float,
     ks: float,
-    lim: float,
-    sign: float,
-    iterations: int,
-    En_h: np.ndarray,
-    R: np.ndarray,
-    noise: np.ndarray,
-    N: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per frame: Newton refinement (θ, q), then CRB diagonal, powers, ‖Π⊥d‖² and the MUSIC
-    null depth at the refined bearings (see `uncertainty`, `quad_derivs`)."""
-    F, K = th0.shape
-    th = np.empty((F, K))
-    q = np.empty((F, K))
-    var = np.empty((F, K))
-    powers = np.empty((F, K))
-    h = np.empty((F, K))
-    null = np.empty((F, K))
+    k: float,
+    beam_deg: float,
+    fit_thr: np.ndarray,
+    max_sigma_deg: float,
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """One frame from its covariance R (M×M, divided by N) to bearings, for a grid method.
+
+    eigh → K (given, or MDL/AIC when num_sources < 0) → grid scan of the pseudo-spectrum →
+    K highest peaks, parabolic then two safeguarded Newton steps → stochastic-CRB sigma and
+    confidence (`stage._sigma_conf`, fit_thr[K] its χ² threshold) at the refined bearings.
+    Returns (eigenvalues ascending, K, azimuth_deg, sigma_deg, confidence), strongest first.
+    """
+    M = R.shape[0]
+    lam, E = np.linalg.eigh(R)
+    K = count_sources(lam, N, aic, M - 1) if num_sources < 0 else num_sources
+    if K == 0:
+        return lam, 0, np.empty(0), np.empty(0), np.empty(0)
+    maximise = method == BARTLETT
+    if method == MUSIC:
+        W = np.ascontiguousarray(E[:, : M - K])
+    else:
+        floor = 1e-12 * lam.max()
+        W = np.empty((M, M), np.complex128)
+        for j in range(M):
+            s = np.sqrt(max(lam[j], floor))
+            for i in range(M):
+                W[i, j] = E[i, j] * s if maximise else E[i, j] / s
+    if method == MUSIC and K < M - K:
+        # through the smaller signal subspace: ‖E_nᴴa‖² = ‖a‖² − ‖E_sᴴa‖², ‖a‖² = M
+        score = grid_score(np.ascontiguousarray(E[:, M - K :]), Ar, Ai, -float(M), 1.0)
+    else:
+        score = grid_score(W, Ar, Ai, 0.0, 1.0 if maximise else -1.0)
+    top, off, rival = top_peaks(score, K, circular)
+    if top.size == 0:
+        top = np.array([np.argmax(score)])
+        off = np.zeros(1)
+    step = grid[1] - grid[0]
+    th0 = np.empty(top.size)
+    for t in range(top.size):
+        th0[t] = np.radians(grid[top[t]] + off[t] * step)
+    Wh = np.ascontiguousarray(W.conj().T)
+    sign = -1.0 if maximise else 1.0
+    th, q = newton(Wh, pos, th0, kc, ks, np.radians(step), sign, 2)
+    n = th.size
+    r = np.zeros(n)
+    if np.isfinite(rival):
+        rq = rival if maximise else max(-rival, 1e-300)
+        for t in range(n):
+            if maximise:
+                p, pr = q[t] / M**2, rq / M**2
+            else:
+                p, pr = 1.0 / max(q[t], 1e-300), 1.0 / rq
+            r[t] = min(1.0, max(0.0, pr / max(p, 1e-300)))
+    az = np.empty(n)
+    for t in range(n):
+        az[t] = np.degrees(th[t]) % 360.0
+    noise = max(lam[: M - K].mean(), 1e-12 * lam[-1])
+    tr = np.radians(az)
+    var, powers, h, _ = uncertainty(pos, tr, k, R, noise, N)
+    null = quad_derivs(np.ascontiguousarray(E[:, : M - K].conj().T), pos, tr, k, 0.0)[0]
+    sigma = np.empty(n)
+    conf = np.empty(n)
+    for t in range(n):
+        s = np.degrees(np.sqrt(max(var[t], 0.0)))
+        snr = max(powers[t] / noise, 1e-12)
+        ratio = null[t] / ((M - K) * (1 + M * snr) / (N * M * snr**2))
+        model = 0.0
+        if ratio > fit_thr[K]:
+            model = np.degrees(np.sqrt(null[t] / (max(M - K - 1, 1) * max(h[t], 1e-300))))
+        total = max(s, model)
+        tt = 1.0 - np.exp(-((beam_deg / total) ** 2) / 100.0)
+        sigma[t] = min(total / tt if tt > 0 else np.inf, max_sigma_deg)
+        conf[t] = min(1.0, max(0.0, tt * (1 - r[t])))
+    o = np.argsort(-powers, kind="mergesort")
+    return lam, K, az[o], sigma[o], conf[o]
+
+
+@njit(cache=True)
+def estimate_frames_core(
+    x: np.ndarray,
+    frame_len: int,
+    cal: np.ndarray,
+    num_sources: int,
+    aic: bool,
+    method: int,
+    grid: np.ndarray,
+    Ar: np.ndarray,
+    Ai: np.ndarray,
+    circular: bool,
+    pos: np.ndarray,
+    kc: float,
+    ks: float,
+    k: float,
+    beam_deg: float,
+    fit_thr: np.ndarray,
+    max_sigma_deg: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """`estimate_core` on each consecutive frame of x (M, F·frame_len) after covariance and
+    calibration R ← C·R·Cᴴ, C = diag(cal): (K (F,), azimuth, sigma, confidence (F, M−1) padded
+    with NaN, all finite)."""
+    M = x.shape[0]
+    F = x.shape[1] // frame_len
+    Ks = np.zeros(F, np.int64)
+    az = np.full((F, M - 1), np.nan)
+    sg = np.full((F, M - 1), np.nan)
+    cf = np.full((F, M - 1), np.nan)
     for f in range(F):
-        t, qq = newton(Wh[f], pos, th0[f], kc, ks, lim, sign, iterations)
-        th[f] = t
-        q[f] = qq
-        v, p, hh, _ = uncertainty(pos, t, kc, R[f], noise[f], N)
-        var[f] = v
-        powers[f] = p
-        h[f] = hh
-        null[f] = quad_derivs(En_h[f], pos, t, kc, 0.0)[0]
-    return th, q, var, powers, h, null
+        S = covariance_range(x, f * frame_len, (f + 1) * frame_len)
+        tr = 0.0
+        for i in range(M):
+            tr += S[i, i].real
+        if not np.isfinite(tr):
+            return Ks, az, sg, cf, False
+        R = np.empty((M, M), np.complex128)
+        for i in range(M):
+            for j in range(M):
+                R[i, j] = S[i, j] / frame_len * cal[i] * np.conj(cal[j])
+        _, _, a, s, c = estimate_core(
+            R,
+            frame_len,
+            num_sources,
+            aic,
+            method,
+            grid,
+            Ar,
+            Ai,
+            circular,
+            pos,
+            kc,
+            ks,
+            k,
+            beam_deg,
+            fit_thr,
+            max_sigma_deg,
+        )
+        Ks[f] = a.size
+        az[f, : a.size] = a
+        sg[f, : a.size] = s
+        cf[f, : a.size] = c
+    return Ks, az, sg, cf, True

@@ -35,8 +35,8 @@ def covariance(samples: np.ndarray) -> np.ndarray:
         raise InputError(
             f"need at least as many snapshots as elements: got {N} snapshots for {M} channels"
         )
-    if x.ndim == 2 and x.dtype == np.complex64 and x.flags.c_contiguous:
-        S = covariance_c64(x.view(np.float32))
+    if x.ndim == 2 and x.dtype == np.complex64 and x.strides[1] == x.itemsize:
+        S = covariance_c64(x)
     else:
         with np.errstate(invalid="ignore", over="ignore"):
             S = (x @ np.swapaxes(x, -1, -2).conj()).astype(np.complex128)
@@ -156,6 +156,19 @@ def _grid(
     A.setflags(write=False)
     grid.setflags(write=False)
     return grid, A, scan_sector(array)[2]
+
+
+@lru_cache(maxsize=32)
+def steering_planes(
+    array: Array, freq_hz: float, step_deg: float = 0.1, elevation_deg: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """`steering_grid` with A split into contiguous float32 planes: (grid_deg, Re A, Im A,
+    circular), for SIMD scans over the grid."""
+    grid, A, circ = steering_grid(array, freq_hz, step_deg, elevation_deg)
+    re, im = np.ascontiguousarray(A.real), np.ascontiguousarray(A.imag)
+    re.setflags(write=False)
+    im.setflags(write=False)
+    return grid, re, im, circ
 
 
 def steering_grid(

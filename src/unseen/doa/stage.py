@@ -19,7 +19,6 @@ attain the bound for uncorrelated sources (tests check RMSE ≤ 1.3·CRB).
 
 from __future__ import annotations
 
-import dataclasses
 from functools import lru_cache
 
 import numpy as np
@@ -27,11 +26,12 @@ from scipy.special import gammaincinv
 
 from unseen.doa import spectra, subspace
 from unseen.doa._kernels import (
-    covariance_frames,
-    peaks_frames,
+    BARTLETT,
+    CAPON,
+    MUSIC,
+    estimate_core,
+    estimate_frames_core,
     quad_derivs,
-    refine_frames,
-    top_peaks,
     uncertainty,
 )
 from unseen.doa.array import Array, wavelength_m
@@ -167,41 +167,53 @@ def _uncertainty(
     return sigma, conf, powers
 
 
-def _scan(
-    method: str,
-    W: np.ndarray,
-    arr: Array,
-    f: float,
-    K: int,
-    step_deg: float,
-    elevation_deg: float,
-    Es: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(azimuths_deg, rival ratio r) of the K strongest refined spectral peaks."""
-    grid, A, circ = spectra.steering_grid(arr, f, step_deg, elevation_deg)
+_CODES = {"music": MUSIC, "capon": CAPON, "bartlett": BARTLETT}
+
+
+@lru_cache(maxsize=32)
+def _setup(arr: Array, f: float, step_deg: float, elevation_deg: float) -> tuple:
+    """The per-(array, frequency, grid) arguments of the compiled grid path after its first
+    nine: (grid, Re A, Im A, circular, positions, k·cos el, k·sin el, k, beamwidth_deg,
+    χ² fit thresholds by K, largest sigma_deg)."""
+    grid, re, im, circ = spectra.steering_planes(arr, f, step_deg, elevation_deg)
     M = arr.num_elements
-    maximise = spectra.MAXIMISE[method]
-    if Es is not None and Es.shape[1] < W.shape[1]:
-        # MUSIC through the smaller signal subspace: ‖E_nᴴa‖² = ‖a‖² − ‖E_sᴴa‖², ‖a‖² = M
-        score = spectra.quadratic(Es, A) - M
-    else:
-        score = spectra.quadratic(W, A)
-        if not maximise:
-            score = -score
-    top, off, rival = top_peaks(score, K, circ)
-    if top.size == 0:
-        top, off = np.array([int(np.argmax(score))]), np.zeros(1)
-    step = grid[1] - grid[0]
-    az0 = grid[top] + off * step
-    az, qr = spectra.refine(W, arr, f, az0, maximise, step, elevation_deg)
-    P = spectra.to_spectrum(method, qr, arr.num_elements)
-    if np.isfinite(rival):
-        r_q = np.array([rival if maximise else max(-rival, 1e-300)])
-        r_val = spectra.to_spectrum(method, r_q, arr.num_elements)[0]
-        r = np.clip(r_val / np.maximum(P, 1e-300), 0.0, 1.0)
-    else:
-        r = np.zeros(top.size)
-    return az, r
+    k = 2 * np.pi / wavelength_m(f)
+    el = np.radians(elevation_deg)
+    beam_deg = float(np.degrees(wavelength_m(f) / spectra.aperture_m(arr)))
+    thr = np.array([np.inf] + [_fit_threshold(M - K) for K in range(1, M)])
+    a, b, _ = spectra.scan_sector(arr)
+    pos = np.ascontiguousarray(arr.positions_enu_m, dtype=float)
+    return (
+        grid,
+        re,
+        im,
+        circ,
+        pos,
+        k * np.cos(el),
+        k * np.sin(el),
+        k,
+        beam_deg,
+        thr,
+        (b - a) / np.sqrt(12),
+    )
+
+
+def _num_sources(num_sources: int | None, M: int) -> int:
+    """num_sources checked against M (effective) elements; −1 for None (count them)."""
+    if num_sources is None:
+        return -1
+    if not 0 <= num_sources <= M - 1:
+        raise InputError(
+            f"num_sources must be in [0, {M - 1}] for {M} (effective) elements, got {num_sources}"
+        )
+    return int(num_sources)
+
+
+def _criterion(criterion: str) -> bool:
+    """True for AIC, False for MDL."""
+    if criterion not in ("mdl", "aic"):
+        raise InputError(f"source-count criterion must be one of ('mdl', 'aic'), got {criterion!r}")
+    return criterion == "aic"
 
 
 def estimate(
@@ -234,28 +246,29 @@ def estimate(
         data, array, freq_hz, num_snapshots, calibration, smoothing, forward_backward, num_sources
     )
     M = arr.num_elements
+    ns = _num_sources(num_sources, M)
+    if method in GRID_METHODS:
+        _, K, az, sigma, conf = estimate_core(
+            R,
+            N,
+            ns,
+            _criterion(criterion),
+            _CODES[method],
+            *_setup(arr, f, float(step_deg), float(elevation_deg)),
+        )
+        return DoaEstimate(
+            tuple(az.tolist()), tuple(sigma.tolist()), tuple(conf.tolist()), method, t, frame
+        )
     lam, E = np.linalg.eigh(R)
-    if num_sources is None:
-        K = count_sources(lam, N, criterion, M - 1)
-    else:
-        if not 0 <= num_sources <= M - 1:
-            raise InputError(
-                f"num_sources must be in [0, {M - 1}] for {M} (effective) elements, "
-                f"got {num_sources}"
-            )
-        K = int(num_sources)
+    K = count_sources(lam, N, criterion, M - 1) if ns < 0 else ns
     if K == 0:
         return DoaEstimate((), (), (), method, t, frame)
-    if method in GRID_METHODS:
-        W = spectra.weights(method, lam, E, K)
-        Es = E[:, M - K :] if method == "music" else None
-        az, r = _scan(method, W, arr, f, K, step_deg, elevation_deg, Es)
-    elif method == "root-music":
-        az, r = subspace.root_music(E[:, : M - K], arr, f, K), np.zeros(K)
+    if method == "root-music":
+        az = subspace.root_music(E[:, : M - K], arr, f, K)
     else:
-        az, r = subspace.esprit(E[:, M - K :], arr, f), np.zeros(K)
+        az = subspace.esprit(E[:, M - K :], arr, f)
     az = np.mod(az, 360.0)
-    sigma, conf, powers = _uncertainty(arr, az, f, R, lam, E, N, K, r)
+    sigma, conf, powers = _uncertainty(arr, az, f, R, lam, E, N, K, np.zeros(K))
     idx = np.argsort(-powers, kind="stable")
     return DoaEstimate(
         tuple(float(az[i]) for i in idx),
@@ -352,81 +365,31 @@ def estimate_frames(
             )
             for i in range(F)
         ]
-    S = covariance_frames(x.view(np.float32), frame_len, F)
-    if not np.all(np.isfinite(np.trace(S, axis1=-2, axis2=-1))):
-        raise InputError("samples contain NaN or Inf values")
-    R = S / frame_len
     if calibration is not None:
-        R = calibration.apply_covariance(R)
-    lam, E = np.linalg.eigh(R)
-    if num_sources is None:
-        Ks = np.array([count_sources(v, frame_len, criterion, M - 1) for v in lam])
-    else:
-        Ks = np.full(F, int(num_sources))
-    out: list[DoaEstimate | None] = [None] * F
-    grid, A, circ = spectra.steering_grid(array, f, step_deg)
-    step = grid[1] - grid[0]
-    maximise = spectra.MAXIMISE[method]
-    kc = 2 * np.pi / wavelength_m(f)
-    pos = array.positions_enu_m
-    for K in np.unique(Ks):
-        sel = np.flatnonzero(Ks == K)
-        if K == 0:
-            for i in sel:
-                out[i] = DoaEstimate((), (), (), method, float(times[i]), int(first_frame + i))
-            continue
-        W = spectra.weights(method, lam[sel], E[sel], K)
-        if method == "music" and K < M - K:
-            score = spectra.quadratic(E[sel][:, :, M - K :], A) - M
-        else:
-            score = spectra.quadratic(W, A)
-            if not maximise:
-                score = -score
-        idx, off, rival, count = peaks_frames(np.ascontiguousarray(score), K, circ)
-        noise = np.maximum(lam[sel, : M - K].mean(axis=1), 1e-12 * lam[sel, -1])
-        Wh = np.ascontiguousarray(np.swapaxes(W, -1, -2).conj())
-        En_h = np.ascontiguousarray(np.swapaxes(E[sel][:, :, : M - K], -1, -2).conj())
-        th, q, var, powers, h, null = refine_frames(
-            Wh,
-            pos,
-            np.radians(grid[idx] + off * step),
-            kc,
-            0.0,
-            np.radians(step),
-            -1.0 if maximise else 1.0,
-            2,
-            En_h,
-            R[sel],
-            noise,
-            frame_len,
-        )
-        P = spectra.to_spectrum(method, q, M)
-        r_q = rival if maximise else np.maximum(-rival, 1e-300)
-        r_val = spectra.to_spectrum(method, r_q, M)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(
-                np.isfinite(rival)[:, None],
-                np.clip(r_val[:, None] / np.maximum(P, 1e-300), 0.0, 1.0),
-                0.0,
-            )
-        sigma, conf = _sigma_conf(array, f, frame_len, K, var, powers, h, null, noise[:, None], r)
-        az = np.mod(np.degrees(th), 360.0)
-        for j, i in enumerate(sel):
-            if count[j] < K:  # fewer peaks than sources: the single-frame path decides
-                out[i] = estimate(
-                    R[i], array, f, method, int(K), num_snapshots=frame_len, step_deg=step_deg
-                )
-                out[i] = DoaEstimate(
-                    *dataclasses.astuple(out[i])[:4], float(times[i]), first_frame + i
-                )
-                continue
-            o = np.argsort(-powers[j], kind="stable")
-            out[i] = DoaEstimate(
-                tuple(az[j, o].tolist()),
-                tuple(sigma[j, o].tolist()),
-                tuple(conf[j, o].tolist()),
+        calibration._check(M)
+    cal = np.ones(M, complex) if calibration is None else 1 / calibration.response
+    Ks, az, sg, cf, ok = estimate_frames_core(
+        x,
+        frame_len,
+        cal,
+        _num_sources(num_sources, M),
+        _criterion(criterion),
+        _CODES[method],
+        *_setup(array, float(f), float(step_deg), 0.0),
+    )
+    if not ok:
+        raise InputError("samples contain NaN or Inf values")
+    out = []
+    for i in range(F):
+        n = int(Ks[i])
+        out.append(
+            DoaEstimate(
+                tuple(az[i, :n].tolist()),
+                tuple(sg[i, :n].tolist()),
+                tuple(cf[i, :n].tolist()),
                 method,
                 float(times[i]),
-                int(first_frame + i),
+                first_frame + i,
             )
-    return out  # type: ignore[return-value]
+        )
+    return out
