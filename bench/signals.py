@@ -22,6 +22,15 @@ import scipy.signal
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def _best(f, rounds: int = 3) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def detection_throughput(seconds: float = 4.0, fs: float = 2.4e6) -> float:
     from unseen.detect import detect
     from unseen.sim import waveforms as w
@@ -33,43 +42,49 @@ def detection_throughput(seconds: float = 4.0, fs: float = 2.4e6) -> float:
     x = 1e-3 * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
     x += 1e-2 * w.fm(n, fs, 3, deviation_hz=5e3) * np.exp(2j * np.pi * 2e5 * t)
     x += 1e-2 * np.exp(2j * np.pi * -4e5 * t)
-    blk = IqBlock(x[None].astype(np.complex64), fs, 100e6)
-    detect(blk)
-    t0 = time.perf_counter()
+    x = x.astype(np.complex64)
+    blk = IqBlock(x[None], fs, 100e6)
     dets = detect(blk)
-    dt = time.perf_counter() - t0
+    dt = _best(lambda: detect(blk))
+    peer = _best(
+        lambda: scipy.signal.spectrogram(
+            x, fs, window="hann", nperseg=1024, noverlap=512, return_onesided=False
+        )
+    )
     rate = n / dt / 1e6
     print(
         f"detect: {n / 1e6:.1f} MS in {dt:.3f} s = {rate:.1f} MS/s "
-        f"({rate / 2.4:.1f}× real time for 2.4 MS/s), {len(dets)} detections"
+        f"({rate / 2.4:.1f}× real time for 2.4 MS/s), {len(dets)} detections; "
+        f"scipy.signal.spectrogram alone (same nfft/overlap, no detection): {peer:.3f} s = "
+        f"{n / peer / 1e6:.1f} MS/s; ratio ours/scipy time = {dt / peer:.2f}"
     )
     return rate
 
 
 def gcc_vs_scipy(n: int = 1 << 20) -> None:
     from unseen.tdoa import measure
-    from unseen.tdoa.gcc import correlate, cross_spectrum, fractional_shift
+    from unseen.tdoa.gcc import fractional_shift, gcc
 
     rng = np.random.default_rng(1)
     s = rng.standard_normal(n + 64) + 1j * rng.standard_normal(n + 64)
     a = fractional_shift(s, 7.3)[32 : 32 + n] + 0.5 * rng.standard_normal(n)
     b = s[32 : 32 + n] + 0.5 * rng.standard_normal(n)
+    a, b = a.astype(np.complex64), b.astype(np.complex64)  # IQ is complex64: both get the same
     fs = 1e6
-    t0 = time.perf_counter()
-    G, f = cross_spectrum(a, b, fs, weighting="phat")
-    cr = correlate(G, f, fs, 100e-6)
-    t_gcc = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    cr = gcc(a, b, fs, 100e-6)
+    t_gcc = _best(lambda: gcc(a, b, fs, 100e-6))
     r = scipy.signal.correlate(a, b, mode="full", method="fft")
     lag = int(np.argmax(np.abs(r))) - (n - 1)
-    t_sp = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    measure(a, b, sample_rate_hz=fs, max_lag_s=100e-6, method="phat")
-    t_meas = time.perf_counter() - t0
+    t_sp = _best(lambda: scipy.signal.correlate(a, b, mode="full", method="fft"))
+    t_sp_lag = _best(
+        lambda: int(np.argmax(np.abs(scipy.signal.correlate(a, b, mode="full", method="fft"))))
+    )
+    t_meas = _best(lambda: measure(a, b, sample_rate_hz=fs, max_lag_s=100e-6, method="phat"))
     print(
-        f"gcc-phat 2^20 pair (with sub-sample refinement): {t_gcc * 1e3:.0f} ms, lag "
-        f"{cr.peak_s * fs:.4f} samples (true 7.3); scipy.signal.correlate(fft): "
-        f"{t_sp * 1e3:.0f} ms, lag {lag} (integer); ratio ours/scipy = {t_gcc / t_sp:.2f}; "
+        f"gcc-phat 2^20 complex64 pair, ±100 lags, with sub-sample refinement: "
+        f"{t_gcc * 1e3:.0f} ms, lag {cr.peak_s * fs:.4f} samples (true 7.3); "
+        f"scipy.signal.correlate(fft): {t_sp * 1e3:.0f} ms ({t_sp_lag * 1e3:.0f} ms with its "
+        f"argmax), lag {lag} (integer); ratio ours/scipy = {t_gcc / t_sp:.2f}; "
         f"full measure() incl. CRB and 8-segment scatter: {t_meas * 1e3:.0f} ms"
     )
 

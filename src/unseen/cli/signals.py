@@ -160,12 +160,19 @@ def tdoa_cmd(
         raise InputError(f"two recordings share a station id: {names}")
     tdoas = []
     if method == "dcf77":
-        from unseen.tdoa.dcf77 import FREQ_HZ, arrivals, difference
+        from unseen.tdoa.dcf77 import FREQ_HZ, arrivals, cross_check, difference
 
         arr = [arrivals(r) for r in recs]
-        for (ra, a), (rb, b) in itertools.combinations(zip(recs, arr, strict=True), 2):
-            m = difference(a, b, sigma_sys_s=sigma_sys_s)
-            tdoas.append(to_tdoa(m, ra.site, rb.site, freq_hz=FREQ_HZ))
+        blocks = on_grid(recs, max_duration_s=max_duration_s)
+        disagree = []
+        for i, j in itertools.combinations(range(len(recs)), 2):
+            pn = difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s)
+            env = measure(blocks[i], blocks[j], method="envelope")
+            m, ok = cross_check(pn, env)
+            if not ok:
+                disagree.append((recs[i].station, recs[j].station, env.tdoa_s - pn.tdoa_s))
+            tdoas.append(to_tdoa(m, recs[i].site, recs[j].site, freq_hz=FREQ_HZ))
+        _warn_disagreement(disagree, [r.station for r in recs])
     else:
         blocks = on_grid(
             recs, freq_hz=freq_hz, bandwidth_hz=bandwidth_hz, max_duration_s=max_duration_s
@@ -206,6 +213,26 @@ def tdoa_cmd(
                 f"{t.tdoa_s * 1e6:12.3f} µs  ± {t.sigma_s * 1e6:.3f} µs"
             )
     return 0
+
+
+def _warn_disagreement(disagree: list, stations: list[str]) -> None:
+    """Warn about pairs whose PN and envelope TDOAs differ, naming receivers in every such pair
+    and in no agreeing one."""
+    import itertools
+    import sys
+
+    if not disagree:
+        return
+    bad = {frozenset(p[:2]) for p in disagree}
+    good = {frozenset(p) for p in itertools.combinations(stations, 2)} - bad
+    suspects = sorted(set.intersection(*[set(p) for p in bad]) - set().union(*good))
+    for a, b, d in disagree:
+        print(
+            f"unseen: warning: DCF77 {a}–{b}: phase-sequence and envelope TDOAs differ by "
+            f"{d * 1e6:.1f} µs; σ widened by |D|/√2"
+            + (f"; suspect receiver(s): {', '.join(suspects)}" if suspects else ""),
+            file=sys.stderr,
+        )
 
 
 def _stem(path) -> str:

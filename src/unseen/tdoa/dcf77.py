@@ -98,35 +98,38 @@ def arrivals(
     if offset:
         x = x * np.exp(-2j * np.pi * offset * (t - t[0]) / 1e9)
     lo, hi = -1e-3, float(max_delay_s)
+    g0 = START_S + lo
+    count = int(np.ceil((NUM_CHIPS * CHIP_S + hi - lo) * fs))
+    grid = np.arange(count, dtype=np.float64)
+    ref = template(g0 + grid / fs, bandwidth_hz)  # once: every second is this grid shifted
     secs, delays, bits, peaks = [], [], [], []
     for S in range(int(np.ceil(t[0] / 1e9)), int(t[-1] // 1e9) + 1):
         s_ns = S * 1_000_000_000
-        i0 = int(np.searchsorted(t, s_ns + int((START_S + lo) * 1e9)))
-        i1 = int(np.searchsorted(t, s_ns + int((START_S + NUM_CHIPS * CHIP_S + hi) * 1e9)))
-        ts = (t[i0:i1] - s_ns) / 1e9
-        if len(ts) < 2 or ts[0] > START_S + lo + 2 / fs or ts[-1] < 1.0 - 2 / fs:
+        i0 = int(np.searchsorted(t, s_ns + round(g0 * 1e9)))
+        if i0 + count > len(t) or (i0 == 0 and t[0] > s_ns + round(g0 * 1e9) + 1e9 / fs):
             continue  # the second is not wholly inside the recording
-        seg = x[i0:i1]
+        ts = (t[i0 : i0 + count] - s_ns) / 1e9
+        seg = x[i0 : i0 + count]
         on = (ts >= START_S) & (ts <= START_S + NUM_CHIPS * CHIP_S)
         ph = np.unwrap(np.angle(seg))
         tc = ts - ts.mean()
         coef = np.polyfit(tc[on], ph[on], 1)
         z = (seg * np.exp(-1j * np.polyval(coef, tc))).imag
         z = np.where(on, z - z[on].mean(), 0.0)
-        ref = template(ts, bandwidth_hz)
         cr = gcc(
             z.astype(np.complex128),
             ref.astype(np.complex128),
             fs,
             (hi - lo) / 2,
-            center_s=(hi + lo) / 2,
+            center_s=(hi + lo) / 2 - (ts[0] - g0),
             weighting="none",
             band_hz=(-bandwidth_hz, bandwidth_hz),
         )
-        shifted = np.interp(ts - cr.peak_s, ts, ref)
+        # z[n] = p(ts[0] + n/fs − τ), ref[n] = p(g0 + n/fs): a lag L gives τ = ts[0] − g0 + L
+        shifted = np.interp(grid - cr.peak_s * fs, grid, ref)
         r = float(np.sum(z * shifted))
         secs.append(S)
-        delays.append(cr.peak_s)
+        delays.append(float(ts[0] - g0 + cr.peak_s))
         bits.append(int(r > 0))  # a time-code 1 sends the sequence as `template` gives it
         peaks.append(abs(r) / max(float(np.sqrt(np.sum(z**2) * np.sum(shifted**2))), 1e-300))
     peaks_a = np.array(peaks)
@@ -173,3 +176,22 @@ def difference(a: Arrivals, b: Arrivals, *, sigma_sys_s: float = 0.0) -> Measure
         method="dcf77",
         segments=k,
     )
+
+
+def cross_check(
+    pn: Measurement, envelope: Measurement, *, k: float = 3.0
+) -> tuple[Measurement, bool]:
+    """The PN-sequence TDOA with its σ widened by its disagreement D with an independent
+    estimate of the same pair from the AM envelope (second marks), and whether they agree.
+
+    If the two estimators' systematic errors (receiver filters, AGC, sky-wave mixing) are
+    independent with one spread s, D has spread √2·s, so s ≈ |D|/√2 is added in quadrature.
+    They agree when |D| ≤ k·sqrt(σ_pn² + σ_env²) (statistical σs only).
+    """
+    d = envelope.tdoa_s - pn.tdoa_s
+    stat = float(np.hypot(pn.sigma_s, envelope.sigma_s))
+    sigma = float(np.hypot(pn.sigma_s, d / np.sqrt(2)))
+    out = Measurement(
+        pn.tdoa_s, sigma, pn.crb_s, pn.scatter_s, pn.peak, pn.sidelobe, pn.method, pn.segments
+    )
+    return out, bool(abs(d) <= k * stat)
