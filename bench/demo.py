@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/demo.py            # full demo + scaling in duration and stations
     .venv/bin/python bench/demo.py --quick    # the demo only
+    .venv/bin/python bench/demo.py --coverage 20   # errors and 95 % ellipse coverage, 20 seeds
 
 Prints seconds per stage of `unseen demo` (simulate, open, detect, calibrate, bearings, tdoa,
 locate, report) against the 60 s budget, then simulate and hunt times for 30/60/120 s of
@@ -78,8 +79,26 @@ def more_stations(sc, n: int):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="the demo only, no scaling runs")
+    ap.add_argument(
+        "--coverage",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: run the demo for seeds 1..N, report errors and ellipse coverage",
+    )
     args = ap.parse_args(argv)
     sc = load_scenario("saint-malo")
+    if args.coverage:
+        inside, errs = 0, []
+        for seed in range(1, args.coverage + 1):
+            x = run(replace(sc, seed=seed), keep_report=True)
+            inside += int(x["inside95"])
+            errs.append(x["error_m"])
+            print(
+                f"seed {seed:3d}: {x['error_m']:5.1f} m, inside 95% ellipse: {bool(x['inside95'])}"
+            )
+        print(f"errors {min(errs):.1f}–{max(errs):.1f} m; inside {inside} of {args.coverage}")
+        return 0
     # Warm-up (numba caches, imports) so the timed run is the steady state a user sees twice.
     run(replace(sc, duration_s=12.0))
     r = run(sc, keep_report=True)
