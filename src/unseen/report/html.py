@@ -89,8 +89,18 @@ def summary_rows(result: HuntResult) -> list[tuple[str, str]]:
             ("first fix", f"t = {first.time_s:.0f} s from {first.n_used} observations; {how}")
         )
     if result.truth is not None and f is not None:
-        d = float(distance(f.lat_deg, f.lon_deg, result.truth.lat_deg, result.truth.lon_deg))
-        rows.append((f"distance to {result.truth.name}", f"{d:.1f} m"))
+        from unseen.pipeline.hunt import inside_ellipse
+
+        t = result.truth
+        d = float(distance(f.lat_deg, f.lon_deg, t.lat_deg, t.lon_deg))
+        rows.append((f"distance to {t.name}", f"{d:.1f} m"))
+        inside, d2 = inside_ellipse(f, t.lat_deg, t.lon_deg)
+        rows.append(
+            (
+                "truth inside the 95% ellipse",
+                f"{'yes' if inside else 'NO'} (Mahalanobis d² = {d2:.2f}, limit 5.99)",
+            )
+        )
     return rows
 
 
