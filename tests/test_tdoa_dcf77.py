@@ -59,8 +59,8 @@ def test_template_is_the_chip_sequence_between_edges():
 def _transmit(bits, delay_s, *, fs=12_000.0, start_utc_s=1_600_000_000.3, seconds=6, seed=0):
     """DCF77 as received `delay_s` after emission: AM second marks (15 % for 100/200 ms), the
     ±15.6° phase sequence (as `template` gives it for a 1 bit, negated for a 0), a carrier offset
-    and drift,
-    noise at 30 dB; chips drawn at 8× the rate, low-passed and decimated (scipy), not `template`."""
+    and drift, noise at 30 dB; chips drawn at 8× the rate, low-passed and decimated (scipy), not
+    by `template`."""
     rng = np.random.default_rng(seed)
     up = 8
     n = int(seconds * fs)
