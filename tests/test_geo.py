@@ -141,3 +141,14 @@ def test_cep_closed_forms_and_monte_carlo():
     x = np.random.default_rng(0).multivariate_normal([0, 0], C, 200_000)
     # the sample median of 2e5 draws has relative sd ≈ 0.3%; allow 1%
     assert cep(C) == pytest.approx(np.median(np.hypot(*x.T)), rel=0.01)
+
+
+def test_forward_azimuth_is_direction_of_travel():
+    from unseen.geo.geodesic import forward, inverse
+
+    lat2, lon2, az2 = forward(0.0, 0.0, 0.0, 1000.0)
+    assert az2 == pytest.approx(0.0, abs=1e-9) or az2 == pytest.approx(360.0, abs=1e-9)
+    lat2, lon2, az2 = forward(48.0, -2.0, 75.0, 300e3)
+    _, az2_inv, dist = inverse(48.0, -2.0, lat2, lon2)
+    assert az2 == pytest.approx(az2_inv, abs=1e-9)
+    assert dist == pytest.approx(300e3, abs=1e-6)

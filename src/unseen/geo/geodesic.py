@@ -41,7 +41,10 @@ def inverse(
 def forward(
     lat_deg: ArrayLike, lon_deg: ArrayLike, azimuth_deg: ArrayLike, distance_m: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Geodesic direct problem: end (lat, lon) and forward azimuth there after `distance_m`."""
+    """Geodesic direct problem: end (lat, lon) and forward azimuth there after `distance_m`.
+
+    The forward azimuth is the direction of travel on arrival (pyproj's back azimuth + 180°).
+    """
     lat, lon, az, dist = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (lat_deg, lon_deg, azimuth_deg, distance_m))
     )
@@ -50,7 +53,7 @@ def forward(
     return (
         np.asarray(lat2, dtype=float),
         np.asarray(lon2, dtype=float),
-        np.mod(np.asarray(az21, dtype=float), 360.0),
+        np.mod(np.asarray(az21, dtype=float) + 180.0, 360.0),
     )
 
 
