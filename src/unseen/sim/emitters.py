@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import fft as sfft
+from scipy import signal
 
 from unseen.doa.array import Array
 from unseen.errors import InputError
@@ -90,13 +90,38 @@ class Receiver:
         return g
 
 
+FRACTIONAL_TAPS = 64
+KAISER_BETA = 8.0
+
+
 def _delay(w: np.ndarray, shift: float) -> np.ndarray:
-    """w delayed by `shift` samples (fractional) via an FFT phase ramp, zero before its start."""
+    """w delayed by `shift` ≥ 0 samples, zero before its start.
+
+    Integer part by indexing; fractional part d by a Kaiser-windowed sinc h[m] = sinc(m − d)·
+    w_K(m − d), 64 taps: flat to ~0.8 of Nyquist with images below about −80 dB, so a delayed
+    copy adds no broadband leakage (an FFT phase ramp rings at Nyquist instead).
+    """
     if shift == 0:
         return w
-    n = sfft.next_fast_len(w.size + int(np.ceil(abs(shift))) + 64)
-    f = sfft.fftfreq(n)
-    return sfft.ifft(sfft.fft(w, n) * np.exp(-2j * np.pi * f * shift))[: w.size]
+    k = int(np.floor(shift))
+    d = shift - k
+    out = np.zeros_like(w)
+    if d < 1e-12:
+        if k < w.size:
+            out[k:] = w[: w.size - k]
+        return out
+    half = FRACTIONAL_TAPS // 2
+    m = np.arange(-half + 1, half + 1, dtype=float)
+    x = m - d
+    taper = np.i0(KAISER_BETA * np.sqrt(np.clip(1 - (x / half) ** 2, 0, None))) / np.i0(KAISER_BETA)
+    h = np.sinc(x) * taper
+    h /= h.sum()
+    y = signal.oaconvolve(w, h.astype(w.dtype) if np.iscomplexobj(w) else h)
+    # y[n + half - 1] = Σ h[m] w[n - m]: output index n corresponds to w delayed by d.
+    y = y[half - 1 : half - 1 + w.size]
+    if k < w.size:
+        out[k:] = y[: w.size - k]
+    return out
 
 
 def _gate(t: np.ndarray, gate_s: tuple[tuple[float, float], ...]) -> np.ndarray:
