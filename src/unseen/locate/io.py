@@ -107,6 +107,8 @@ def row_to_observation(data: dict[str, Any], where: str = "row") -> tuple[str, O
             f"{where}: column 'kind': expected one of {', '.join(KINDS)}, got {data.get('kind')!r}"
         )
     group = row.text("group", "")
+    if group:
+        row.where = f"{where} (group {group!r})"
     lat, lon = row.latlon("lat", "lon")
     site = Site(row.text("station"), lat, lon, row.num("alt_m", 0.0))
     time_s = row.num("time_s", 0.0)
