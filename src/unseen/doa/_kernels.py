@@ -6,7 +6,10 @@ Compiled on first use and cached on disk (cache=True), so only the very first ru
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 
 @njit(cache=True)
@@ -18,14 +21,16 @@ def top_peaks(score: np.ndarray, k: int, circular: bool) -> tuple[np.ndarray, np
     idx = np.full(k + 1, -1, np.int64)
     val = np.full(k + 1, -np.inf)
     for i in range(n):
+        s = score[i]
+        if s <= val[k]:
+            continue
         if circular:
             lo = score[i - 1] if i > 0 else score[n - 1]
             hi = score[i + 1] if i < n - 1 else score[0]
         else:
             lo = score[i - 1] if i > 0 else -np.inf
             hi = score[i + 1] if i < n - 1 else -np.inf
-        s = score[i]
-        if s > lo and s >= hi and s > val[k]:
+        if s > lo and s >= hi:
             j = k
             while j > 0 and s > val[j - 1]:
                 val[j] = val[j - 1]
@@ -100,6 +105,38 @@ def quad_derivs(
     return q, g, h
 
 
+@njit(cache=True, error_model="numpy")
+def _uncertainty_one(
+    pos: np.ndarray, th: float, kc: float, R: np.ndarray, noise: float, N: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """`uncertainty` for one source in closed form: with ‖a‖² = M and d = jφ'⊙a,
+    P̂ = max(Re(aᴴRa)/M² − σ²/M, 10⁻⁶σ²), h = ‖Π⊥d‖² = Σφ'² − (Σφ')²/M,
+    aᴴR⁻¹a·P̂² = M·P̂²/(σ² + M·P̂), CRB = σ² / (2N·h·M·P̂²/(σ² + M·P̂))."""
+    M = pos.shape[0]
+    s, c = np.sin(th), np.cos(th)
+    a = np.empty(M, np.complex128)
+    d1 = 0.0
+    d2 = 0.0
+    for m in range(M):
+        e, n = pos[m, 0] * kc, pos[m, 1] * kc
+        phi = e * s + n * c
+        a[m] = np.cos(phi) + 1j * np.sin(phi)
+        dp = e * c - n * s
+        d1 += dp
+        d2 += dp * dp
+    q = 0.0
+    for i in range(M):
+        t = 0j
+        for j in range(M):
+            t += R[i, j] * a[j]
+        q += (np.conj(a[i]) * t).real
+    p = max(q / M**2 - noise / M, 1e-6 * noise)
+    h = d2 - d1 * d1 / M
+    fim = (2.0 * N / noise) * h * (M * p * p / (noise + M * p))
+    var = 1.0 / fim if fim > 0 else np.inf
+    return np.array([var]), np.array([p]), np.array([h]), fim > 0
+
+
 @njit(cache=True)
 def uncertainty(
     pos: np.ndarray, th: np.ndarray, kc: float, R: np.ndarray, noise: float, N: int
@@ -110,6 +147,8 @@ def uncertainty(
     with D = ∂A/∂θ in the horizontal plane. ok is False when A is (nearly) rank deficient.
     """
     M, K = pos.shape[0], th.size
+    if K == 1:
+        return _uncertainty_one(pos, th[0], kc, R, noise, N)
     A = np.empty((M, K), np.complex128)
     D = np.empty((M, K), np.complex128)
     for t in range(K):
@@ -147,53 +186,81 @@ def uncertainty(
 CHUNK = 512
 
 
+@intrinsic
+def _prefetch(typingctx, arr, i, j):
+    """Hint the CPU to fetch the cache line holding arr[i, j] (llvm.prefetch: read, keep in
+    all cache levels); no effect on results."""
+    sig = types.void(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, fastmath=True)
-def _accumulate(re, im, sm, n, acc_p, acc_a, acc_b):
-    """Add the chunk's sums to acc_p[i, j] = Σ s_i·s_j, acc_a[i, j] = Σ x_i·y_j and
-    acc_b[i, j] = Σ y_i·x_j (i ≤ j; x, y the real and imaginary planes, s = x + y), in float32
-    with SIMD over the n snapshots; row i meets two rows j, j+1 per pass over the chunk."""
+def _accumulate(re: np.ndarray, im: np.ndarray, n: int, acc_r: np.ndarray, acc_i: np.ndarray):
+    """acc += upper triangle of X·Xᴴ for the first n snapshots of the planes re, im (M, CHUNK):
+    float32 sums within the chunk with SIMD over snapshots. Rows are taken in 2×2 tiles, so
+    each pass over the chunk loads four rows for sixteen multiply-adds."""
     M = re.shape[0]
-    for i in range(M):
-        ri, ii, si = re[i], im[i], sm[i]
-        s = np.float32(0.0)
+    f0 = np.float32(0.0)
+    for i0 in range(0, M, 2):
+        a, b = re[i0], im[i0]
+        if i0 + 1 == M:
+            s0 = f0
+            for k in range(n):
+                s0 += a[k] * a[k] + b[k] * b[k]
+            acc_r[i0, i0] += s0
+            continue
+        c, d = re[i0 + 1], im[i0 + 1]
+        s0, s1, pr, pi = f0, f0, f0, f0
         for k in range(n):
-            s += ri[k] * ri[k] + ii[k] * ii[k]
-        acc_p[i, i] += s
-        j = i + 1
-        while j + 1 < M:
-            rj, ij, sj, rl, il, sl = re[j], im[j], sm[j], re[j + 1], im[j + 1], sm[j + 1]
-            p1 = np.float32(0.0)
-            a1 = np.float32(0.0)
-            b1 = np.float32(0.0)
-            p2 = np.float32(0.0)
-            a2 = np.float32(0.0)
-            b2 = np.float32(0.0)
-            for k in range(n):
-                p1 += si[k] * sj[k]
-                a1 += ri[k] * ij[k]
-                b1 += ii[k] * rj[k]
-                p2 += si[k] * sl[k]
-                a2 += ri[k] * il[k]
-                b2 += ii[k] * rl[k]
-            acc_p[i, j] += p1
-            acc_a[i, j] += a1
-            acc_b[i, j] += b1
-            acc_p[i, j + 1] += p2
-            acc_a[i, j + 1] += a2
-            acc_b[i, j + 1] += b2
-            j += 2
-        if j < M:
-            rj, ij, sj = re[j], im[j], sm[j]
-            p1 = np.float32(0.0)
-            a1 = np.float32(0.0)
-            b1 = np.float32(0.0)
-            for k in range(n):
-                p1 += si[k] * sj[k]
-                a1 += ri[k] * ij[k]
-                b1 += ii[k] * rj[k]
-            acc_p[i, j] += p1
-            acc_a[i, j] += a1
-            acc_b[i, j] += b1
+            s0 += a[k] * a[k] + b[k] * b[k]
+            s1 += c[k] * c[k] + d[k] * d[k]
+            pr += a[k] * c[k] + b[k] * d[k]
+            pi += b[k] * c[k] - a[k] * d[k]
+        acc_r[i0, i0] += s0
+        acc_r[i0 + 1, i0 + 1] += s1
+        acc_r[i0, i0 + 1] += pr
+        acc_i[i0, i0 + 1] += pi
+        for j0 in range(i0 + 2, M, 2):
+            e, f = re[j0], im[j0]
+            if j0 + 1 < M:
+                g, h = re[j0 + 1], im[j0 + 1]
+                r00, i00, r01, i01, r10, i10, r11, i11 = f0, f0, f0, f0, f0, f0, f0, f0
+                for k in range(n):
+                    r00 += a[k] * e[k] + b[k] * f[k]
+                    i00 += b[k] * e[k] - a[k] * f[k]
+                    r01 += a[k] * g[k] + b[k] * h[k]
+                    i01 += b[k] * g[k] - a[k] * h[k]
+                    r10 += c[k] * e[k] + d[k] * f[k]
+                    i10 += d[k] * e[k] - c[k] * f[k]
+                    r11 += c[k] * g[k] + d[k] * h[k]
+                    i11 += d[k] * g[k] - c[k] * h[k]
+                acc_r[i0, j0 + 1] += r01
+                acc_i[i0, j0 + 1] += i01
+                acc_r[i0 + 1, j0 + 1] += r11
+                acc_i[i0 + 1, j0 + 1] += i11
+            else:
+                r00, i00, r10, i10 = f0, f0, f0, f0
+                for k in range(n):
+                    r00 += a[k] * e[k] + b[k] * f[k]
+                    i00 += b[k] * e[k] - a[k] * f[k]
+                    r10 += c[k] * e[k] + d[k] * f[k]
+                    i10 += d[k] * e[k] - c[k] * f[k]
+            acc_r[i0, j0] += r00
+            acc_i[i0, j0] += i00
+            acc_r[i0 + 1, j0] += r10
+            acc_i[i0 + 1, j0] += i10
 
 
 @njit(cache=True, fastmath=True)
@@ -201,36 +268,34 @@ def covariance_range(x: np.ndarray, start: int, stop: int) -> np.ndarray:
     """X·Xᴴ (not divided by N) of the complex64 snapshots x[:, start:stop], complex128 (M, M),
     in one pass over them.
 
-    Each chunk of CHUNK snapshots is split into float32 planes x = Re, y = Im and s = x + y that
-    stay in L1 cache. Off the diagonal, x_i·conj(x_j) costs three products instead of four:
-    Re = Σ s_i s_j − Σ x_i y_j − Σ y_i x_j, Im = Σ y_i x_j − Σ x_i y_j. Sums are float32 within
-    a chunk (SIMD over snapshots), float64 across chunks; the lower triangle is the conjugate.
+    Each chunk of CHUNK snapshots is split into float32 real and imaginary planes that stay in
+    L1 cache while the next chunk is prefetched from memory; the M(M+1)/2 upper-triangle sums
+    are float32 within a chunk and float64 across chunks (fastmath only reorders these sums);
+    the lower triangle is the conjugate.
     """
-    M = x.shape[0]
+    M, T = x.shape
     re = np.empty((M, CHUNK), np.float32)
     im = np.empty((M, CHUNK), np.float32)
-    sm = np.empty((M, CHUNK), np.float32)
-    acc_p = np.zeros((M, M))
-    acc_a = np.zeros((M, M))
-    acc_b = np.zeros((M, M))
+    acc_r = np.zeros((M, M))
+    acc_i = np.zeros((M, M))
     for c0 in range(start, stop, CHUNK):
         n = min(CHUNK, stop - c0)
+        ahead = c0 + CHUNK
         for m in range(M):
-            r, i, s = re[m], im[m], sm[m]
+            for k in range(ahead, min(ahead + CHUNK, T), 8):
+                _prefetch(x, m, k)
+            r, i = re[m], im[m]
             xs = x[m, c0 : c0 + n]
             for k in range(n):
                 v = xs[k]
                 r[k] = v.real
                 i[k] = v.imag
-                s[k] = v.real + v.imag
-        _accumulate(re, im, sm, n, acc_p, acc_a, acc_b)
+        _accumulate(re, im, n, acc_r, acc_i)
     R = np.empty((M, M), np.complex128)
     for i in range(M):
-        R[i, i] = acc_p[i, i]
-        for j in range(i + 1, M):
-            a, b = acc_a[i, j], acc_b[i, j]
-            R[i, j] = (acc_p[i, j] - a - b) + 1j * (b - a)
-            R[j, i] = np.conj(R[i, j])
+        for j in range(i, M):
+            R[i, j] = acc_r[i, j] + 1j * acc_i[i, j]
+            R[j, i] = acc_r[i, j] - 1j * acc_i[i, j]
     return R
 
 
@@ -295,23 +360,26 @@ def count_sources(lam: np.ndarray, N: int, aic: bool, top: int) -> int:
 
 @njit(cache=True, fastmath=True)
 def grid_score(W: np.ndarray, Ar: np.ndarray, Ai: np.ndarray, offset: float, sign: float):
-    """sign·(‖Wᴴa_g‖² + offset) for every grid column a_g = Ar[:, g] + j·Ai[:, g], float32
-    SIMD over the grid (same precision as a complex64 product), float64 out."""
+    """sign·(‖Wᴴa_g‖² + offset) for every grid column a_g = Ar[:, g] + j·Ai[:, g], in float32
+    (as a complex64 product) with SIMD over the grid; float64 out."""
     M, G = Ar.shape
     acc = np.zeros(G, np.float32)
     br = np.empty(G, np.float32)
     bi = np.empty(G, np.float32)
     for r in range(W.shape[1]):
-        br[:] = 0.0
-        bi[:] = 0.0
         for m in range(M):
             wr = np.float32(W[m, r].real)
             wi = np.float32(W[m, r].imag)
             ar = Ar[m]
             ai = Ai[m]
-            for g in range(G):
-                br[g] += wr * ar[g] + wi * ai[g]
-                bi[g] += wr * ai[g] - wi * ar[g]
+            if m == 0:
+                for g in range(G):
+                    br[g] = wr * ar[g] + wi * ai[g]
+                    bi[g] = wr * ai[g] - wi * ar[g]
+            else:
+                for g in range(G):
+                    br[g] += wr * ar[g] + wi * ai[g]
+                    bi[g] += wr * ai[g] - wi * ar[g]
         for g in range(G):
             acc[g] += br[g] * br[g] + bi[g] * bi[g]
     out = np.empty(G)
@@ -409,6 +477,59 @@ def estimate_core(
         conf[t] = min(1.0, max(0.0, tt * (1 - r[t])))
     o = np.argsort(-powers, kind="mergesort")
     return lam, K, az[o], sigma[o], conf[o]
+
+
+@njit(cache=True)
+def estimate_block(
+    x: np.ndarray,
+    cal: np.ndarray,
+    num_sources: int,
+    aic: bool,
+    method: int,
+    grid: np.ndarray,
+    Ar: np.ndarray,
+    Ai: np.ndarray,
+    circular: bool,
+    pos: np.ndarray,
+    kc: float,
+    ks: float,
+    k: float,
+    beam_deg: float,
+    fit_thr: np.ndarray,
+    max_sigma_deg: float,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """`estimate_core` on the covariance of complex64 snapshots x (M, N) after calibration
+    R ← C·R·Cᴴ, C = diag(cal): (K, azimuth, sigma, confidence, samples finite)."""
+    M, N = x.shape
+    S = covariance_range(x, 0, N)
+    tr = 0.0
+    for i in range(M):
+        tr += S[i, i].real
+    if not np.isfinite(tr):
+        return 0, np.empty(0), np.empty(0), np.empty(0), False
+    R = np.empty((M, M), np.complex128)
+    for i in range(M):
+        for j in range(M):
+            R[i, j] = S[i, j] / N * cal[i] * np.conj(cal[j])
+    _, K, az, sigma, conf = estimate_core(
+        R,
+        N,
+        num_sources,
+        aic,
+        method,
+        grid,
+        Ar,
+        Ai,
+        circular,
+        pos,
+        kc,
+        ks,
+        k,
+        beam_deg,
+        fit_thr,
+        max_sigma_deg,
+    )
+    return K, az, sigma, conf, True
 
 
 @njit(cache=True)

@@ -29,6 +29,7 @@ from unseen.doa._kernels import (
     BARTLETT,
     CAPON,
     MUSIC,
+    estimate_block,
     estimate_core,
     estimate_frames_core,
     quad_derivs,
@@ -216,6 +217,60 @@ def _criterion(criterion: str) -> bool:
     return criterion == "aic"
 
 
+def _estimate_block(
+    data: IqBlock,
+    array: Array,
+    freq_hz: float | None,
+    method: str,
+    num_sources: int | None,
+    step_deg: float,
+    calibration: Calibration | None,
+    criterion: str,
+    elevation_deg: float,
+    frame: int,
+) -> DoaEstimate:
+    """`estimate` of a grid method on complex64 samples: one compiled call from samples to
+    bearings (same checks and results as covariance → `_prepare` → `estimate_core`)."""
+    M = array.num_elements
+    x = data.samples
+    if x.shape[0] != M:
+        raise InputError(f"recording has {x.shape[0]} channels but the array has {M} elements")
+    if x.shape[1] < M:
+        raise InputError(
+            f"need at least as many snapshots as elements: got {x.shape[1]} snapshots for "
+            f"{M} channels"
+        )
+    f = data.center_freq_hz if freq_hz is None else freq_hz
+    if calibration is None:
+        cal = _ones(M)
+    else:
+        calibration._check(M)
+        cal = 1 / calibration.response
+    _, az, sigma, conf, ok = estimate_block(
+        x,
+        cal,
+        _num_sources(num_sources, M),
+        _criterion(criterion),
+        _CODES[method],
+        *_setup(array, float(f), float(step_deg), float(elevation_deg)),
+    )
+    if not ok:
+        raise InputError("samples contain NaN or Inf values")
+    return DoaEstimate(
+        tuple(az.tolist()),
+        tuple(sigma.tolist()),
+        tuple(conf.tolist()),
+        method,
+        float(data.start_s),
+        frame,
+    )
+
+
+@lru_cache(maxsize=16)
+def _ones(M: int) -> np.ndarray:
+    return np.ones(M, complex)
+
+
 def estimate(
     data: IqBlock | np.ndarray,
     array: Array,
@@ -242,6 +297,27 @@ def estimate(
     strongest source first; sigma and confidence as in the module docstring.
     """
     _check_method(method)
+    if (
+        method in GRID_METHODS
+        and not smoothing
+        and not forward_backward
+        and isinstance(data, IqBlock)
+        and data.samples.ndim == 2
+        and data.samples.dtype == np.complex64
+        and data.samples.strides[1] == 8
+    ):
+        return _estimate_block(
+            data,
+            array,
+            freq_hz,
+            method,
+            num_sources,
+            step_deg,
+            calibration,
+            criterion,
+            elevation_deg,
+            frame,
+        )
     R, arr, f, N, t = _prepare(
         data, array, freq_hz, num_snapshots, calibration, smoothing, forward_backward, num_sources
     )
@@ -367,7 +443,7 @@ def estimate_frames(
         ]
     if calibration is not None:
         calibration._check(M)
-    cal = np.ones(M, complex) if calibration is None else 1 / calibration.response
+    cal = _ones(M) if calibration is None else 1 / calibration.response
     Ks, az, sg, cf, ok = estimate_frames_core(
         x,
         frame_len,
