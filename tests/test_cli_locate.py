@@ -125,17 +125,17 @@ def test_degenerate_groups_fail_cleanly(tmp_path, capsys, rows, reason):
     [
         (
             "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,abc,2\n",
-            "line 2: column 'bearing_deg': expected a number, got 'abc'",
+            "line 2 (group 'a'): column 'bearing_deg': expected a number, got 'abc'",
         ),
         (
             "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,10,2\n"
             "bearing,a,y,91,-2.0,10,2\n",
-            "line 3: column 'lat'",
+            "line 3 (group 'a'): column 'lat'",
         ),
         (
             "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,10,2\n"
             "bearing,a,y,48,190,10,2\n",
-            "line 3: column 'lon'",
+            "line 3 (group 'a'): column 'lon'",
         ),
         (
             "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,nan,2\n",
@@ -143,7 +143,7 @@ def test_degenerate_groups_fail_cleanly(tmp_path, capsys, rows, reason):
         ),
         (
             "kind,group,station,lat,lon,bearing_deg\nbearing,a,x,48.6,-2.1,10\n",
-            "line 2: column 'sigma_deg' is missing",
+            "line 2 (group 'a'): column 'sigma_deg' is missing",
         ),
         (
             "kind,group,station,lat,lon,bearing_deg,sigma_deg\nangle,a,x,48.6,-2.1,10,2\n",
