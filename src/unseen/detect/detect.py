@@ -55,7 +55,7 @@ def features(
     carrier = float(np.sort(q)[::-1][:3].sum() / max(q.sum(), 1e-300))
     core = q[q > 0.05 * q.max()] if q.max() > 0 else q + 1
     flat = float(np.exp(np.mean(np.log(core + 1e-300))) / max(core.mean(), 1e-300))
-    z = channelize(one, freq_hz, wide).samples[0]
+    z = y
     e = np.abs(z[len(z) // 8 : len(z) - len(z) // 8]) if len(z) > 16 else np.abs(z)
     m2 = float(np.mean(e**2))
     noise = m2 / (1 + 10 ** (snr_db / 10))

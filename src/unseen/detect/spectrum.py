@@ -51,7 +51,16 @@ def _window(nfft: int) -> np.ndarray:
     return w
 
 
-def _periodograms(x: np.ndarray, nfft: int) -> np.ndarray:
+def _workspace(nfft: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    batch = max(1, min(m, (1 << 15) // nfft))
+    return (
+        np.empty((batch, nfft), np.complex64),
+        np.empty((batch, nfft), np.float32),
+        np.empty((batch, nfft), np.float32),
+    )
+
+
+def _periodograms(x: np.ndarray, nfft: int, work: tuple | None = None) -> np.ndarray:
     """Mean Hann periodogram (50 % overlap) of the channels summed, fftshifted, float32,
     normalised so that the bins sum to the mean power (a unit complex tone sums to 1).
 
@@ -64,10 +73,10 @@ def _periodograms(x: np.ndarray, nfft: int) -> np.ndarray:
     if m <= 0:
         raise InputError(f"a frame of {x.shape[-1]} samples is shorter than nfft={nfft}")
     win = _window(nfft)
-    batch = max(1, min(m, (1 << 15) // nfft))
-    buf = np.empty((batch, nfft), np.complex64)
-    pw = np.empty((batch, nfft), np.float32)
-    tmp = np.empty((batch, nfft), np.float32)
+    if work is None or work[0].shape[1] != nfft:
+        work = _workspace(nfft, m)
+    buf, pw, tmp = work
+    batch = len(buf)
     acc = np.zeros(nfft, np.float64)
     for ch in x:
         seg = np.lib.stride_tricks.sliding_window_view(ch, nfft)[::hop][:m]
@@ -90,8 +99,9 @@ def spectrogram(block: IqBlock, *, nfft: int = 1024, row_len: int | None = None)
         raise InputError(f"nfft={nfft} with {n} samples; need 8 ≤ nfft ≤ samples")
     row_len = row_len or min(n, 16 * nfft)
     rows = max(1, n // row_len)
+    work = _workspace(nfft, 2 * row_len // nfft)
     power = np.stack(
-        [_periodograms(x[..., r * row_len : (r + 1) * row_len], nfft) for r in range(rows)]
+        [_periodograms(x[..., r * row_len : (r + 1) * row_len], nfft, work) for r in range(rows)]
     )
     return _make(
         power,
@@ -118,10 +128,11 @@ def _make(power, block, nfft, row_len, times) -> Spectrogram:
 
 def spectrogram_frames(frames, *, nfft: int = 1024) -> Spectrogram:
     """Spectrogram with one row per frame of an iterator of IqBlocks (streams; bounded memory)."""
-    rows, times, first = [], [], None
+    rows, times, first, work = [], [], None, None
     for blk in frames:
         first = first or blk
-        rows.append(_periodograms(blk.samples, nfft))
+        work = work or _workspace(nfft, 2 * blk.num_samples // nfft)
+        rows.append(_periodograms(blk.samples, nfft, work))
         times.append(blk.start_s)
     if first is None:
         raise InputError("no frames: the recording is shorter than one frame")
