@@ -246,8 +246,12 @@ def _accumulate(re: np.ndarray, im: np.ndarray, n: int, acc_r: np.ndarray, acc_i
                     i10 += d[k] * e[k] - c[k] * f[k]
                     r11 += c[k] * g[k] + d[k] * h[k]
                     i11 += d[k] * g[k] - c[k] * h[k]
+                acc_r[i0, j0] += r00
+                acc_i[i0, j0] += i00
                 acc_r[i0, j0 + 1] += r01
                 acc_i[i0, j0 + 1] += i01
+                acc_r[i0 + 1, j0] += r10
+                acc_i[i0 + 1, j0] += i10
                 acc_r[i0 + 1, j0 + 1] += r11
                 acc_i[i0 + 1, j0 + 1] += i11
             else:
@@ -257,10 +261,10 @@ def _accumulate(re: np.ndarray, im: np.ndarray, n: int, acc_r: np.ndarray, acc_i
                     i00 += b[k] * e[k] - a[k] * f[k]
                     r10 += c[k] * e[k] + d[k] * f[k]
                     i10 += d[k] * e[k] - c[k] * f[k]
-            acc_r[i0, j0] += r00
-            acc_i[i0, j0] += i00
-            acc_r[i0 + 1, j0] += r10
-            acc_i[i0 + 1, j0] += i10
+                acc_r[i0, j0] += r00
+                acc_i[i0, j0] += i00
+                acc_r[i0 + 1, j0] += r10
+                acc_i[i0 + 1, j0] += i10
 
 
 @njit(cache=True, fastmath=True)
