@@ -14,7 +14,7 @@ import scipy.signal
 
 from unseen.errors import InputError
 from unseen.sources import open_recording, write_sigmf
-from unseen.tdoa import measure, on_grid, true_tdoa
+from unseen.tdoa import cross_check, measure, on_grid, true_tdoa
 from unseen.tdoa.dcf77 import (
     CHIP_S,
     NUM_CHIPS,
@@ -22,7 +22,6 @@ from unseen.tdoa.dcf77 import (
     Arrivals,
     arrivals,
     chips,
-    cross_check,
     difference,
     template,
 )

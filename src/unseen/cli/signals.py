@@ -125,6 +125,14 @@ def tdoa_cmd(
         float, typer.Option(help="Systematic timing σ added in quadrature (clocks, propagation).")
     ] = 0.0,
     max_duration_s: Annotated[float, typer.Option(help="Longest overlap used.")] = 120.0,
+    check_method: Annotated[
+        str,
+        typer.Option(
+            help="Second method timing another feature of the signal; each pair's σ is widened "
+            "by |D|/√2 of the two TDOAs' disagreement D and disagreeing pairs are named. "
+            "auto = envelope for dcf77, none otherwise."
+        ),
+    ] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per pair per line.")] = (
         False
     ),
@@ -135,12 +143,26 @@ def tdoa_cmd(
     import sys
 
     from unseen.errors import InputError
-    from unseen.tdoa import METHODS, closures, measure, on_grid, suspect_receivers, to_tdoa
+    from unseen.tdoa import (
+        METHODS,
+        closures,
+        cross_check,
+        measure,
+        on_grid,
+        suspect_receivers,
+        to_tdoa,
+    )
 
     if len(recordings) < 2:
         raise InputError("tdoa needs at least two recordings")
     if method not in (*METHODS, "dcf77"):
         raise InputError(f"--method {method!r}; expected one of {', '.join(METHODS)}, dcf77")
+    if check_method == "auto":
+        check_method = "envelope" if method == "dcf77" else "none"
+    if check_method not in (*METHODS, "none"):
+        raise InputError(
+            f"--check-method {check_method!r}; expected auto, none or one of {', '.join(METHODS)}"
+        )
     if sigma_sys_s < 0:
         raise InputError(f"--sigma-sys-s {sigma_sys_s}; expected ≥ 0")
     table = _stations(stations) if stations else {}
@@ -158,28 +180,27 @@ def tdoa_cmd(
     names = [r.station for r in recs]
     if len(set(names)) != len(names):
         raise InputError(f"two recordings share a station id: {names}")
-    tdoas = []
+    blocks = on_grid(
+        recs, freq_hz=freq_hz, bandwidth_hz=bandwidth_hz, max_duration_s=max_duration_s
+    )
     if method == "dcf77":
-        from unseen.tdoa.dcf77 import FREQ_HZ, arrivals, cross_check, difference
+        from unseen.tdoa.dcf77 import arrivals, difference
 
         arr = [arrivals(r) for r in recs]
-        blocks = on_grid(recs, max_duration_s=max_duration_s)
-        disagree = []
-        for i, j in itertools.combinations(range(len(recs)), 2):
-            pn = difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s)
-            env = measure(blocks[i], blocks[j], method="envelope")
-            m, ok = cross_check(pn, env)
+    tdoas, disagree = [], []
+    for i, j in itertools.combinations(range(len(recs)), 2):
+        if method == "dcf77":
+            m = difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s)
+        else:
+            m = measure(blocks[i], blocks[j], method=method, sigma_sys_s=sigma_sys_s)
+        if check_method != "none":
+            other = measure(blocks[i], blocks[j], method=check_method)
+            m, ok = cross_check(m, other)
             if not ok:
-                disagree.append((recs[i].station, recs[j].station, env.tdoa_s - pn.tdoa_s))
-            tdoas.append(to_tdoa(m, recs[i].site, recs[j].site, freq_hz=FREQ_HZ))
-        _warn_disagreement(disagree, [r.station for r in recs])
-    else:
-        blocks = on_grid(
-            recs, freq_hz=freq_hz, bandwidth_hz=bandwidth_hz, max_duration_s=max_duration_s
-        )
-        for (ra, a), (rb, b) in itertools.combinations(zip(recs, blocks, strict=True), 2):
-            m = measure(a, b, method=method, sigma_sys_s=sigma_sys_s)
-            tdoas.append(to_tdoa(m, ra.site, rb.site, freq_hz=freq_hz or a.center_freq_hz))
+                disagree.append((recs[i].station, recs[j].station, other.tdoa_s - m.tdoa_s))
+        f = freq_hz or blocks[i].center_freq_hz
+        tdoas.append(to_tdoa(m, recs[i].site, recs[j].site, freq_hz=f))
+    _warn_disagreement(disagree, [r.station for r in recs], method, check_method)
     checks = closures(tdoas)
     bad = suspect_receivers(checks)
     for c in checks:
@@ -215,8 +236,8 @@ def tdoa_cmd(
     return 0
 
 
-def _warn_disagreement(disagree: list, stations: list[str]) -> None:
-    """Warn about pairs whose PN and envelope TDOAs differ, naming receivers in every such pair
+def _warn_disagreement(disagree: list, stations: list[str], method: str, check: str) -> None:
+    """Warn about pairs whose two methods' TDOAs differ, naming receivers in every such pair
     and in no agreeing one."""
     import itertools
     import sys
@@ -228,7 +249,7 @@ def _warn_disagreement(disagree: list, stations: list[str]) -> None:
     suspects = sorted(set.intersection(*[set(p) for p in bad]) - set().union(*good))
     for a, b, d in disagree:
         print(
-            f"unseen: warning: DCF77 {a}–{b}: phase-sequence and envelope TDOAs differ by "
+            f"unseen: warning: {a}–{b}: {method} and {check} TDOAs differ by "
             f"{d * 1e6:.1f} µs; σ widened by |D|/√2"
             + (f"; suspect receiver(s): {', '.join(suspects)}" if suspects else ""),
             file=sys.stderr,

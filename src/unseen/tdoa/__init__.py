@@ -1,5 +1,6 @@
 """Time differences of arrival: GCC-PHAT / cross-correlation between receivers, sub-sample
-peaks, honest sigmas (vs the CRB), clock correction with a reference transmitter, closure checks.
+peaks, honest sigmas (vs the CRB), clock correction with a reference transmitter, closure checks,
+DCF77 arrival times from its phase-modulation sequence (`unseen.tdoa.dcf77`).
 
 `tdoa_s` = arrival at the first station minus arrival at the second.
 """
@@ -12,6 +13,7 @@ from unseen.tdoa.measure import (
     Measurement,
     closures,
     correct_clock,
+    cross_check,
     max_lag_from,
     measure,
     suspect_receivers,
@@ -26,6 +28,7 @@ __all__ = [
     "Measurement",
     "closures",
     "correct_clock",
+    "cross_check",
     "max_lag_from",
     "measure",
     "on_grid",

@@ -176,22 +176,3 @@ def difference(a: Arrivals, b: Arrivals, *, sigma_sys_s: float = 0.0) -> Measure
         method="dcf77",
         segments=k,
     )
-
-
-def cross_check(
-    pn: Measurement, envelope: Measurement, *, k: float = 3.0
-) -> tuple[Measurement, bool]:
-    """The PN-sequence TDOA with its σ widened by its disagreement D with an independent
-    estimate of the same pair from the AM envelope (second marks), and whether they agree.
-
-    If the two estimators' systematic errors (receiver filters, AGC, sky-wave mixing) are
-    independent with one spread s, D has spread √2·s, so s ≈ |D|/√2 is added in quadrature.
-    They agree when |D| ≤ k·sqrt(σ_pn² + σ_env²) (statistical σs only).
-    """
-    d = envelope.tdoa_s - pn.tdoa_s
-    stat = float(np.hypot(pn.sigma_s, envelope.sigma_s))
-    sigma = float(np.hypot(pn.sigma_s, d / np.sqrt(2)))
-    out = Measurement(
-        pn.tdoa_s, sigma, pn.crb_s, pn.scatter_s, pn.peak, pn.sidelobe, pn.method, pn.segments
-    )
-    return out, bool(abs(d) <= k * stat)

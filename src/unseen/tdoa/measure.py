@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -170,6 +170,24 @@ def measure(
         method,
         max(k, 1),
     )
+
+
+def cross_check(
+    primary: Measurement, other: Measurement, *, k: float = 3.0
+) -> tuple[Measurement, bool]:
+    """`primary` with its σ widened by its disagreement D with `other`, a TDOA of the same pair
+    from another feature of the signal (e.g. the AM envelope against the phase chips), and
+    whether the two agree.
+
+    Errors that depend on which feature is timed (receiver filters, AGC, sky-wave mixing) show
+    up as D. If the two estimators' systematic errors are independent with one spread s, D has
+    spread √2·s, so s ≈ |D|/√2 is added in quadrature. They agree when
+    |D| ≤ k·sqrt(σ_primary² + σ_other²).
+    """
+    d = other.tdoa_s - primary.tdoa_s
+    stat = float(np.hypot(primary.sigma_s, other.sigma_s))
+    sigma = float(np.hypot(primary.sigma_s, d / np.sqrt(2)))
+    return replace(primary, sigma_s=sigma), bool(abs(d) <= k * stat)
 
 
 def to_tdoa(
