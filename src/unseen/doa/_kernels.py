@@ -20,17 +20,20 @@ def top_peaks(score: np.ndarray, k: int, circular: bool) -> tuple[np.ndarray, np
     n = score.size
     idx = np.full(k + 1, -1, np.int64)
     val = np.full(k + 1, -np.inf)
+    peak = np.empty(n, np.bool_)
+    for i in range(1, n - 1):
+        peak[i] = (score[i] > score[i - 1]) & (score[i] >= score[i + 1])
+    if circular:
+        peak[0] = score[0] > score[n - 1] and score[0] >= score[min(1, n - 1)]
+        peak[n - 1] = score[n - 1] > score[max(n - 2, 0)] and score[n - 1] >= score[0]
+    else:
+        peak[0] = n == 1 or score[0] >= score[1]
+        peak[n - 1] = n == 1 or score[n - 1] > score[n - 2]
+        peak[0] = peak[0] and score[0] > -np.inf
+        peak[n - 1] = peak[n - 1] and score[n - 1] > -np.inf
     for i in range(n):
         s = score[i]
-        if s <= val[k]:
-            continue
-        if circular:
-            lo = score[i - 1] if i > 0 else score[n - 1]
-            hi = score[i + 1] if i < n - 1 else score[0]
-        else:
-            lo = score[i - 1] if i > 0 else -np.inf
-            hi = score[i + 1] if i < n - 1 else -np.inf
-        if s > lo and s >= hi:
+        if peak[i] and s > val[k]:
             j = k
             while j > 0 and s > val[j - 1]:
                 val[j] = val[j - 1]
