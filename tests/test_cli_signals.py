@@ -231,3 +231,15 @@ def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch
     v = np.array([float(e), float(n)])
     cov = np.array(fix["cov_enu_m2"])[:2, :2]
     assert float(v @ np.linalg.solve(cov, v)) <= 5.991
+
+
+def test_tdoa_method_options_are_checked(tmp_path, capsys):
+    from unseen.types import Site
+
+    x = np.ones((1, 4096), np.complex64)
+    a = write_sigmf(tmp_path / "a", x, 1e3, 1e6, utc_ns=0, site=Site("a", 48.6, -2.0))
+    b = write_sigmf(tmp_path / "b", x, 1e3, 1e6, utc_ns=0, site=Site("b", 48.7, -2.0))
+    rc, _, err = _run(["tdoa", str(a), str(b), "--check-method", "music"], capsys)
+    assert rc == 2 and "--check-method 'music'" in err and "envelope" in err
+    rc, _, err = _run(["tdoa", str(a), str(b), "--method", "dcf77"], capsys)
+    assert rc == 2 and "77.5 kHz" in err and "outside the recording's band" in err
