@@ -85,7 +85,8 @@ def arrivals(
 ) -> Arrivals:
     """DCF77 sequence arrivals in a GNSS-timed recording (`unseen.sources.Recording` with
     `times_ns`) whose band holds 77.5 kHz; seconds whose correlation peak is below `min_peak`
-    (no DCF77 there, or a dropout) are left out. Delays are searched over [−1 ms, max_delay_s]."""
+    (no DCF77 there, or a dropout) are left out. Delays are searched over [−1 ms, max_delay_s].
+    The recording is read one second at a time (bounded memory for long recordings)."""
     fs = recording.sample_rate_hz
     offset = FREQ_HZ - recording.center_freq_hz
     if abs(offset) + bandwidth_hz > fs / 2:
@@ -93,23 +94,27 @@ def arrivals(
             f"{recording.path}: 77.5 kHz ± {bandwidth_hz} Hz is outside the recording's band "
             f"{recording.center_freq_hz} ± {fs / 2} Hz"
         )
-    t = recording.times_ns()
-    x = recording.read().samples[0].astype(np.complex128)
-    if offset:
-        x = x * np.exp(-2j * np.pi * offset * (t - t[0]) / 1e9)
+    n = recording.num_samples
+    t_first = int(recording.times_ns(0, 1)[0])
+    t_last = int(recording.times_ns(n - 1, 1)[0])
     lo, hi = -1e-3, float(max_delay_s)
     g0 = START_S + lo
     count = int(np.ceil((NUM_CHIPS * CHIP_S + hi - lo) * fs))
     grid = np.arange(count, dtype=np.float64)
     ref = template(g0 + grid / fs, bandwidth_hz)  # once: every second is this grid shifted
     secs, delays, bits, peaks = [], [], [], []
-    for S in range(int(np.ceil(t[0] / 1e9)), int(t[-1] // 1e9) + 1):
+    for S in range(-(-t_first // 1_000_000_000), t_last // 1_000_000_000 + 1):
         s_ns = S * 1_000_000_000
-        i0 = int(np.searchsorted(t, s_ns + round(g0 * 1e9)))
-        if i0 + count > len(t) or (i0 == 0 and t[0] > s_ns + round(g0 * 1e9) + 1e9 / fs):
+        want = s_ns + round(g0 * 1e9)
+        if want < t_first:
             continue  # the second is not wholly inside the recording
-        ts = (t[i0 : i0 + count] - s_ns) / 1e9
-        seg = x[i0 : i0 + count]
+        i0 = _first_at(recording, want, n)
+        if i0 + count > n:
+            break
+        ts = (recording.times_ns(i0, count) - s_ns) / 1e9
+        seg = recording.read(i0, count).samples[0].astype(np.complex128)
+        if offset:
+            seg = seg * np.exp(-2j * np.pi * offset * ts)
         on = (ts >= START_S) & (ts <= START_S + NUM_CHIPS * CHIP_S)
         ph = np.unwrap(np.angle(seg))
         tc = ts - ts.mean()
@@ -141,6 +146,18 @@ def arrivals(
         np.array(bits, np.uint8)[keep],
         peaks_a[keep],
     )
+
+
+def _first_at(recording, t_ns: int, n: int) -> int:
+    """Index of the first sample at or after t_ns (bisection on the monotonic sample times)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if recording.times_ns(mid, 1)[0] < t_ns:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def difference(a: Arrivals, b: Arrivals, *, sigma_sys_s: float = 0.0) -> Measurement:
