@@ -112,12 +112,13 @@ def test_difference_of_two_receivers(tmp_path):
 
 def test_difference_rejects_disagreeing_time_codes():
     s = np.arange(5, dtype=np.int64)
-    a = Arrivals("a", s, np.zeros(5), np.array([0, 1, 0, 1, 1], np.uint8), np.ones(5))
-    b = Arrivals("b", s, np.zeros(5), np.array([0, 1, 1, 1, 1], np.uint8), np.ones(5))
+    z, o = np.zeros(5), np.ones(5)
+    a = Arrivals("a", s, z, np.array([0, 1, 0, 1, 1], np.uint8), o, o)
+    b = Arrivals("b", s, z, np.array([0, 1, 1, 1, 1], np.uint8), o, o)
     with pytest.raises(InputError, match="different DCF77 time-code bits"):
         difference(a, b)
     with pytest.raises(InputError, match="share 2 seconds"):
-        difference(Arrivals("a", s[:2], a.delay_s[:2], a.bits[:2], a.peak[:2]), b)
+        difference(Arrivals("a", s[:2], z[:2], a.bits[:2], o[:2], o[:2]), b)
 
 
 def _time_code(minute: int, hour: int, day: int, weekday: int, month: int) -> dict[int, int]:
