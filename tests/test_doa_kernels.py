@@ -85,3 +85,25 @@ def test_batched_frames_with_calibration_match_single_frames():
         estimate_frames(IqBlock(bad, 1e6, F), arr, 2048)
     with pytest.raises(InputError, match="criterion"):
         estimate(IqBlock(raw.samples, 1e6, F), arr, criterion="bic")
+
+
+@pytest.mark.parametrize("azimuths", [[40.0], [40.0, 115.0]])
+def test_compiled_sigma_matches_python_reference(azimuths):
+    from unseen.doa import covariance
+    from unseen.doa.stage import _uncertainty
+
+    arr = Array.uca(5, 1.0)
+    blk = simulate(
+        arr,
+        [Emitter(a, 8.0) for a in azimuths],
+        num_samples=4096,
+        sample_rate_hz=1e6,
+        center_freq_hz=F,
+        seed=11,
+    )
+    est = estimate(blk, arr, method="music", num_sources=len(azimuths))
+    R = covariance(blk.samples)
+    lam, E = np.linalg.eigh(R)
+    K = len(azimuths)
+    sigma, _, _ = _uncertainty(arr, np.array(est.azimuths_deg), F, R, lam, E, 4096, K, np.zeros(K))
+    np.testing.assert_allclose(est.sigma_deg, sigma, rtol=1e-9)

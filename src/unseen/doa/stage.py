@@ -15,6 +15,11 @@ where r ∈ [0, 1] is, for scanned spectra, the height of the strongest unused s
 this peak's (a near-equal rival makes a bearing doubtful). Estimators at the threshold do worse
 than the CRB, which this inflation only approximates; far above it MUSIC, root-MUSIC and ESPRIT
 attain the bound for uncorrelated sources (tests check RMSE ≤ 1.3·CRB).
+
+Speed. For the grid methods everything after calibration/smoothing/FB is one compiled call
+(`_kernels.estimate_core`); from complex64 samples without smoothing or FB the covariance joins
+it (`_kernels.estimate_block`, and `estimate_frames_core` over many frames). `_sigma_conf` is
+the reference form of the sigma/confidence arithmetic the kernel repeats per bearing.
 """
 
 from __future__ import annotations
@@ -399,9 +404,9 @@ def estimate_frames(
     first_frame: int = 0,
 ) -> list[DoaEstimate]:
     """`estimate` on each of the consecutive frames of `frame_len` samples in `block` (a
-    trailing partial frame is dropped), batched: one pass of compiled code per stage for all
-    frames. Same results as calling `estimate` per frame; frame i starts at
-    block.start_s + i·frame_len/rate and is numbered first_frame + i."""
+    trailing partial frame is dropped), batched: one compiled call for all frames. Same results
+    as calling `estimate` per frame; frame i starts at block.start_s + i·frame_len/rate and is
+    numbered first_frame + i."""
     _check_method(method)
     M = array.num_elements
     if block.num_channels != M:
