@@ -243,3 +243,68 @@ def test_tdoa_method_options_are_checked(tmp_path, capsys):
     assert rc == 2 and "--check-method 'music'" in err and "envelope" in err
     rc, _, err = _run(["tdoa", str(a), str(b), "--method", "dcf77"], capsys)
     assert rc == 2 and "77.5 kHz" in err and "outside the recording's band" in err
+
+
+def test_tdoa_reference_transmitter_removes_a_receiver_clock_offset(tmp_path, capsys, monkeypatch):
+    # Four receivers hear a target (+150 kHz) and a reference transmitter at a known position
+    # (−250 kHz). Receiver 'east' stamps its samples 3 µs early, so every signal looks 3 µs late
+    # there (900 m of range). The reference's measured-minus-geometric TDOAs give the offset.
+    from unseen.geo.geodesic import distance
+    from unseen.sim import waveforms as w
+    from unseen.tdoa.gcc import fractional_shift
+    from unseen.types import Site
+
+    sites = [
+        Site("north", 48.70, -2.00),
+        Site("west", 48.60, -2.12),
+        Site("east", 48.61, -1.88),
+        Site("south", 48.55, -2.01),
+    ]
+    tx, ref = (48.64, -2.02), (48.68, -1.95)
+    clock_s = {"east": 3e-6}
+    fs, n, c = 1e6, 1 << 16, 299_792_458.0
+    t = np.arange(n + 4096) / fs
+    s_tx = w.noise(n + 4096, fs, seed=5, bandwidth_hz=100e3) * np.exp(2j * np.pi * 150e3 * t)
+    s_ref = w.noise(n + 4096, fs, seed=6, bandwidth_hz=100e3) * np.exp(-2j * np.pi * 250e3 * t)
+    rng = np.random.default_rng(1)
+    paths = []
+    for s in sites:
+        late = clock_s.get(s.station, 0.0)
+        d_tx = float(distance(s.lat_deg, s.lon_deg, *tx)) / c + late
+        d_ref = float(distance(s.lat_deg, s.lon_deg, *ref)) / c + late
+        x = fractional_shift(s_tx, d_tx * fs) + fractional_shift(s_ref, d_ref * fs)
+        x = x[2048 : 2048 + n] + 0.3 * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+        paths.append(
+            write_sigmf(tmp_path / s.station, 0.2 * x[None], fs, 433e6,
+                        utc_ns=1_700_000_000 * 10**9, site=s, datatype="ci16_le")
+        )  # fmt: skip
+    common = ["tdoa", *map(str, paths), "--freq-hz", "433.15e6", "--bandwidth-hz", "120e3"]
+    reference = ["--reference", f"{ref[0]},{ref[1]}", "--reference-freq-hz", "432.75e6",
+                 "--reference-bandwidth-hz", "120e3"]  # fmt: skip
+
+    def fix_of(argv):
+        rc, out, err = _run([*argv, "--group", "g", "--json"], capsys)
+        assert rc == 0, err
+        rc, fix_out, err = _run(
+            ["locate", "-", "--no-robust", "--json"], capsys, stdin=out, monkeypatch=monkeypatch
+        )
+        assert rc == 0, err
+        fix = json.loads(fix_out.splitlines()[0])
+        return float(distance(fix["lat"], fix["lon"], *tx)), out
+
+    err_raw, _ = fix_of(common)
+    err_ref, out = fix_of([*common, *reference])
+    truth = {s.station: float(distance(s.lat_deg, s.lon_deg, *tx)) / c for s in sites}
+    for row in map(json.loads, out.splitlines()):
+        # corrected TDOAs are geometric again, within 4σ (σ includes the reference's own σ)
+        expected = truth[row["station"]] - truth[row["station_b"]]
+        assert row["tdoa_s"] == pytest.approx(expected, abs=4 * row["sigma_s"])
+    assert err_raw > 200.0  # the 3 µs offset pulls the fix hundreds of metres away
+    assert err_ref < 30.0  # ~10 ns TDOAs over 10 km baselines: metres, not hundreds
+
+
+def test_tdoa_reference_options_are_checked(tmp_path, capsys):
+    rc, _, err = _run(["tdoa", "a", "b", "--reference", "48.6"], capsys)
+    assert rc == 2 and "--reference" in err and "LAT,LON" in err
+    rc, _, err = _run(["tdoa", "a", "b", "--reference", "48.6,-2.0"], capsys)
+    assert rc == 2 and "--reference-freq-hz" in err

@@ -133,6 +133,20 @@ def tdoa_cmd(
             "auto = envelope for dcf77, none otherwise."
         ),
     ] = "auto",
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="LAT,LON of a reference transmitter the recordings also contain: its measured "
+            "TDOAs minus the geometric ones are the receivers' clock offsets, removed from each "
+            "pair (needs --reference-freq-hz)."
+        ),
+    ] = None,
+    reference_freq_hz: Annotated[
+        float | None, typer.Option(help="Channel centre of the reference transmitter.")
+    ] = None,
+    reference_bandwidth_hz: Annotated[
+        float | None, typer.Option(help="Channel bandwidth of the reference transmitter.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per pair per line.")] = (
         False
     ),
@@ -143,9 +157,11 @@ def tdoa_cmd(
     import sys
 
     from unseen.errors import InputError
+    from unseen.locate.io import observation_to_row
     from unseen.tdoa import (
         METHODS,
         closures,
+        correct_clock,
         cross_check,
         measure,
         on_grid,
@@ -165,6 +181,7 @@ def tdoa_cmd(
         )
     if sigma_sys_s < 0:
         raise InputError(f"--sigma-sys-s {sigma_sys_s}; expected ≥ 0")
+    ref_pos = _reference(reference, reference_freq_hz, method)
     table = _stations(stations) if stations else {}
     recs = [_open(p, None, None, None) for p in recordings]
     for r in recs:
@@ -187,19 +204,37 @@ def tdoa_cmd(
         from unseen.tdoa.dcf77 import arrivals, difference
 
         arr = [arrivals(r) for r in recs]
+    # PHAT whitens every bin: keep the noise-only bins outside the channel out of it.
+    band = (-bandwidth_hz / 2, bandwidth_hz / 2) if bandwidth_hz else None
+    ref_band = (
+        (-reference_bandwidth_hz / 2, reference_bandwidth_hz / 2)
+        if reference_bandwidth_hz
+        else None
+    )
+    if ref_pos is not None:
+        ref_blocks = on_grid(
+            recs,
+            freq_hz=reference_freq_hz,
+            bandwidth_hz=reference_bandwidth_hz,
+            max_duration_s=max_duration_s,
+        )
     tdoas, disagree = [], []
     for i, j in itertools.combinations(range(len(recs)), 2):
         if method == "dcf77":
             m = difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s)
         else:
-            m = measure(blocks[i], blocks[j], method=method, sigma_sys_s=sigma_sys_s)
+            m = measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
         if check_method != "none":
-            other = measure(blocks[i], blocks[j], method=check_method)
+            other = measure(blocks[i], blocks[j], method=check_method, band_hz=band)
             m, ok = cross_check(m, other)
             if not ok:
                 disagree.append((recs[i].station, recs[j].station, other.tdoa_s - m.tdoa_s))
         f = freq_hz or blocks[i].center_freq_hz
-        tdoas.append(to_tdoa(m, recs[i].site, recs[j].site, freq_hz=f))
+        t = to_tdoa(m, recs[i].site, recs[j].site, freq_hz=f)
+        if ref_pos is not None:
+            ref_m = measure(ref_blocks[i], ref_blocks[j], method=method, band_hz=ref_band)
+            t = correct_clock(t, to_tdoa(ref_m, recs[i].site, recs[j].site), *ref_pos)
+        tdoas.append(t)
     _warn_disagreement(disagree, [r.station for r in recs], method, check_method)
     checks = closures(tdoas)
     bad = suspect_receivers(checks)
@@ -212,20 +247,7 @@ def tdoa_cmd(
                 file=sys.stderr,
             )
     for t in tdoas:
-        row = {
-            "kind": "tdoa",
-            "group": group,
-            "station": t.site.station,
-            "lat": t.site.lat_deg,
-            "lon": t.site.lon_deg,
-            "alt_m": t.site.alt_m,
-            "station_b": t.site_b.station,
-            "lat_b": t.site_b.lat_deg,
-            "lon_b": t.site_b.lon_deg,
-            "alt_b_m": t.site_b.alt_m,
-            "tdoa_s": t.tdoa_s,
-            "sigma_s": t.sigma_s,
-        }
+        row = observation_to_row(t, group)
         if json_out:
             print(json.dumps(row))
         else:
@@ -234,6 +256,27 @@ def tdoa_cmd(
                 f"{t.tdoa_s * 1e6:12.3f} µs  ± {t.sigma_s * 1e6:.3f} µs"
             )
     return 0
+
+
+def _reference(text: str | None, freq_hz: float | None, method: str) -> tuple[float, float] | None:
+    """(lat, lon) of the reference transmitter from `--reference LAT,LON`, checked."""
+    from unseen.errors import InputError
+
+    if text is None:
+        if freq_hz is not None:
+            raise InputError("--reference-freq-hz needs --reference LAT,LON")
+        return None
+    try:
+        lat, lon = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--reference {text!r}: expected LAT,LON in degrees") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InputError(f"--reference {text!r}: latitude/longitude out of range")
+    if freq_hz is None:
+        raise InputError("--reference needs --reference-freq-hz (the reference's channel)")
+    if method == "dcf77":
+        raise InputError("--reference does not apply to --method dcf77 (absolute arrivals)")
+    return lat, lon
 
 
 def _warn_disagreement(disagree: list, stations: list[str], method: str, check: str) -> None:
