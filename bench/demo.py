@@ -20,7 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from unseen.geo import distance
-from unseen.pipeline.hunt import hunt_dir, inside_ellipse, simulate_dir, truth_of
+from unseen.pipeline.hunt import hunt_dir, inside_ellipse, truth_of
+from unseen.pipeline.layout import simulate_dir
 from unseen.report import write_report
 from unseen.sim.scenario import load_scenario
 

@@ -11,14 +11,8 @@ import pytest
 
 from unseen.errors import FileFormatError, InputError
 from unseen.geo import azimuth, distance, wrap180
-from unseen.pipeline.hunt import (
-    HuntOptions,
-    hunt_dir,
-    inside_ellipse,
-    load_dir,
-    simulate_dir,
-    truth_of,
-)
+from unseen.pipeline.hunt import HuntOptions, hunt_dir, inside_ellipse, truth_of
+from unseen.pipeline.layout import load_dir, simulate_dir
 from unseen.sim.scenario import load_scenario, parse_scenario
 
 ATTIC = (48.64985, -2.02720)

@@ -62,7 +62,7 @@ def simulate_scenario(
     """Write what each station would record: one SigMF per station, stations.csv, registry.csv."""
     from dataclasses import replace
 
-    from unseen.pipeline.hunt import simulate_dir
+    from unseen.pipeline.layout import simulate_dir
 
     sc = _load(scenario)
     if duration_s is not None:
@@ -136,7 +136,8 @@ def demo(
     import time
     from dataclasses import replace
 
-    from unseen.pipeline.hunt import hunt_dir, simulate_dir, truth_of
+    from unseen.pipeline.hunt import hunt_dir, truth_of
+    from unseen.pipeline.layout import simulate_dir
     from unseen.report import write_report
 
     if print_scenario:
