@@ -26,3 +26,15 @@ def test_missing_file_is_named_without_traceback():
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     assert "file.sigmf-meta" in out.stderr
+
+
+def test_warnings_are_one_line(tmp_path, capsys):
+    # λ/2 at 94.2 MHz is 1.59 m: a 2.5 m ULA has grating lobes and must say so in one line.
+    base = tmp_path / "amb"
+    rc = main(["simulate", "doa", "--array", "ula:4:2.5", "--azimuth", "20", "--freq-hz",
+               "94.2e6", "--samples", "2048", "--out", str(base)])  # fmt: skip
+    assert rc == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "grating" in ln]
+    assert lines and all(ln.startswith("unseen: warning: ") for ln in lines)
+    assert ".py:" not in err

@@ -7,6 +7,7 @@ one line on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 import typer
@@ -22,11 +23,20 @@ _ABORT = tuple({typer.Abort, click.exceptions.Abort})
 _USAGE = tuple({getattr(typer, "TyperException", click.ClickException), click.ClickException})
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Every warning as one line on stderr, `unseen: warning: ...` (no source path or code)."""
+    text = " ".join(str(message).split())
+    print(f"unseen: warning: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]); return the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        rv = app(args=args, prog_name="unseen", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            rv = app(args=args, prog_name="unseen", standalone_mode=False)
     except UnseenError as exc:
         print(f"unseen: error: {exc}", file=sys.stderr)
         return 2
