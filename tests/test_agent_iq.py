@@ -27,7 +27,7 @@ def recording(tmp_path_factory):
     return base.with_suffix(".sigmf-meta")
 
 
-def config(tmp_path, source: str, url="http://127.0.0.1:9", token="t"):
+def config(tmp_path, source: str, url="http://127.0.0.1:9", token="t", hunt="iq"):
     p = tmp_path / "station.toml"
     p.write_text(f"""
 [station]
@@ -37,7 +37,7 @@ lon = -2.06
 [server]
 url = "{url}"
 token = "{token}"
-hunt = "iq"
+hunt = "{hunt}"
 [spool]
 path = "spool.sqlite"
 [source]
@@ -61,6 +61,21 @@ def test_file_source_gives_bearings_consistent_with_truth_and_their_sigma(tmp_pa
     assert {r["station"] for r in b} == {"dinard"} and b[0]["lat"] == 48.6325
     again = IqFollower(config(tmp_path, f'kind = "file"\npath = "{recording}"')).poll()
     assert [r["id"] for r in again] == [r["id"] for r in rows]  # deterministic ids
+
+
+def test_ids_differ_for_another_hunt_or_other_data_under_the_same_name(tmp_path, recording):
+    src = f'kind = "file"\npath = "{recording}"'
+    first = {r["id"] for r in IqFollower(config(tmp_path, src)).poll()}
+    other_hunt = {r["id"] for r in IqFollower(config(tmp_path, src, hunt="iq2")).poll()}
+    assert first and not first & other_hunt
+    base = tmp_path / "again" / "dinard"  # same file name and array, new samples (seed 4)
+    base.parent.mkdir()
+    assert main(["simulate", "doa", "--array", "uca:5:1.0", "--azimuth", str(TRUE_AZ),
+                 "--snr-db", "10", "--freq-hz", "94.2e6", "--samples", "32768", "--seed", "4",
+                 "--out", str(base)]) == 0  # fmt: skip
+    src2 = f'kind = "file"\npath = "{base.with_suffix(".sigmf-meta")}"'
+    new_data = {r["id"] for r in IqFollower(config(tmp_path, src2)).poll()}
+    assert new_data and not first & new_data
 
 
 def test_directory_source_waits_until_a_file_stops_growing(tmp_path, recording):

@@ -59,6 +59,7 @@ def test_xml_and_csv_of_the_same_bearing_agree():
     a, b = row(rx), row(rc)
     assert a["bearing_deg"] == pytest.approx(TRUE) == b["bearing_deg"]
     assert a["id"] == b["id"]  # same station, time and frequency: the same observation
+    assert row(rx, hunt="other")["id"] != a["id"]  # another hunt never collides
     assert a["freq_hz"] == pytest.approx(94.2e6) == b["freq_hz"]
     assert rx.confidence == pytest.approx(0.87) == rc.confidence
     assert rx.power_db == pytest.approx(-37.5) == rc.power_db

@@ -119,6 +119,18 @@ def test_ingest_is_idempotent_and_stations_submit_only_their_own(client):
     assert r.status_code == 404 and "no fix yet" in r.json()["detail"]
 
 
+def test_an_id_reused_for_different_content_is_409_not_a_duplicate(client):
+    tok = station(client)
+    a = bearing()
+    assert post(client, tok, [a]).json() == {"accepted": 1, "duplicates": 0}
+    r = post(client, tok, [bearing(az=46.0, id=a["id"]), bearing()])
+    assert r.status_code == 409
+    assert a["id"] in r.json()["detail"] and "bearing_deg" in r.json()["detail"]
+    r = post(client, tok, [dict(a, hunt="agent2")])
+    assert r.status_code == 409 and "hunt" in r.json()["detail"]
+    assert len(client.get("/api/v1/hunts/h/observations", headers=auth(tok)).json()) == 1
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -145,6 +145,20 @@ def test_observations_are_idempotent_by_id_within_and_across_batches(repo):
     assert got[0] == dict(batch[0], seq=seqs[0])
 
 
+def test_an_id_reused_for_other_content_is_a_conflict_and_stores_nothing(repo):
+    st, _ = repo.add_station("a", 48.6, -2.0)
+    batch = rows(3)
+    repo.add_observations(st["id"], batch)
+    same = dict(batch[1], bearing_deg=1)  # 1 == 1.0: the same observation, a duplicate
+    assert repo.add_observations(st["id"], [same]) == ([], 1)
+    other_hunt = dict(batch[1], hunt="h2")
+    with pytest.raises(ConflictError, match=rf"{batch[1]['id']}.*already stored.*hunt"):
+        repo.add_observations(st["id"], [*rows(2), other_hunt])
+    with pytest.raises(ConflictError, match=r"twice in this batch.*bearing_deg"):
+        repo.add_observations(st["id"], [batch[0], dict(batch[0], bearing_deg=9.0)])
+    assert repo.count_observations() == 3  # the conflicting batches left nothing behind
+
+
 def test_observation_paging_and_latest_window(repo):
     st, _ = repo.add_station("a", 48.6, -2.0)
     repo.add_observations(st["id"], rows(30))

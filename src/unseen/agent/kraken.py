@@ -147,7 +147,7 @@ def reading_to_row(
     lat, lon = (r.lat_deg, r.lon_deg) if gnss else (lat_deg, lon_deg)
     heading = r.heading_deg if (use_gnss and r.heading_deg is not None) else heading_deg
     az = (r.relative_deg + heading) % 360.0
-    key = f"kraken|{station}|{r.time_ms}|{r.freq_hz:.0f}"
+    key = f"kraken|{hunt}|{station}|{r.time_ms}|{r.freq_hz:.0f}"
     row = {
         "id": str(uuid.uuid5(NAMESPACE, key)),
         "hunt": hunt,

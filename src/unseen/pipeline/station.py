@@ -5,12 +5,15 @@
                           └──────▶ detect (+ registry match) ─────────────────▶ detection rows
 
 Rows are the server's observation rows (`unseen locate` rows plus `id` and `hunt`); ids are
-UUIDv5 of (station, recording, frame, source), so reprocessing a recording after a crash only
-produces duplicates the server ignores.
+UUIDv5 of (hunt, station, capture, frame, source), the capture being the recording's name, its
+start time (core:datetime) and the SHA-256 of its samples: reprocessing the same recording for
+the same hunt after a crash only produces duplicates the server ignores, while new data or
+another hunt gets new ids.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -54,6 +57,18 @@ def row_id(*parts: object) -> str:
     return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
 
 
+def capture_key(path: Path, utc_ns: int | None) -> str:
+    """What identifies a recording's data: its name, start time (POSIX ns) and sample digest.
+
+    The digest is SHA-256 of the sample file (`.sigmf-data` beside a `.sigmf-meta`, else the
+    file itself), so a recording rewritten under the same name and time gets new ids.
+    """
+    data = path.with_suffix(".sigmf-data") if path.suffix == ".sigmf-meta" else path
+    with open(data, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return f"{path.name}|{utc_ns}|{digest}"
+
+
 def channelize(block: IqBlock, freq_hz: float, bandwidth_hz: float, taps: int = 129) -> IqBlock:
     """Shift `freq_hz` to 0 Hz and low-pass to ±bandwidth_hz/2 (windowed-sinc FIR, same rate)."""
     from scipy.signal import firwin, oaconvolve
@@ -91,7 +106,7 @@ def bearing_rows(
             continue
         rows.append(
             {
-                "id": row_id(setup.station, key, est.frame, k),
+                "id": row_id(setup.hunt, setup.station, key, est.frame, k),
                 "hunt": setup.hunt,
                 "kind": "bearing",
                 "station": setup.station,
@@ -113,7 +128,7 @@ def detection_rows(dets: list[Detection], setup: StationSetup, key: str, t0_s: f
     out = []
     for i, d in enumerate(dets):
         row = {
-            "id": row_id(setup.station, key, "det", i),
+            "id": row_id(setup.hunt, setup.station, key, "det", i),
             "hunt": setup.hunt,
             "kind": "detection",
             "station": setup.station,
@@ -156,7 +171,7 @@ def process_recording(path: Path, setup: StationSetup) -> list[dict]:
             raise InputError(
                 f"{path}: {rec.num_channels} channels but the array has {array.num_elements}"
             )
-        key = path.name
+        key = capture_key(path, rec.utc_ns)
         t0 = rec.utc_ns / 1e9 if rec.utc_ns is not None else 0.0
         dets = detect(rec, max_rows=64)
         if setup.registry:

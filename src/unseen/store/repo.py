@@ -169,8 +169,10 @@ class Repo:
     def add_observations(self, station_id: int, rows: list[dict]) -> tuple[list[dict], int]:
         """Insert observation rows (each with `id` UUID string and `hunt`); skip known ids.
 
-        Returns (the newly stored rows with their `seq`, number of duplicates). One transaction:
-        when this returns, every row is durable.
+        Returns (the newly stored rows with their `seq`, number of duplicates). A duplicate is
+        an id already stored with the same content; an id reused for different content raises
+        ConflictError and nothing of the batch is stored. One transaction: when this returns,
+        every row is durable.
         """
         if not rows:
             return [], 0
@@ -179,6 +181,7 @@ class Repo:
         for r in rows:
             uid = str(r["id"])
             if uid in params:
+                _check_same(uid, params[uid]["row"], r, "twice in this batch")
                 continue
             params[uid] = {
                 "uuid": uid,
@@ -200,7 +203,14 @@ class Repo:
                 got = conn.execute(stmt.values(**batch[0])).all()
             else:
                 got = conn.execute(stmt, batch).all()
-        seq = {u: s for s, u in got}
+            seq = {u: s for s, u in got}
+            known = [p["uuid"] for p in batch if p["uuid"] not in seq]
+            if known:
+                q = sa.select(observations.c.uuid, observations.c.row).where(
+                    observations.c.uuid.in_(known)
+                )
+                for uid, stored in conn.execute(q).all():
+                    _check_same(uid, stored, params[uid]["row"], "already stored")
         fresh = [dict(p["row"], seq=seq[p["uuid"]]) for p in batch if p["uuid"] in seq]
         fresh.sort(key=lambda r: r["seq"])
         return fresh, len(rows) - len(fresh)
@@ -277,6 +287,29 @@ class Repo:
         if latest:
             rows.reverse()
         return rows
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON values equal, numbers compared by value (45 == 45.0 after a database round trip)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) in (int, float) and type(b) in (int, float):
+        return float(a) == float(b)
+    return type(a) is type(b) and a == b
+
+
+def _check_same(uid: str, stored: dict, row: dict, how: str) -> None:
+    """Raise ConflictError when observation `uid` comes with content other than `stored`."""
+    if _same(stored, row):
+        return
+    diff = sorted(k for k in stored.keys() | row.keys() if not _same(stored.get(k), row.get(k)))
+    k = diff[0]
+    raise ConflictError(
+        f"observation id {uid} is {how} with different content ({k}: {stored.get(k)!r} there, "
+        f"{row.get(k)!r} here); an id names one observation: give new data a new id"
+    )
 
 
 def _fix_out(values: dict, hunt: str) -> dict:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from unseen.serve.deps import RepoDep, StationAuth
 from unseen.serve.schemas import IngestResult, ObservationBatch, Problem
+from unseen.store import ConflictError
 
 router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
 
@@ -17,9 +18,13 @@ router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
         400: {"model": Problem},
         401: {"model": Problem},
         403: {"model": Problem},
+        409: {"model": Problem},
         413: {"model": Problem},
     },
     summary="Submit observations (station token); re-sending an id is counted as a duplicate",
+    description="Idempotent by `id`: re-sending an observation with the same content counts it "
+    "as a duplicate; reusing an id for different content is refused with 409 (nothing of the "
+    "batch is stored).",
 )
 def submit(
     body: ObservationBatch, request: Request, repo: RepoDep, me: StationAuth
@@ -32,7 +37,10 @@ def submit(
                 f"{me.station!r}; a station may only submit its own observations",
             )
     rows = [o.row() for o in body.observations]
-    fresh, dups = repo.add_observations(me.station_id, rows)
+    try:
+        fresh, dups = repo.add_observations(me.station_id, rows)
+    except ConflictError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if fresh:
         app = request.app
         by_hunt: dict[str, list[dict]] = {}
