@@ -162,7 +162,7 @@ def run(args) -> dict:
                         break
                 time.sleep(0.01)
             fixes = c.get(f"{srv.url}/api/v1/hunts/{hunt}/fixes", params={"limit": 10000}).json()
-            fix = fixes[-1]["fix"] if fixes else None
+            fix = fixes[-1] if fixes else None
     during = [f for f in fixes if f["computed_s"] <= last_ack_wall[0]]
     ref = reference_insert(db, batches[: max(1, min(len(batches), 200))])
     lat_ms = sorted(x * 1e3 for x in lat_s)

@@ -12,7 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from geographiclib.geodesic import Geodesic
 
+from unseen.locate import solve
+from unseen.locate.io import fix_to_dict
 from unseen.serve import Settings, bootstrap_admin, create_app
+from unseen.serve.locating import observations
 from unseen.store import Repo
 
 ADMIN = secrets.token_urlsafe(32)
@@ -89,10 +92,14 @@ def test_exact_bearings_give_the_true_position_in_locate_shape(setup):
     c, _, tokens = setup
     for name, site in STATIONS.items():
         post(c, tokens[name], [bearing_row(name, site, true_bearing(site), 1.0)])
-    got = wait_fix(c, min_seq=3)
-    fix = got["fix"]
-    for key in ("lat", "lon", "ellipse95", "ellipse50", "cep50_m", "n_used", "rejected", "method"):
-        assert key in fix
+    fix = wait_fix(c, min_seq=3)
+    # the `unseen locate` object at the top level, the hunt's metadata beside it
+    rows = c.get("/api/v1/hunts/h/observations", headers={"Authorization": f"Bearer {ADMIN}"})
+    ref = fix_to_dict(solve(observations(rows.json()), robust=True, group="h"))
+    meta = {"hunt", "id", "time_s", "last_seq", "n_obs", "computed_s"}
+    assert set(fix) == set(ref) | meta and not set(ref) & meta
+    assert fix["lat"] == pytest.approx(ref["lat"], abs=1e-7) and fix["group"] == "h"
+    assert fix["hunt"] == "h" and fix["n_obs"] == 3 and fix["time_s"] == 1.0
     assert fix["n_used"] == 3 and fix["rejected"] == []
     # noise-free bearings: the ML fix is the common intersection up to solver tolerance
     assert miss_m(fix) < 2.0
@@ -121,7 +128,7 @@ def test_noisy_stream_is_coalesced_windowed_and_stays_consistent(setup):
     assert 1 <= solves < n_batches  # inserts were coalesced, not one refit per insert
     # 60 bearings with σ = 2° (some outliers may be rejected by the robust fusion):
     # the truth should lie inside the 95% ellipse (fails ~5% of seeds; seed fixed)
-    fix = got["fix"]
+    fix = got
     e = fix["ellipse95"]
     assert miss_m(fix) < e["semi_major_m"]
     assert miss_m(fix) < 150.0
@@ -150,5 +157,7 @@ def test_live_socket_pushes_the_new_fix(setup):
             msg = ws.receive_json()
             if msg["type"] == "fix" and msg["last_seq"] >= 3:
                 break
-        assert msg["type"] == "fix" and math.isfinite(msg["fix"]["lat"])
-        assert miss_m(msg["fix"]) < 2.0
+        assert msg["type"] == "fix" and math.isfinite(msg["lat"])
+        assert miss_m(msg) < 2.0
+        rest = c.get("/api/v1/hunts/h/fix", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+        assert set(msg) == set(rest) | {"type"}  # the push and GET .../fix share one shape

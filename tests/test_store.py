@@ -194,7 +194,8 @@ def test_fix_history_keeps_order_and_latest(repo):
     assert repo.latest_fix("h") is None
     for i in range(3):
         repo.add_fix("h", {"lat": 48.0 + i, "lon": -2.0, "time_s": i}, last_seq=i, n_obs=i)
-    assert repo.latest_fix("h")["fix"]["lat"] == 50.0
+    latest = repo.latest_fix("h")  # the locate object with the metadata beside its keys
+    assert (latest["lat"], latest["time_s"], latest["hunt"], latest["n_obs"]) == (50.0, 2, "h", 2)
     hist = repo.fixes("h")
     assert [f["last_seq"] for f in hist] == [0, 1, 2]
     assert [f["last_seq"] for f in repo.fixes("h", limit=2, latest=True)] == [1, 2]

@@ -103,7 +103,7 @@ class FixWorker:
         prev = self.repo.latest_fix(hunt)
         if prev is not None and prev["last_seq"] >= last_seq:
             return prev
-        initial = (prev["fix"]["lat"], prev["fix"]["lon"]) if prev else None
+        initial = (prev["lat"], prev["lon"]) if prev else None
         try:
             fix = self.solve_rows(rows, initial, hunt)
         except UnseenError as exc:

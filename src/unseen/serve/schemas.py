@@ -144,15 +144,34 @@ class ObservationOut(BaseModel):
     seq: int
 
 
-class FixOut(BaseModel):
-    """The latest fix: `fix` is the `unseen locate` output object."""
+class EllipseOut(BaseModel):
+    semi_major_m: float
+    semi_minor_m: float
+    orientation_deg: float = Field(description="Major axis, degrees clockwise from true north.")
 
+
+class FixOut(BaseModel):
+    """A fix: exactly the keys of the `unseen locate` output object, plus the hunt's metadata
+    (`hunt`, `id`, `time_s`, `last_seq`, `n_obs`, `computed_s`)."""
+
+    group: str
+    lat: float
+    lon: float
+    alt_m: float
+    cov_enu_m2: list[list[float]] = Field(description="East-north(-up) covariance, m².")
+    ellipse50: EllipseOut
+    ellipse95: EllipseOut
+    cep50_m: float
+    method: str
+    n_used: int
+    rejected: list[str]
+    crb_rmse_m: float | None = None
     hunt: str
-    id: int
+    id: int = Field(description="The fix's number in the hunt's history.")
+    time_s: float = Field(description="Time of the latest observation fused, s.")
     last_seq: int = Field(description="Observations up to this sequence number were available.")
     n_obs: int = Field(description="How many observations (the bounded window) were fused.")
-    computed_s: float
-    fix: dict[str, Any]
+    computed_s: float = Field(description="When the server computed it, POSIX s.")
 
 
 class Heatmap(BaseModel):

@@ -313,11 +313,13 @@ def _check_same(uid: str, stored: dict, row: dict, how: str) -> None:
 
 
 def _fix_out(values: dict, hunt: str) -> dict:
+    """The `unseen locate` object of the fix with the hunt's metadata beside its keys."""
     return {
-        "id": values["id"],
+        **values["fix"],
         "hunt": hunt,
+        "id": values["id"],
+        "time_s": values["time_s"],
         "last_seq": values["last_seq"],
         "n_obs": values["n_obs"],
         "computed_s": values["computed_s"],
-        "fix": values["fix"],
     }

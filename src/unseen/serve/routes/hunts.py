@@ -97,12 +97,11 @@ async def hunt_heatmap(hunt: HuntName, repo: RepoDep, _: Anyone, request: Reques
         return hit
     settings = request.app.state.settings
     rows = await asyncio.to_thread(repo.observations, hunt, latest=True, limit=settings.fix_window)
-    f = fix["fix"]
-    e95 = (f.get("ellipse95") or {}).get("semi_major_m") or 0.0
+    e95 = (fix.get("ellipse95") or {}).get("semi_major_m") or 0.0
     half = float(min(max(4.0 * e95, 60.0), 20_000.0))
     try:
         lat, lon, values = await asyncio.to_thread(
-            locating.heatmap, rows, (f["lat"], f["lon"]), half, settings.heatmap_size
+            locating.heatmap, rows, (fix["lat"], fix["lon"]), half, settings.heatmap_size
         )
     except UnseenError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no heatmap for {hunt!r}: {exc}") from exc

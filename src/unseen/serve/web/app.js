@@ -106,7 +106,7 @@
   function fitView() {
     const pts = state.stations.map((s) => [s.lat, s.lon]).concat(state.obs.slice(-500).map((o) => [o.lat, o.lon]));
     const f = state.fixes[state.fixes.length - 1];
-    if (f) pts.push([f.fix.lat, f.fix.lon]);
+    if (f) pts.push([f.lat, f.lon]);
     if (pts.length) map.fitBounds(L.latLngBounds(pts).pad(0.15), { maxZoom: 16 });
   }
 
@@ -215,7 +215,7 @@
     layers.rays.clearLayers();
     const tau = Math.max(span / 8, 20);
     const bearings = shown.filter((o) => o.kind === "bearing").slice(-400);
-    const target = fix ? [fix.fix.lat, fix.fix.lon] : null;
+    const target = fix ? [fix.lat, fix.lon] : null;
     for (const o of bearings) {
       const age = Math.max(0, T - o.time_s);
       const op = Math.max(0.06, Math.exp(-age / tau));
@@ -228,7 +228,7 @@
   function drawFix(f) {
     layers.fix.clearLayers();
     if (!f) { $("fix").hidden = true; $("fix-none").hidden = false; return; }
-    const x = f.fix, lat = x.lat, lon = x.lon;
+    const x = f, lat = x.lat, lon = x.lon;
     if (x.ellipse95) L.polygon(ellipse(lat, lon, x.ellipse95), { color: "#b71c1c", weight: 2, fillOpacity: 0.08 }).addTo(layers.fix);
     if (x.ellipse50) L.polygon(ellipse(lat, lon, x.ellipse50), { color: "#b71c1c", weight: 1, dashArray: "4 3", fill: false }).addTo(layers.fix);
     L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#b71c1c", fillOpacity: 1 })
