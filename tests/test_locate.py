@@ -5,7 +5,14 @@ import pytest
 
 from unseen.doa.array import C_M_S
 from unseen.errors import GeometryError, InputError, UnseenError
-from unseen.geo import declination_deg, enu2geodetic, geodetic2ecef, geodetic2enu, inverse
+from unseen.geo import (
+    declination_deg,
+    enu2geodetic,
+    forward,
+    geodetic2ecef,
+    geodetic2enu,
+    inverse,
+)
 from unseen.locate import solve, solve_many
 from unseen.locate.bounds import best_site, crb, crb_map
 from unseen.locate.grid import likelihood_grid
@@ -427,3 +434,64 @@ def test_rejected_index_points_into_the_input_and_one_rssi_is_harmless():
     assert f.rejected == ("s3",) and f.extra["rejected_index"] == [4]
     assert f.method == "ml-hybrid" and f.extra["path_loss_exponent"] == 2.0
     assert inverse(f.lat_deg, f.lon_deg, *TRUTH)[2] < 4 * f.cep50_m
+
+
+def _ahead(site, az_deg, dist_m):
+    la, lo, _ = forward(site.lat_deg, site.lon_deg, az_deg, dist_m)
+    return float(la), float(lo)
+
+
+@pytest.mark.parametrize("away_deg", [180.0, 150.0, 90.0])
+def test_two_converging_bearings_and_one_pointing_away_are_inconsistent(away_deg):
+    # stations a, b 2 km apart; their bearings meet 1 km ahead; c, 500 m behind their midpoint,
+    # points away from that meeting point: no point lies in front of all three stations
+    a = Site("a", 48.0, -2.0)
+    b = Site("b", *_ahead(a, 90.0, 2000.0))
+    mid = _ahead(a, 90.0, 1000.0)
+    tx = _ahead(Site("m", *mid), 0.0, 1000.0)
+    c = Site("c", *_ahead(Site("m", *mid), 180.0, 500.0))
+    obs = [
+        Bearing(a, float(inverse(a.lat_deg, a.lon_deg, *tx)[0]), 2.0),
+        Bearing(b, float(inverse(b.lat_deg, b.lon_deg, *tx)[0]), 2.0),
+        Bearing(c, float(inverse(c.lat_deg, c.lon_deg, *tx)[0] + away_deg) % 360.0, 2.0),
+    ]
+    with pytest.raises(GeometryError) as info:
+        solve(obs, group="d4")
+    msg = str(info.value)
+    assert msg.startswith("group 'd4': bearing rays are inconsistent") and "\n" not in msg
+    assert "parallel" not in msg and " 0.0 km" not in msg
+
+
+def test_inconsistent_bearings_never_blame_parallel_lines_or_print_zero_km():
+    # a seeded sweep of the case above: c anywhere within 3 km, its bearing 90-270° off the
+    # meeting point; each group either gets a fix or an error that makes sense
+    rng = np.random.default_rng(1)
+    a = Site("a", 48.0, -2.0)
+    b = Site("b", *_ahead(a, 90.0, 2000.0))
+    mid = Site("m", *_ahead(a, 90.0, 1000.0))
+    tx = _ahead(mid, 0.0, 1000.0)
+    groups = {}
+    for i in range(60):
+        c = Site("c", *_ahead(mid, rng.uniform(0, 360), rng.uniform(100, 3000)))
+        off = rng.uniform(90, 270)
+        groups[str(i)] = [
+            Bearing(a, float(inverse(a.lat_deg, a.lon_deg, *tx)[0]), 2.0),
+            Bearing(b, float(inverse(b.lat_deg, b.lon_deg, *tx)[0]), 2.0),
+            Bearing(c, float(inverse(c.lat_deg, c.lon_deg, *tx)[0] + off) % 360.0, 2.0),
+        ]
+    errs = [str(r) for r in solve_many(groups).values() if isinstance(r, UnseenError)]
+    assert len(errs) >= 30
+    for msg in errs:
+        assert "parallel" not in msg and " 0.0 km" not in msg, msg
+        assert "inconsistent" in msg or "diverge" in msg, msg
+
+
+def test_weak_geometry_message_prints_metres_below_a_kilometre():
+    # stations 40 m apart, bearings at 3.5° towards a point 600 m away: the 1-sigma along the
+    # line of sight (≈ 600² · 0.061 / 40 · 1.4 m ≈ 770 m) exceeds the range, both below 1 km
+    a = Site("a", 48.0, -2.0)
+    b = Site("b", *_ahead(a, 90.0, 40.0))
+    tx = _ahead(a, 10.0, 600.0)
+    obs = [Bearing(s, float(inverse(s.lat_deg, s.lon_deg, *tx)[0]), 3.5) for s in (a, b)]
+    with pytest.raises(GeometryError, match=r"too weak .*\(1-sigma \d+ m exceeds the \d+ m "):
+        solve(obs, group="w")

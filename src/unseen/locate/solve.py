@@ -18,6 +18,7 @@ from unseen.geo.uncertainty import cep, ellipse_params
 from unseen.locate.bearings import centroid_frame, intersect
 from unseen.locate.hyperbolic import chan, tdoa_cost
 from unseen.locate.model import (
+    MIN_RANGE_M,
     Batch,
     FitResult,
     State,
@@ -27,12 +28,20 @@ from unseen.locate.model import (
     wrap_pi,
 )
 from unseen.locate.prepare import Prepared, check_geometry, prefix, prepare, stack
-from unseen.locate.robust import Unit, reject, units
+from unseen.locate.robust import Unit, reject, threshold, units
 from unseen.locate.rssi import grid_start, linear_nuisance
 from unseen.types import Ellipse, Fix, Observation
 
 P50, P95 = 0.5, 0.95
 MAX_RANGE_M = 10_000_000.0  # a quarter meridian: beyond it bearing rays converge again
+COLLAPSE = 0.01  # a fit this fraction of a station's baseline from a bearing station sits on it
+
+
+def _km(m: float) -> str:
+    """A distance for a message: metres below 1 km, else km."""
+    if m < 0.1:
+        return "under 0.1 m"
+    return f"{m:.1f} m" if m < 10 else f"{m:.0f} m" if m < 1e3 else f"{m / 1e3:.1f} km"
 
 
 def _method(nb: int, nt: int, nr: int) -> str:
@@ -115,11 +124,27 @@ def _starts(
 
 
 def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int, UnseenError]:
-    """Reasons a converged fit is still not a fix, per problem index."""
+    """Reasons a converged fit is still not a fix, per problem index (the first that applies)."""
     cov, bad = position_cov(res.info, batch.dims)
-    errors: dict[int, UnseenError] = {}
     nb, nt, nr = batch.counts
+    P = geodetic2ecef(res.state.lat, res.state.lon, res.state.alt)
+    sta = np.concatenate([batch.b_sta, batch.t_a, batch.t_b, batch.r_sta], axis=1)
+    used = np.concatenate([batch.b_w, batch.t_w, batch.t_w, batch.r_w], axis=1) > 0
+    rng_m = np.linalg.norm(sta - P[:, None, :], axis=-1)
+    far = np.max(np.where(used, rng_m, 0.0), axis=1)
+    near = np.min(np.where(used, rng_m, np.inf), axis=1)
+    errors: dict[int, UnseenError] = {}
+    for g in np.flatnonzero(far > MAX_RANGE_M):
+        what = "bearing rays diverge: they meet only" if nb and not (nt or nr) else "the fix is"
+        errors[g] = GeometryError(
+            f"{prefix(preps[g].group)}{what} {far[g] / 1e3:.0f} km from a station, on the far "
+            "side of the Earth, not in front of the stations"
+        )
+    if nb:
+        errors = _collapsed(batch, res, preps) | errors
     for g in np.flatnonzero(bad | ~res.converged):
+        if g in errors:
+            continue
         p = prefix(preps[g].group)
         if bad[g]:
             what = "bearings are parallel or" if nb and not (nt or nr) else "observations are"
@@ -128,32 +153,15 @@ def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int,
             errors[g] = GeometryError(
                 f"{p}the fit did not converge: the observations do not meet at one place"
             )
-    P = geodetic2ecef(res.state.lat, res.state.lon, res.state.alt)
-    sta = np.concatenate([batch.b_sta, batch.t_a, batch.t_b, batch.r_sta], axis=1)
-    used = np.concatenate([batch.b_w, batch.t_w, batch.t_w, batch.r_w], axis=1) > 0
-    rng_m = np.linalg.norm(sta - P[:, None, :], axis=-1)
-    far = np.max(np.where(used, rng_m, 0.0), axis=1)
-    near = np.min(np.where(used, rng_m, np.inf), axis=1)
     sd_major = np.sqrt(np.max(np.linalg.eigvalsh(cov[:, :2, :2]), axis=1))
-    for g in range(batch.size):
+    for g in np.flatnonzero(sd_major > np.maximum(near, 1.0)):
         if g in errors:
             continue
-        p = prefix(preps[g].group)
-        if far[g] > MAX_RANGE_M:
-            what = "bearing rays diverge: they meet only" if nb and not (nt or nr) else "the fix is"
-            errors[g] = GeometryError(
-                f"{p}{what} {far[g] / 1e3:.0f} km from a station, on the far side of the Earth, "
-                "not in front of the stations"
-            )
-        elif sd_major[g] > max(near[g], 1.0):
-            what = (
-                "bearings are nearly parallel or" if nb and not (nt or nr) else "observations are"
-            )
-            errors[g] = GeometryError(
-                f"{p}degenerate geometry: {what} too weak to fix a position (1-sigma "
-                f"{sd_major[g] / 1e3:.1f} km exceeds the {near[g] / 1e3:.1f} km to the nearest "
-                "station)"
-            )
+        what = "bearings are nearly parallel or" if nb and not (nt or nr) else "observations are"
+        errors[g] = GeometryError(
+            f"{prefix(preps[g].group)}degenerate geometry: {what} too weak to fix a position "
+            f"(1-sigma {_km(sd_major[g])} exceeds the {_km(near[g])} to the nearest station)"
+        )
     if nb:
         res_rad = np.abs(res.residuals[:, :nb] * batch.b_sig)
         behind = (batch.b_w > 0) & (res_rad > np.pi / 2)
@@ -165,6 +173,41 @@ def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int,
                 f"{prefix(preps[g].group)}bearing rays diverge: the best point lies behind "
                 f"station {s!r}, not in front of the stations"
             )
+    return errors
+
+
+def _collapsed(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int, UnseenError]:
+    """Fits that fell onto a bearing station, where its own bearing is undefined, χ² too large.
+
+    Rays that do not meet in front of every station (two converging, one pointing away) pull
+    the least-squares point onto a station: along its ray, arbitrarily close, the station's
+    residual vanishes whatever the others say. Within 1 m no bearing means anything; within 1%
+    of the station's baseline a fit counts as collapsed when its χ² fails the robust test.
+    """
+    errors: dict[int, UnseenError] = {}
+    nb, nt, nr = batch.counts
+    P = geodetic2ecef(res.state.lat, res.state.lon, res.state.alt)
+    rng_m = np.linalg.norm(batch.b_sta - P[:, None, :], axis=-1)
+    rng_m = np.where(batch.b_w > 0, rng_m, np.inf)
+    j = np.argmin(rng_m, axis=1)
+    g_all = np.arange(batch.size)
+    sta = np.concatenate([batch.b_sta, batch.t_a, batch.t_b, batch.r_sta], axis=1)
+    used = np.concatenate([batch.b_w, batch.t_w, batch.t_w, batch.r_w], axis=1) > 0
+    base = np.linalg.norm(sta - batch.b_sta[g_all, j][:, None, :], axis=-1)
+    base = np.min(np.where(used & (base > 1.0), base, np.inf), axis=1)
+    dof = batch.n_used() - batch.k
+    r = rng_m[g_all, j]
+    hit = (r < MIN_RANGE_M) | ((r < COLLAPSE * base) & (res.chi2 > threshold(np.maximum(dof, 1))))
+    for g in np.flatnonzero(hit):
+        pr = preps[g]
+        what = "bearing rays are" if not (nt or nr) else "observations are"
+        worst = np.degrees(np.max(np.abs(res.residuals[g, :nb] * batch.b_sig[g])))
+        errors[g] = GeometryError(
+            f"{prefix(pr.group)}{what} inconsistent: no point lies on every bearing ray in front "
+            f"of the stations (the least-squares point falls onto station {pr.b_ids[j[g]]!r}, "
+            f"{_km(rng_m[g, j[g]])} from it, where its own bearing is undefined; the other "
+            f"bearings miss that point by up to {worst:.0f}°)"
+        )
     return errors
 
 
