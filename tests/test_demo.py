@@ -113,3 +113,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["hunt", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert "not a hunt directory" in capsys.readouterr().err
     assert main(["simulate", "nowhere.toml", "--out", str(tmp_path / "o")]) == 2
+
+
+def test_printed_scenario_copy_simulates(tmp_path, capsys, monkeypatch):
+    # The README workflow: print the scenario into a directory of one's own, edit, simulate.
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--print-scenario"]) == 0
+    text = capsys.readouterr().out
+    my = tmp_path / "my.toml"
+    my.write_text(text.replace("duration_s = 120.0", "duration_s = 2.0", 1))
+    assert main(["simulate", str(my), "--out", "rec", "--quiet"]) == 0, capsys.readouterr().err
+    reg = (tmp_path / "rec" / "registry.csv").read_text().splitlines()
+    assert reg[0] == "freq_hz,bandwidth_hz,name,licensee,lat_deg,lon_deg,erp_w,modulation"
+    assert [r.split(",")[2] for r in reg[1:]] == ["Licensed FM A", "Licensed FM B"]
+    from unseen.detect.registry import load_registry
+
+    assert [a.freq_hz for a in load_registry(tmp_path / "rec" / "registry.csv")] == [93.5e6, 94.9e6]

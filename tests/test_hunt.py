@@ -45,7 +45,12 @@ def test_directory_layout_and_recorded_track(hunted):
     with (d / "stations.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["station"] for r in rows] == ["dinard", "aleth", "parame", "werner"]
-    assert (d / "registry.csv").read_text() == sc.registry_path.read_text()
+    from unseen.detect.registry import load_registry
+
+    reg = load_registry(d / "registry.csv")
+    assert [(a.name, a.freq_hz, a.lat_deg) for a in reg] == [
+        (r.name, r.freq_hz, r.lat_deg) for r in sc.registry
+    ]
     meta = json.loads((d / "werner.sigmf-meta").read_text())
     assert meta["global"]["unseen:array"]["kind"] == "uca"
     caps = meta["captures"]
@@ -262,3 +267,76 @@ def test_ellipse_coverage_and_rejection_over_seeds(tmp_path):
         errors.append(_err(r.final))
     assert inside >= 5, (inside, errors)
     assert np.median(errors) < 15.0, errors
+
+
+def _copy_dir(src, dst, skip=()):
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.name not in skip:
+            (dst / f.name).symlink_to(f)
+    return dst
+
+
+def test_malformed_stations_csv_rows_name_line_and_column(tmp_path, hunted):
+    from unseen.cli import main
+
+    _, d, _ = hunted[True]
+    bad = _copy_dir(d, tmp_path / "bad", skip=("stations.csv",))
+    good = (d / "stations.csv").read_text().splitlines()
+    header, rows = good[0], good[1:]
+    lat = header.split(",").index("lat_deg")
+
+    def with_row(k: int, column: str, value: str) -> str:
+        cells = rows[k].split(",")
+        cells[header.split(",").index(column)] = value
+        return "\n".join([header, *rows[:k], ",".join(cells), *rows[k + 1 :]]) + "\n"
+
+    cases = [
+        ("\n".join([header, *rows, "garbage,,,"]) + "\n", len(rows) + 2, "recording"),
+        (with_row(1, "lat_deg", "abc"), 3, "lat_deg"),
+        (with_row(2, "lat_deg", "148.6"), 4, "lat_deg"),
+        (with_row(0, "lon_deg", "-200"), 2, "lon_deg"),
+        (with_row(0, "kind", "flying"), 2, "kind"),
+        (with_row(3, "gnss_sync", "maybe"), 5, "gnss_sync"),
+        (with_row(0, "station", ""), 2, "station"),
+        (with_row(0, "recording", "nowhere.sigmf-meta"), 2, "recording"),
+    ]
+    assert lat > 0
+    for text, line, column in cases:
+        (bad / "stations.csv").write_text(text)
+        with pytest.raises(InputError, match=rf"stations\.csv:{line}: column '{column}'"):
+            load_dir(bad)
+    # Through the CLI: one line on stderr and exit code 2, not a traceback.
+    (bad / "stations.csv").write_text(cases[0][0])
+    assert main(["hunt", str(bad), "--out", str(tmp_path / "rep"), "--quiet"]) == 2
+
+
+def test_no_registry_says_so(tmp_path, hunted):
+    _, d, _ = hunted[True]
+    bare = _copy_dir(d, tmp_path / "bare", skip=("registry.csv",))
+    with pytest.raises(InputError) as info:
+        hunt_dir(bare)
+    msg = str(info.value)
+    assert "no licence registry" in msg and "registry.csv" in msg and "--target-freq-hz" in msg
+    assert "94.2" in msg  # the detected carriers are listed to choose from
+    assert "no unlicensed carrier found" not in msg
+
+
+def test_report_observations_reproduce_the_final_fix_with_unseen_locate(tmp_path, hunted, capsys):
+    from unseen.cli import main
+    from unseen.report import write_report
+
+    _, _, r = hunted[True]
+    paths = write_report(r, tmp_path / "rep")
+    last = json.loads(paths["fixes"].read_text().splitlines()[-1])
+    capsys.readouterr()
+    assert main(["locate", str(paths["observations"]), "--json"]) == 0
+    (got,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert got["group"] == last["group"] == "hunt"
+    # The same observations and the same ML fit: the same optimum (the hunt warm-starts from
+    # its previous fix, the CLI does not; both converge far below a centimetre).
+    assert float(distance(got["lat"], got["lon"], last["lat"], last["lon"])) < 0.01
+    assert got["rejected"] == last["rejected"]
+    gj = json.loads(paths["geojson"].read_text())
+    fixes = [f["properties"] for f in gj["features"] if f["properties"]["role"] == "fix"]
+    assert {p["group"] for p in fixes} == {"hunt"}

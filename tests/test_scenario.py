@@ -139,7 +139,12 @@ def test_saint_malo_numbers_are_scenario_parameters(saint_malo):
     for s in sc.stations:
         assert s.array.num_elements == 5 and s.receiver.sample_rate_hz == 2.4e6
     assert sc.station("werner").mobile and sc.station("werner").speed_m_s == 5.0
-    assert sc.registry_path is not None and sc.registry_path.is_file()
+    # The registry is inline, so a printed copy of the scenario is self-sufficient.
+    assert sc.registry_path is None
+    assert [(r.name, r.freq_hz) for r in sc.registry] == [
+        ("Licensed FM A", 93.5e6),
+        ("Licensed FM B", 94.9e6),
+    ]
     assert builtin_text().startswith("# The Saint-Malo hunt")
 
 
@@ -261,3 +266,35 @@ def test_emitters_outside_the_band_are_not_received():
     # mean of 8192 |x|² has a 1.1 % (0.05 dB) standard error, so 0.2 dB is a 4σ bound.
     p_dbfs = 10 * np.log10(np.mean(np.abs(fr.block.samples[0]) ** 2))
     assert p_dbfs == pytest.approx(-98.0, abs=0.2)
+
+
+def test_misspelled_array_of_tables_names_its_line():
+    # `[[emiters]]` and `[[station]]` are top-level arrays of tables: the error points at the
+    # first header of the misspelled name.
+    text = MINI.replace("[[emitters]]", "[[emiters]]")
+    err = _bad(text, "unknown key")
+    line = text.splitlines().index("[[emiters]]") + 1
+    assert str(err).startswith(f"bad.toml:{line}: key 'emiters'")
+    text = MINI.replace("[[stations]]", "[[station]]", 1)
+    err = _bad(text, "unknown key")
+    assert str(err).startswith(
+        f"bad.toml:{text.splitlines().index('[[station]]') + 1}: key 'station'"
+    )
+    assert key_lines(MINI)[("stations",)] == MINI.splitlines().index("[[stations]]") + 1
+
+
+def test_inline_registry_tables():
+    reg = (
+        '\n[[registry]]\nfreq_hz = 100.1e6\nbandwidth_hz = 200e3\nname = "Tx"\n'
+        'licensee = "x"\nlat_deg = 48.05\nlon_deg = -2.05\nerp_w = 1.0\nmodulation = "fm"\n'
+    )
+    sc = parse_scenario(MINI + reg, "ok.toml")
+    assert sc.registry_path is None
+    (lic,) = sc.registry
+    assert (lic.name, lic.freq_hz, lic.bandwidth_hz, lic.lat_deg) == ("Tx", 100.1e6, 200e3, 48.05)
+    bad = MINI + reg.replace("bandwidth_hz = 200e3", "bandwidth_hz = -1.0")
+    err = _bad(bad, r"registry\[0\].bandwidth_hz")
+    assert str(err).startswith(f"bad.toml:{bad.splitlines().index('bandwidth_hz = -1.0') + 1}:")
+    _bad(MINI + reg.replace("modulation", "modulaton"), r"registry\[0\].modulaton': unknown key")
+    _bad(MINI + reg.replace('name = "Tx"\n', ""), "missing required key 'name'")
+    _bad(MINI + "\n[registry]\nfile = 'nowhere.csv'\n", "does not exist")

@@ -39,6 +39,7 @@ from unseen.report.model import (
 from unseen.types import Bearing, Detection, Fix, IqBlock, Tdoa
 
 USABLE_BAND = 0.9  # fraction of the receiver band inside its anti-alias roll-off
+GROUP = "hunt"  # the `unseen locate` group of every fix and observation of a hunt
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,17 @@ def hunt_dir(
     timings["detect"] = time.perf_counter() - tic
     target = _pick_target(detections, opt.target_freq_hz)
     if target is None:
+        found = ", ".join(f"{x.freq_hz / 1e6:.4f}" for x in detections) or "none"
+        if registry is None:
+            raise InputError(
+                f"{d}: no licence registry ({REGISTRY_CSV} is missing), so no carrier can be "
+                f"flagged unlicensed; detected carriers (MHz): {found}. Add {d / REGISTRY_CSV} "
+                "(columns freq_hz,bandwidth_hz,name[,lat_deg,lon_deg,erp_w]) or give the "
+                "carrier to hunt with --target-freq-hz"
+            )
         raise InputError(
-            f"{d}: no unlicensed carrier found among {len(detections)} detection(s); "
-            "give the target frequency (--target-freq-hz) to hunt a known one"
+            f"{d}: no unlicensed carrier found among {len(detections)} detection(s) "
+            f"(MHz: {found}); give the target frequency (--target-freq-hz) to hunt a known one"
         )
     bw = target.bandwidth_hz if target.bandwidth_hz > 0 else opt.channel_bandwidth_hz
     bw = max(bw, opt.channel_bandwidth_hz)
@@ -323,9 +332,11 @@ def _fix_sequence(
             fx = solve(obs, robust=True, initial=prev)
         except (GeometryError, UnseenError):
             continue
-        fx = replace(fx, time_s=float(t))
+        fx = replace(fx, time_s=float(t), group=GROUP)
         try:
-            naive: Fix | None = replace(solve(obs, robust=False, initial=prev), time_s=float(t))
+            naive: Fix | None = replace(
+                solve(obs, robust=False, initial=prev), time_s=float(t), group=GROUP
+            )
         except UnseenError:
             naive = None  # without rejection the observations admit no consistent fix
         naive_fixes.append(naive)

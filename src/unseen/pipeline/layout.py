@@ -43,6 +43,16 @@ STATION_COLUMNS = (
     "recording",
     "gnss_sync",
 )
+REGISTRY_COLUMNS = (
+    "freq_hz",
+    "bandwidth_hz",
+    "name",
+    "licensee",
+    "lat_deg",
+    "lon_deg",
+    "erp_w",
+    "modulation",
+)
 K_ARRAY = "unseen:array"
 K_MOBILE = "unseen:mobile"
 K_SYNC = "unseen:gnss_sync"
@@ -56,6 +66,15 @@ def no_progress(stage: str, done: int, total: int) -> None:
 
 
 # ---------------------------------------------------------------- simulate → directory
+
+
+def _cell(v: object) -> str:
+    """A CSV cell: empty for None, integral floats without a fraction (93500000, not 9.35e+07)."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    return str(v)
 
 
 def simulate_dir(
@@ -140,6 +159,12 @@ def simulate_dir(
             )  # fmt: skip
     if scenario.registry_path is not None:
         shutil.copyfile(scenario.registry_path, out / REGISTRY_CSV)
+    elif scenario.registry:
+        with (out / REGISTRY_CSV).open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(REGISTRY_COLUMNS)
+            for lic in scenario.registry:
+                w.writerow([_cell(getattr(lic, c)) for c in REGISTRY_COLUMNS])
     a = scenario.area
     backdrop = {
         "title": f"unseen hunt: {scenario.name}",
@@ -212,9 +237,10 @@ def _float(v: str, where: str) -> float:
     return x
 
 
-def _frames(rec, mobile: bool, frame_samples: int, t0_ns: int | None, where: str) -> list[FrameRef]:
+def _frames(
+    rec, mobile: bool, frame_samples: int, t0_ns: int | None, where: str, site: Site | None
+) -> list[FrameRef]:
     caps = sorted(rec.captures, key=lambda c: int(c.get("core:sample_start", 0)))
-    site = rec.site
     out = []
     if len(caps) > 1:
         starts = [int(c.get("core:sample_start", 0)) for c in caps] + [rec.num_samples]
@@ -242,15 +268,80 @@ def _frames(rec, mobile: bool, frame_samples: int, t0_ns: int | None, where: str
             alt = site.alt_m if site else 0.0
         else:
             if site is None:
-                raise FileFormatError(f"{where}: no core:geolocation (station position)")
+                raise FileFormatError(
+                    f"{where}: no core:geolocation and no lat_deg/lon_deg in {STATIONS_CSV} "
+                    "(station position)"
+                )
             lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m
             heading = 0.0
         out.append(FrameRef(start, count, t, utc, lat, lon, alt, heading))
     return out
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One validated row of stations.csv."""
+
+    line: int
+    station: str
+    name: str
+    mobile: bool
+    site: Site | None
+    recording: str
+    gnss_sync: bool | None
+
+
+def _row(row: dict, sfile: Path, line: int) -> _Row:
+    """Validate a stations.csv row; errors name `stations.csv:LINE` and the column."""
+
+    def where(col: str) -> str:
+        return f"{sfile}:{line}: column '{col}'"
+
+    def text(col: str, required: bool = False) -> str:
+        v = row.get(col)
+        v = "" if v is None else str(v).strip()
+        if required and not v:
+            raise FileFormatError(f"{where(col)}: expected a value, got an empty cell")
+        return v
+
+    def num(col: str, lo: float, hi: float) -> float | None:
+        v = text(col)
+        if not v:
+            return None
+        x = _float(v, where(col))
+        if not lo <= x <= hi:
+            raise FileFormatError(f"{where(col)}: expected a value in [{lo:g}, {hi:g}], got {v!r}")
+        return x
+
+    if None in row:
+        raise FileFormatError(f"{sfile}:{line}: more cells than the {len(row) - 1} columns")
+    station = text("station", required=True)
+    kind = text("kind").lower() or "fixed"
+    if kind not in ("fixed", "mobile"):
+        raise FileFormatError(f"{where('kind')}: expected fixed or mobile, got {kind!r}")
+    lat, lon = num("lat_deg", -90, 90), num("lon_deg", -180, 180)
+    alt = num("alt_m", -500, 1e5)
+    if (lat is None) != (lon is None):
+        col = "lon_deg" if lon is None else "lat_deg"
+        raise FileFormatError(f"{where(col)}: lat_deg and lon_deg go together; one is empty")
+    sync = text("gnss_sync")
+    return _Row(
+        line=line,
+        station=station,
+        name=text("name") or station,
+        mobile=kind == "mobile",
+        site=Site(station, lat, lon, alt or 0.0) if lat is not None else None,
+        recording=text("recording", required=True),
+        gnss_sync=_bool(sync, where("gnss_sync")) if sync else None,
+    )
+
+
 def load_dir(path: str | Path, *, frame_samples: int = 8192) -> list[StationData]:
-    """Open every station of a hunt directory (see the module docstring for the layout)."""
+    """Open every station of a hunt directory (see the module docstring for the layout).
+
+    A fixed station's position is its recording's `core:geolocation`, else stations.csv's
+    lat_deg/lon_deg/alt_m.
+    """
     from unseen.sources import open_recording
 
     d = Path(path)
@@ -258,44 +349,55 @@ def load_dir(path: str | Path, *, frame_samples: int = 8192) -> list[StationData
     if not sfile.is_file():
         raise InputError(f"{d}: not a hunt directory (no {STATIONS_CSV}); expected the layout "
                          "written by `unseen simulate SCENARIO --out DIR`")  # fmt: skip
-    rows = []
-    with sfile.open(newline="", encoding="utf-8") as fh:
-        rd = csv.DictReader(fh)
-        missing = {"station", "recording"} - set(rd.fieldnames or [])
-        if missing:
-            raise FileFormatError(f"{sfile}: missing column(s) {', '.join(sorted(missing))}")
-        for row in rd:
-            rows.append((rd.line_num, row))
+    rows: list[_Row] = []
+    try:
+        with sfile.open(newline="", encoding="utf-8") as fh:
+            rd = csv.DictReader(fh)
+            missing = {"station", "recording"} - set(rd.fieldnames or [])
+            if missing:
+                raise FileFormatError(f"{sfile}: missing column(s) {', '.join(sorted(missing))}")
+            for row in rd:
+                rows.append(_row(row, sfile, rd.line_num))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FileFormatError(f"{sfile}: not a readable CSV: {exc}") from None
     if not rows:
         raise FileFormatError(f"{sfile}: no stations")
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r.station in seen:
+            raise FileFormatError(f"{sfile}:{r.line}: column 'station': duplicate station "
+                                  f"{r.station!r} (first on line {seen[r.station]})")  # fmt: skip
+        seen[r.station] = r.line
     recs = []
-    for line, row in rows:
-        where = f"{sfile}: line {line}"
-        rec = open_recording(d / row["recording"])
-        mobile = row.get("kind", "fixed").strip().lower() == "mobile"
-        recs.append((where, row, rec, mobile))
+    for r in rows:
+        try:
+            rec = open_recording(d / r.recording)
+        except FileNotFoundError:
+            raise FileFormatError(f"{sfile}:{r.line}: column 'recording': no recording "
+                                  f"{r.recording!r} in {d}") from None  # fmt: skip
+        except (InputError, OSError) as exc:
+            raise FileFormatError(f"{sfile}:{r.line}: column 'recording': {exc}") from None
+        recs.append((r, rec))
     # Time zero: the earliest GNSS-synchronised station (else the earliest of all).
-    synced = [_bool(row.get("gnss_sync") or "", where) or bool(r.extensions.get(K_SYNC, False))
-              for where, row, r, _ in recs]  # fmt: skip
-    utcs = [r.utc_ns_at(0) for _, _, r, _ in recs]
+    synced = [r.gnss_sync or bool(rec.extensions.get(K_SYNC, False)) for r, rec in recs]
+    utcs = [rec.utc_ns_at(0) for _, rec in recs]
     pool = [u for u, s in zip(utcs, synced, strict=True) if s and u is not None]
     t0 = min(pool or [u for u in utcs if u is not None], default=None)
     out = []
-    for where, row, rec, mobile in recs:
+    for r, rec in recs:
         doc = rec.extensions.get(K_ARRAY)
         if doc is None:
             raise FileFormatError(f"{rec.path}: global key '{K_ARRAY}' (array geometry) is missing")
         arr = Array.from_dict(doc, source=f"{rec.path}: {K_ARRAY}")
-        frames = _frames(rec, mobile, frame_samples, t0, str(rec.path))
+        frames = _frames(rec, r.mobile, frame_samples, t0, str(rec.path), rec.site or r.site)
         if not frames:
             raise FileFormatError(f"{rec.path}: no complete frame of {frame_samples} samples")
-        sync = row.get("gnss_sync")
         out.append(
             StationData(
-                id=row["station"].strip(),
-                name=(row.get("name") or row["station"]).strip(),
-                mobile=mobile,
-                gnss_sync=_bool(sync, f"{where}: gnss_sync") if sync is not None
+                id=r.station,
+                name=r.name,
+                mobile=r.mobile,
+                gnss_sync=r.gnss_sync if r.gnss_sync is not None
                 else bool(rec.extensions.get(K_SYNC, False)),
                 recording=rec,
                 array=arr,

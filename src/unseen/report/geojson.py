@@ -62,8 +62,9 @@ def _feature(geom: dict, **props) -> dict:
     return {"type": "Feature", "geometry": geom, "properties": props}
 
 
-def _fix_props(f: Fix, final: bool) -> dict:
+def _fix_props(f: Fix, final: bool, group: str) -> dict:
     return {
+        "group": group,
         "time_s": f.time_s,
         "lat_deg": f.lat_deg,
         "lon_deg": f.lon_deg,
@@ -166,7 +167,7 @@ def to_geojson(result: HuntResult, *, heatmap_cells: int = 48) -> dict:
                 {"type": "Point", "coordinates": [f.lon_deg, f.lat_deg]},
                 role="fix",
                 index=i,
-                **_fix_props(f, final),
+                **_fix_props(f, final, result.group),
             )
         )
     if result.naive_fix is not None:
@@ -177,7 +178,7 @@ def to_geojson(result: HuntResult, *, heatmap_cells: int = 48) -> dict:
                     "coordinates": [result.naive_fix.lon_deg, result.naive_fix.lat_deg],
                 },
                 role="naive-fix",
-                **_fix_props(result.naive_fix, False),
+                **_fix_props(result.naive_fix, False, result.group),
             )
         )
     if result.heatmap is not None:

@@ -92,3 +92,8 @@ class HuntResult:
     @property
     def final(self) -> Fix | None:
         return self.fixes[-1] if self.fixes else None
+
+    @property
+    def group(self) -> str:
+        """The `unseen locate` group in every report file (the final fix's, or "hunt")."""
+        return (self.final.group if self.final else "") or "hunt"

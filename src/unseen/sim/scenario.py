@@ -137,6 +137,20 @@ class Propagation:
 
 
 @dataclass(frozen=True)
+class Licence:
+    """A licensed transmitter of the registry: carrier and bandwidth (Hz), site (deg), ERP (W)."""
+
+    name: str
+    freq_hz: float
+    bandwidth_hz: float
+    licensee: str = ""
+    lat_deg: float | None = None
+    lon_deg: float | None = None
+    erp_w: float | None = None
+    modulation: str = ""
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole hunt: where, who listens, who transmits, how radio travels, what is licensed."""
 
@@ -152,6 +166,7 @@ class Scenario:
     registry_path: Path | None = None
     calibration_source: str | None = None
     source: str = "<scenario>"
+    registry: tuple[Licence, ...] = ()
 
     def station(self, sid: str) -> Station:
         for s in self.stations:
@@ -197,6 +212,7 @@ def key_lines(text: str) -> dict[tuple, int]:
                 if path in counts and (p != parts[-1] or m.group(1) == "["):
                     path = (*path, counts[path] - 1)
             if m.group(1) == "[[":
+                lines.setdefault(path, no)  # the array itself: its first header
                 n = counts.get(path, 0)
                 counts[path] = n + 1
                 path = (*path, n)
@@ -457,6 +473,51 @@ def _list(ctx: _Ctx, doc: dict, key: str, what: str) -> list:
     return v
 
 
+_LICENCE_KEYS = {"name", "freq_hz", "bandwidth_hz", "licensee", "lat_deg", "lon_deg", "erp_w",
+                 "modulation"}  # fmt: skip
+
+
+def _registry(ctx: _Ctx, v: Any, base_dir: Path | None) -> tuple[Path | None, tuple[Licence, ...]]:
+    """`[registry] file = "x.csv"` (relative to the scenario) or inline `[[registry]]` licences."""
+    if v is None:
+        return None, ()
+    if isinstance(v, dict):
+        _check_keys(ctx, v, ("registry",), {"file"})
+        if "file" not in v:
+            return None, ()
+        path = (base_dir or Path.cwd()) / _str(ctx, v, "file", ("registry",))
+        if not path.is_file():
+            raise ctx.error(
+                ("registry", "file"),
+                f"registry file {str(path)!r} does not exist (or list the licences inline as "
+                "[[registry]] tables)",
+            )
+        return path, ()
+    if not isinstance(v, list):
+        raise ctx.error(
+            ("registry",), f"expected [[registry]] tables or [registry] file, got {v!r}"
+        )
+    out = []
+    for i, t in enumerate(v):
+        p = ("registry", i)
+        if not isinstance(t, dict):
+            raise ctx.error(p, f"expected a table for each licence, got {t!r}")
+        _check_keys(ctx, t, p, _LICENCE_KEYS)
+        out.append(
+            Licence(
+                name=_str(ctx, t, "name", p),
+                freq_hz=_num(ctx, t, "freq_hz", p, lo=0, lo_open=True),
+                bandwidth_hz=_num(ctx, t, "bandwidth_hz", p, lo=0, lo_open=True),
+                licensee=_str(ctx, t, "licensee", p, ""),
+                lat_deg=_num(ctx, t, "lat_deg", p, None, -90, 90),
+                lon_deg=_num(ctx, t, "lon_deg", p, None, -180, 180),
+                erp_w=_num(ctx, t, "erp_w", p, None, 0, lo_open=True),
+                modulation=_str(ctx, t, "modulation", p, ""),
+            )
+        )
+    return None, tuple(out)
+
+
 def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
     """Parse and validate scenario TOML `text`; `source` names the file in error messages."""
     try:
@@ -683,16 +744,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
         multipath=_bool(ctx, pt, "multipath", pp, True),
     )
 
-    reg = _table(ctx, doc, "registry", ())
-    _check_keys(ctx, reg, ("registry",), {"file"})
-    registry_path = None
-    if "file" in reg:
-        name = _str(ctx, reg, "file", ("registry",))
-        registry_path = (base_dir or Path.cwd()) / name
-        if not registry_path.is_file():
-            raise ctx.error(
-                ("registry", "file"), f"registry file {str(registry_path)!r} does not exist"
-            )
+    registry_path, registry = _registry(ctx, doc.get("registry"), base_dir)
 
     cal = _table(ctx, doc, "calibration", ())
     _check_keys(ctx, cal, ("calibration",), {"source"})
@@ -728,6 +780,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
         registry_path=registry_path,
         calibration_source=cal_src,
         source=source,
+        registry=registry,
     )
 
 
