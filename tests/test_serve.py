@@ -191,6 +191,9 @@ def test_malformed_and_oversized_bodies(client):
     assert r.status_code == 422
     r = client.post("/api/v1/observations", content=b"x" * 300_000, headers=h)
     assert r.status_code == 413 and "limit" in r.json()["detail"]
+    chunks = (b"x" * 65_536 for _ in range(48))  # 3 MiB, Transfer-Encoding: chunked
+    r = client.post("/api/v1/observations", content=chunks, headers=h)
+    assert r.status_code == 413 and "limit of 262144 bytes" in r.json()["detail"]
     r = post(client, tok, [bearing() for _ in range(1001)])
     assert r.status_code in (413, 422)
     assert client.get("/healthz").status_code == 200

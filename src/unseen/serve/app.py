@@ -33,7 +33,11 @@ WGS84 degrees; times seconds.
 
 
 class BodyLimit:
-    """Pure ASGI middleware: reject request bodies over `limit` bytes with 413."""
+    """Pure ASGI middleware: reject request bodies over `limit` bytes with 413.
+
+    The body is read here (at most `limit` bytes are held) and replayed to the app, so a body
+    without Content-Length (Transfer-Encoding: chunked) gets the same 413 as a declared one.
+    """
 
     def __init__(self, app, limit: int):
         self.app = app
@@ -45,25 +49,25 @@ class BodyLimit:
         for k, v in scope.get("headers", ()):
             if k == b"content-length" and v.isdigit() and int(v) > self.limit:
                 return await _too_large(self.limit, send)
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited():
-            nonlocal seen
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLargeError
-            return msg
+            if msg["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunk = msg.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                return await _too_large(self.limit, send)
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLargeError:
-            await _too_large(self.limit, send)
+        async def replay():
+            return pending.pop() if pending else await receive()
 
-
-class _TooLargeError(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _too_large(limit: int, send) -> None:
