@@ -340,3 +340,25 @@ def test_report_observations_reproduce_the_final_fix_with_unseen_locate(tmp_path
     gj = json.loads(paths["geojson"].read_text())
     fixes = [f["properties"] for f in gj["features"] if f["properties"]["role"] == "fix"]
     assert {p["group"] for p in fixes} == {"hunt"}
+
+
+def test_fixed_station_without_geolocation_takes_stations_csv_position(tmp_path, hunted):
+    _, d, _ = hunted[True]
+    bare = _copy_dir(d, tmp_path / "nogeo", skip=("dinard.sigmf-meta",))
+    meta = json.loads((d / "dinard.sigmf-meta").read_text())
+    meta["captures"] = [{k: v for k, v in c.items() if k != "core:geolocation"}
+                        for c in meta["captures"]]  # fmt: skip
+    meta["global"].pop("core:geolocation", None)
+    (bare / "dinard.sigmf-meta").write_text(json.dumps(meta))
+    text = (d / "stations.csv").read_text()
+    dinard = next(s for s in load_dir(bare) if s.id == "dinard")
+    row = next(r for r in csv.DictReader(text.splitlines()) if r["station"] == "dinard")
+    assert {(f.lat_deg, f.lon_deg) for f in dinard.frames} == {
+        (float(row["lat_deg"]), float(row["lon_deg"]))
+    }
+    (bare / "stations.csv").unlink()
+    (bare / "stations.csv").write_text(
+        text.replace(row["lat_deg"], "", 1).replace(row["lon_deg"], "", 1)
+    )
+    with pytest.raises(FileFormatError, match="no core:geolocation"):
+        load_dir(bare)
