@@ -120,17 +120,24 @@ async def hunt_heatmap(hunt: HuntName, repo: RepoDep, _: Anyone, request: Reques
 async def hunt_live(websocket: WebSocket, hunt: str, token: str | None = None) -> None:
     """Push `{"type": "observations", "rows": [...]}` and `{"type": "fix", ...}` messages.
 
-    Browsers cannot set headers on a WebSocket, so the token may come as `?token=`.
+    Browsers cannot set headers on a WebSocket, so the token may come as `?token=`. A refusal
+    is a WebSocket close after the handshake, so that browsers see its code and reason: 4401
+    for a missing or unknown token (any role may read).
     """
     app = websocket.app
     auth = websocket.headers.get("authorization", "")
     if not token and auth.lower().startswith("bearer "):
         token = auth[7:].strip()
     who = await asyncio.to_thread(app.state.repo.principal, token) if token else None
-    if who is None:
-        await websocket.close(code=4401, reason="missing or unknown token (?token=...)")
-        return
     await websocket.accept()
+    if who is None:
+        why = (
+            "unknown token: it was never issued by this server"
+            if token
+            else ("missing token: add ?token=TOKEN or the header 'Authorization: Bearer TOKEN'")
+        )
+        await websocket.close(code=4401, reason=why)
+        return
     hub = app.state.hub
     q = hub.subscribe(hunt)
 

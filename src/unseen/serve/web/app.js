@@ -116,8 +116,10 @@
     const ws = new WebSocket(`${proto}://${location.host}/api/v1/hunts/${encodeURIComponent(state.hunt)}/live?token=${encodeURIComponent(token)}`);
     state.ws = ws;
     ws.onopen = () => { $("conn").textContent = "live"; $("conn").className = "pill on"; };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       $("conn").textContent = "offline"; $("conn").className = "pill off";
+      $("conn").title = ev.reason || "live connection";
+      if (ev.code === 4401 || ev.code === 4403) { askToken(); return; }  // refused: no retry
       if (state.ws === ws) setTimeout(() => { if (state.ws === ws) connect(); }, 2000);
     };
     ws.onmessage = (ev) => {
