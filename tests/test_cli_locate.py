@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from unseen.cli import main
+from unseen.errors import FileFormatError
 from unseen.geo import inverse
 from unseen.locate import solve
 from unseen.locate.io import fix_to_dict, observation_to_row, read_observations
@@ -120,35 +121,49 @@ def test_degenerate_groups_fail_cleanly(tmp_path, capsys, rows, reason):
     assert len(err.strip().splitlines()) == 1 and reason in err and "group 'z'" in err
 
 
+H = "kind,group,station,lat,lon,bearing_deg,sigma_deg\n"
+
+
+# issue 4: a bad value fails only its group (exit 1, the other groups are fixed); this test once
+# expected exit 2 for the whole file and now follows the issue's per-group contract
 @pytest.mark.parametrize(
     "text,needle",
     [
         (
-            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,abc,2\n",
+            H + "bearing,a,x,48.6,-2.1,abc,2\n",
             "line 2 (group 'a'): column 'bearing_deg': expected a number, got 'abc'",
         ),
         (
-            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,10,2\n"
-            "bearing,a,y,91,-2.0,10,2\n",
+            H + "bearing,a,x,48.6,-2.1,10,2\nbearing,a,y,91,-2.0,10,2\n",
             "line 3 (group 'a'): column 'lat'",
         ),
         (
-            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,10,2\n"
-            "bearing,a,y,48,190,10,2\n",
+            H + "bearing,a,x,48.6,-2.1,10,2\nbearing,a,y,48,190,10,2\n",
             "line 3 (group 'a'): column 'lon'",
         ),
-        (
-            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nbearing,a,x,48.6,-2.1,nan,2\n",
-            "column 'bearing_deg': expected a finite number",
-        ),
+        (H + "bearing,a,x,48.6,-2.1,nan,2\n", "column 'bearing_deg': expected a finite number"),
         (
             "kind,group,station,lat,lon,bearing_deg\nbearing,a,x,48.6,-2.1,10\n",
             "line 2 (group 'a'): column 'sigma_deg' is missing",
         ),
+        (H + "angle,a,x,48.6,-2.1,10,2\n", "line 2 (group 'a'): column 'kind'"),
         (
-            "kind,group,station,lat,lon,bearing_deg,sigma_deg\nangle,a,x,48.6,-2.1,10,2\n",
-            "line 2: column 'kind'",
+            '{"kind": "tdoa", "station": "x", "lat": 48.6, "lon": -2.1, "tdoa_s": 1e-6}\n',
+            "line 1: column 'lat_b' is missing",
         ),
+    ],
+)
+def test_bad_value_fails_its_group_naming_line_and_column(tmp_path, capsys, text, needle):
+    p = tmp_path / "bad.txt"
+    p.write_text(text)
+    rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    assert rc == 1 and out == ""
+    assert err.count("\n") == 1 and needle in err and str(p) in err
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
         ("group,station,lat,lon\na,x,1,2\n", "header lacks column(s) kind"),
         ("48.6,-2.1,10,2\n", "header lacks"),
         (
@@ -157,18 +172,90 @@ def test_degenerate_groups_fail_cleanly(tmp_path, capsys, rows, reason):
             "line 2: not valid JSON",
         ),
         (
-            '{"kind": "tdoa", "station": "x", "lat": 48.6, "lon": -2.1, "tdoa_s": 1e-6}\n',
-            "line 1: column 'lat_b' is missing",
+            '{"kind": "bearing", "group": ["a"], "station": "x", "lat": 48.6, "lon": -2.1}\n',
+            "line 1: column 'group': expected text",
         ),
+        (H + "bearing,a,x,48.6,-2.1,10,2,extra\n", "line 2: more fields than the header"),
         ("", "empty input"),
     ],
 )
-def test_malformed_input_names_line_and_column(tmp_path, capsys, text, needle):
+def test_malformed_file_fails_whole_naming_line(tmp_path, capsys, text, needle):
     p = tmp_path / "bad.txt"
     p.write_text(text)
     rc, out, err = run(capsys, ["locate", str(p), "--json"])
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and needle in err and str(p) in err
+
+
+BAD_ROWS = {
+    "lat": ("bearing,lat,y,95,-2.0,10,2", "line {n} (group 'lat'): column 'lat': latitude"),
+    "lon": ("bearing,lon,y,48.6,-182,10,2", "line {n} (group 'lon'): column 'lon': longitude"),
+    "nan": (
+        "bearing,nan,y,48.6,nan,10,2",
+        "line {n} (group 'nan'): column 'lon': expected a finite",
+    ),
+    "inf": ("bearing,inf,y,48.6,-2.0,inf,2", "line {n} (group 'inf'): column 'bearing_deg'"),
+    "text": ("bearing,text,y,48.6,-2.0,north,2", "line {n} (group 'text'): column 'bearing_deg'"),
+    "kind": ("compass,kind,y,48.6,-2.0,10,2", "line {n} (group 'kind'): column 'kind'"),
+    "gap": ("bearing,gap,y,48.6,-2.0,10,", "line {n} (group 'gap'): column 'sigma_deg' is missing"),
+}
+
+
+def test_bad_rows_fail_only_their_groups_and_the_others_are_fixed(tmp_path, capsys):
+    # each bad group has two good rows around its bad one; good groups before and after
+    lines = bearing_csv(("a",)).splitlines()
+    good = [ln.split(",", 2)[2] for ln in lines[1:]]
+    body, needles = [], []
+    for g, (bad, needle) in BAD_ROWS.items():
+        body += [f"bearing,{g},{good[0]}", bad, f"bearing,{g},{good[1]}"]
+        needles.append(needle.format(n=len(body) + len(lines) - 1))
+    p = tmp_path / "obs.csv"
+    p.write_text("\n".join(lines + body) + "\n" + bearing_csv(("b",)).split("\n", 1)[1])
+    rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    assert rc == 1
+    fixes = [json.loads(x) for x in out.splitlines()]
+    assert [d["group"] for d in fixes] == ["a", "b"]
+    assert all(inverse(d["lat"], d["lon"], *TX)[2] < 1.0 for d in fixes)
+    msgs = err.splitlines()
+    assert len(msgs) == len(BAD_ROWS) and "Traceback" not in err
+    for msg, needle in zip(msgs, needles, strict=True):
+        assert msg.startswith(f"unseen: error: {p}: ") and needle in msg, (msg, needle)
+
+
+def test_read_observations_raises_without_errors_and_collects_with_them(tmp_path):
+    p = tmp_path / "obs.csv"
+    p.write_text(bearing_csv(("a",), extra_rows="bearing,z,x,95,-2.0,10,2\n"))
+    with pytest.raises(FileFormatError, match="line 5 \\(group 'z'\\): column 'lat'"):
+        read_observations(p)
+    errors: dict = {}
+    groups = read_observations(p, errors=errors)
+    assert list(groups) == ["a"] and len(groups["a"]) == 3
+    assert list(errors) == ["z"] and isinstance(errors["z"], FileFormatError)
+    q = tmp_path / "all_bad.csv"
+    q.write_text(H + "bearing,z,x,95,-2.0,10,2\n")
+    errors = {}
+    assert read_observations(q, errors=errors) == {} and list(errors) == ["z"]
+
+
+def test_diverging_third_bearing_message_makes_sense(tmp_path, capsys):
+    # issue 4 review, group d4: a, b 2 km apart converge 1 km ahead; c points away
+    from unseen.geo import forward
+
+    def at(la, lo, az, d):
+        r = forward(la, lo, az, d)
+        return float(r[0]), float(r[1])
+
+    a = (48.0, -2.0)
+    b, mid = at(*a, 90.0, 2000.0), at(*a, 90.0, 1000.0)
+    tx, c = at(*mid, 0.0, 1000.0), at(*mid, 180.0, 500.0)
+    rows = [(s, p, float(inverse(*p, *tx)[0])) for s, p in (("a", a), ("b", b), ("c", c))]
+    rows[2] = ("c", c, (rows[2][2] + 180.0) % 360.0)
+    p = tmp_path / "d4.csv"
+    p.write_text(H + "".join(f"bearing,d4,{s},{la},{lo},{az},2\n" for s, (la, lo), az in rows))
+    rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    assert rc == 1 and out == ""
+    assert err.startswith("unseen: error: group 'd4': bearing rays are inconsistent")
+    assert err.count("\n") == 1 and " 0.0 km" not in err and "parallel" not in err
 
 
 def test_missing_file(capsys):

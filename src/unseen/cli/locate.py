@@ -36,9 +36,12 @@ def locate(
     from unseen.locate import solve_many
     from unseen.locate.io import fix_to_dict, read_observations
 
-    groups = read_observations(obs)
+    bad: dict[str, UnseenError] = {}
+    groups = read_observations(obs, errors=bad)
+    for exc in bad.values():
+        print(f"unseen: error: {exc}", file=sys.stderr)
     results = solve_many(groups, robust=robust, dims=3 if three_d else 2, year=year)
-    failed = 0
+    failed = len(bad)
     rows = []
     for name, r in results.items():
         if isinstance(r, UnseenError):

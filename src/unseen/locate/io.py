@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from unseen.errors import FileFormatError
+from unseen.errors import FileFormatError, InputError, UnseenError
 from unseen.types import Bearing, Fix, Observation, SignalStrength, Site, Tdoa
 
 KINDS = ("bearing", "tdoa", "rssi")
@@ -98,17 +98,27 @@ class _Row:
         return lat, lon
 
 
+def row_group(data: dict[str, Any], where: str = "row") -> str:
+    """The row's `group` ("" when absent); FileFormatError when it is not text or an integer."""
+    v = data.get("group")
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise FileFormatError(f"{where}: column 'group': expected text, got {v!r}")
+    return str(v).strip()
+
+
 def row_to_observation(data: dict[str, Any], where: str = "row") -> tuple[str, Observation]:
-    """(group, observation) from one row; FileFormatError naming `where` and the column."""
+    """(group, observation) from one row; FileFormatError naming `where`, the group and column."""
+    group = row_group(data, where)
+    if group:
+        where = f"{where} (group {group!r})"
     row = _Row(data, where)
     kind = row.text("kind").lower()
     if kind not in KINDS:
         raise FileFormatError(
             f"{where}: column 'kind': expected one of {', '.join(KINDS)}, got {data.get('kind')!r}"
         )
-    group = row.text("group", "")
-    if group:
-        row.where = f"{where} (group {group!r})"
     lat, lon = row.latlon("lat", "lon")
     site = Site(row.text("station"), lat, lon, row.num("alt_m", 0.0))
     time_s = row.num("time_s", 0.0)
@@ -173,26 +183,51 @@ def _chain(head: list[str], tail: Iterable[str]) -> Iterator[str]:
     yield from tail
 
 
-def read_observations(source: str | Path | IO[str]) -> dict[str, list[Observation]]:
-    """Observations grouped by `group` from a CSV/JSONL path, '-' (stdin) or a text stream."""
+def read_observations(
+    source: str | Path | IO[str], errors: dict[str, UnseenError] | None = None
+) -> dict[str, list[Observation]]:
+    """Observations grouped by `group` from a CSV/JSONL path, '-' (stdin) or a text stream.
+
+    Without `errors`, the first bad row raises FileFormatError. With it, a bad value in a row
+    whose group is known (range, NaN/Inf, not a number, a missing column, an unknown kind) puts
+    that group's first error in `errors[group]` and leaves the group out; the other groups are
+    read. Structural problems (no header, not UTF-8, bad JSON, empty input, an unreadable group)
+    always raise.
+    """
     if isinstance(source, str | Path):
         if str(source) == "-":
-            return _read(sys.stdin, "<stdin>")
+            return _read(sys.stdin, "<stdin>", errors)
         path = Path(source)
         try:
             with path.open(newline="", encoding="utf-8") as fh:
-                return _read(fh, str(path))
+                return _read(fh, str(path), errors)
         except UnicodeDecodeError:
             raise FileFormatError(f"{path}: not a UTF-8 text file") from None
-    return _read(source, getattr(source, "name", "<stream>"))
+    return _read(source, getattr(source, "name", "<stream>"), errors)
 
 
-def _read(stream: IO[str], name: str) -> dict[str, list[Observation]]:
+def _read(
+    stream: IO[str], name: str, errors: dict[str, UnseenError] | None
+) -> dict[str, list[Observation]]:
     groups: dict[str, list[Observation]] = {}
+    failed: dict[str, UnseenError] = {}
     for data, where in _rows(stream, name):
-        g, obs = row_to_observation(data, where)
+        if errors is None:
+            g, obs = row_to_observation(data, where)
+        else:
+            g = row_group(data, where)
+            if g in failed:
+                continue
+            try:
+                _, obs = row_to_observation(data, where)
+            except InputError as exc:
+                failed[g] = exc
+                groups.pop(g, None)
+                continue
         groups.setdefault(g, []).append(obs)
-    if not groups:
+    if errors is not None:
+        errors.update(failed)
+    if not groups and not failed:
         raise FileFormatError(f"{name}: no observations (a header but no rows)")
     return groups
 
