@@ -240,6 +240,20 @@ def test_the_map_page_and_offline_leaflet_are_served(client):
     js = client.get("/static/leaflet/leaflet.js")
     assert js.status_code == 200 and "Leaflet" in js.text[:2000]
     assert client.get("/static/app/app.js").status_code == 200
+    assert 'rel="icon"' in page.text  # no /favicon.ico request, no console error
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_api_reference_pages_load_everything_from_this_server(client, path):
+    import re
+
+    page = client.get(path)
+    assert page.status_code == 200
+    assert re.findall(r"https?://|//[a-z]", page.text) == []  # no external host at all
+    assets = re.findall(r"""(?:src|href)=["'](/[^"']+)["']""", page.text)
+    assert any(a.endswith(".js") for a in assets)
+    for a in assets:
+        assert client.get(a).status_code == 200, a
 
 
 @pytest.mark.parametrize(

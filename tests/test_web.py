@@ -89,6 +89,9 @@ def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("request", lambda r: None if r.url.startswith(srv.url) or r.url.startswith(
                 ("data:", "blob:", "ws://127.0.0.1")) else outside.append(r.url))  # fmt: skip
+            errors = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"{srv.url}/#token={viewer}&hunt=saint-malo")
             page.wait_for_selector("#conn.on", timeout=10_000)
             assert page.locator("#fix").is_hidden()
@@ -112,6 +115,13 @@ def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
             shot = Path(os.environ.get("UNSEEN_SCREENSHOT", tmp_path / "map.png"))
             page.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
+            assert errors == []  # e.g. no 404 for /favicon.ico
+            # the API reference renders offline from the installed Swagger UI assets
+            page.goto(f"{srv.url}/docs")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=10_000)
+            assert "unseen" in page.locator(".swagger-ui .info .title").text_content()
+            page.wait_for_selector('[data-path="/api/v1/observations"]', timeout=10_000)
+            assert errors == []
         finally:
             browser.close()
     assert outside == []  # nothing fetched from the internet

@@ -9,8 +9,9 @@ from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -142,6 +143,8 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.repo = repo
@@ -177,6 +180,29 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
     leaflet = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
     app.mount("/static/leaflet", StaticFiles(directory=str(leaflet)), name="leaflet")
     app.mount("/static/app", StaticFiles(directory=str(web)), name="app")
+    docs = resources.files("fastapi_offline") / "static"
+    app.mount("/static/docs", StaticFiles(directory=str(docs)), name="docs")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            redoc_js_url="/static/docs/redoc.standalone.js",
+            redoc_favicon_url="/static/docs/favicon.png",
+            with_google_fonts=False,
+        )
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -141,6 +141,7 @@
   let heatTimer = null;
   function loadHeat() {
     clearTimeout(heatTimer);
+    if (!state.fixes.length) { state.heat = null; drawHeat(); return; }  // no fix: no heatmap yet
     heatTimer = setTimeout(async () => {
       try { state.heat = await api(`/api/v1/hunts/${encodeURIComponent(state.hunt)}/heatmap`); }
       catch (e) { state.heat = null; }
