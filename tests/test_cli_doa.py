@@ -246,3 +246,25 @@ def test_errors_are_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert msg in err and err.count("\n") == 0 and "Traceback" not in err, (argv, err)
+
+
+def test_errors_name_the_file_field_and_frame(tmp_path, capsys):
+    from unseen.sources import write_sigmf
+
+    x = (np.random.default_rng(0).standard_normal((4, 20000)) * 0.1).astype(np.complex64)
+    x[2, 9000] = np.nan
+    bad = write_sigmf(tmp_path / "nan", x, 1e6, 100e6, datatype="cf32_le")
+    rc = main(["doa", str(bad), "--array", "ula:4:0.5", "--frame", "4096", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert f"{bad}: samples contain NaN or Inf" in err
+    assert "frame 2 (channel 2, sample 9000)" in err
+    meta = tmp_path / "nofreq.sigmf-meta"
+    doc = json.loads(bad.read_text())
+    for cap in doc["captures"]:
+        cap.pop("core:frequency")
+    meta.write_text(json.dumps(doc))
+    (tmp_path / "nofreq.sigmf-data").write_bytes(np.nan_to_num(x).tobytes("F"))
+    rc = main(["doa", str(meta), "--array", "ula:4:0.5", "--frame", "4096", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{meta}: core:frequency" in err and "missing" in err

@@ -153,9 +153,9 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, tmp_path)
     --method carrier correlates the modulation left after removing a 50 ms moving-average
     carrier (AM second marks and the ±15.6° PN phase chips). The statistical σ alone (≈0.9 µs)
     is smaller than the per-pair biases (up to ≈8 µs), so σ gets a systematic term from the
-    data, not chosen by hand: --check-method envelope also times the AM envelope alone and
-    adds |D|/√2 of the two methods' disagreement per pair (14.8, 1.3, 17.0 µs here: the pairs
-    with JO51xl, whose AM and phase timing disagree, are named on stderr).
+    data, not chosen by hand: --check-method envelope (the default check) also times the AM
+    envelope alone and adds the two methods' disagreement beyond their own σ per pair (14.8, 0,
+    17.0 µs here: the pairs with JO51xl, whose AM and phase timing disagree, are named).
     """
     if not DCF77.exists():
         pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
@@ -308,3 +308,84 @@ def test_tdoa_reference_options_are_checked(tmp_path, capsys):
     assert rc == 2 and "--reference" in err and "LAT,LON" in err
     rc, _, err = _run(["tdoa", "a", "b", "--reference", "48.6,-2.0"], capsys)
     assert rc == 2 and "--reference-freq-hz" in err
+
+
+def test_tdoa_refuses_file_name_time(tmp_path, capsys):
+    """A KiwiSDR WAV with its `kiwi` GNSS chunks stripped has only the file name's 1-s time:
+    opening warns, and tdoa refuses it (rc 2) naming the file, instead of a µs-level σ."""
+    if not DCF77.exists():
+        pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
+    from test_sources import strip_kiwi
+
+    wavs = sorted(DCF77.glob("*.wav"))
+    bare = strip_kiwi(wavs[1], tmp_path / wavs[1].name)
+    st = tmp_path / "stations.csv"
+    st.write_text(
+        "station,lat,lon\nHB9ODP,46.499351,8.798828\nJO51xl,51.466044,11.977189\n"
+        "pa0rdt,51.500500,3.600690\n"
+    )
+    rc, out, err = _run(["tdoa", str(wavs[0]), str(bare), "--stations", str(st)], capsys)
+    assert rc == 2 and out == ""
+    assert f"{bare}: no kiwi GNSS timestamps" in err
+    assert f"{bare}: absolute time comes only from the file name" in err
+
+
+@pytest.mark.parametrize("n", [8192, 4800, 200])
+def test_detect_short_recordings(tmp_path, capsys, n):
+    """Recordings shorter than one 16·nfft row (8,192 samples; a 0.1 s WAV at 48 kHz; 200
+    samples) still get their carrier: the row, then the FFT, shrink to fit."""
+    import scipy.io.wavfile
+
+    fs = 48000.0
+    t = np.arange(n) / fs
+    x = 0.5 * np.exp(2j * np.pi * 6000 * t)
+    x += 1e-3 * np.random.default_rng(1).standard_normal((n, 2)) @ np.array([1, 1j])
+    pcm = np.stack([x.real, x.imag], axis=1).astype(np.float32)
+    path = tmp_path / "short.wav"
+    scipy.io.wavfile.write(path, int(fs), pcm)
+    rc, out, err = _run(["detect", str(path), "--center-freq-hz", "1e6", "--json"], capsys)
+    assert rc == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert any(abs(r["freq_hz"] - 1_006_000) < 2 * fs / 64 for r in rows), rows
+
+
+def test_detect_errors_name_the_file(tmp_path, capsys):
+    x = (np.random.default_rng(0).standard_normal((1, 20000)) * 0.1).astype(np.complex64)
+    x[0, 9000] = np.nan
+    bad = write_sigmf(tmp_path / "nan", x, 1e6, 100e6, datatype="cf32_le")
+    rc, out, err = _run(["detect", str(bad), "--json"], capsys)
+    assert rc == 2 and out == "" and f"{bad}: samples contain NaN or Inf" in err
+    tiny = write_sigmf(tmp_path / "tiny", x[:, :40], 1e6, 100e6, datatype="cf32_le")
+    rc, _, err = _run(["detect", str(tiny)], capsys)
+    assert rc == 2 and f"{tiny}: 40 samples" in err
+
+
+@pytest.mark.slow
+def test_dcf77_default_options_warn_and_widen_sigma(capsys, monkeypatch, tmp_path):
+    """Default options (GCC-PHAT over the whole 12 kHz band) on the real DCF77 set: PHAT
+    whitens the noise-only bins around a narrowband carrier and peaks hundreds of µs from the
+    envelope's TDOA. The default check (envelope) must say so on stderr for every pair and widen
+    σ to cover the disagreement (before: σ ≈ 1 µs on 400 µs errors, fix 97 km off, M² 434,000).
+    Then the fix's 95 % ellipse is at least of the size of its error (M² of the truth < 10)."""
+    if not DCF77.exists():
+        pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
+    from unseen.geo.frames import geodetic2enu
+
+    st = tmp_path / "stations.csv"
+    st.write_text(
+        "station,lat,lon\nHB9ODP,46.499351,8.798828\nJO51xl,51.466044,11.977189\n"
+        "pa0rdt,51.500500,3.600690\n"
+    )
+    wavs = sorted(str(p) for p in DCF77.glob("*.wav"))
+    rc, out, err = _run(["tdoa", *wavs, "--stations", str(st), "--json"], capsys)
+    assert rc == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert err.count("phat and envelope TDOAs differ") == 3
+    assert all(r["sigma_s"] > 30e-6 for r in rows)
+    rc, fix_out, err = _run(["locate", "-", "--json"], capsys, stdin=out, monkeypatch=monkeypatch)
+    assert rc == 0, err
+    fix = json.loads(fix_out.splitlines()[0])
+    e, n, _ = geodetic2enu(TRUTH[0], TRUTH[1], 0.0, fix["lat"], fix["lon"], 0.0)
+    v = np.array([float(e), float(n)])
+    cov = np.array(fix["cov_enu_m2"])[:2, :2]
+    assert float(v @ np.linalg.solve(cov, v)) < 10.0

@@ -342,3 +342,34 @@ def test_soapy_missing_is_a_clear_error():
         pytest.skip("SoapySDR bindings are installed here")
     with pytest.raises(InputError, match="SoapySDR Python bindings"):
         SoapySource("driver=rtlsdr", 2.4e6, 100e6)
+
+
+def strip_kiwi(src, dst):
+    """A copy of a WAV with every `kiwi` chunk removed (RIFF size fixed)."""
+    raw = src.read_bytes()
+    out, pos = bytearray(raw[:12]), 12
+    while pos + 8 <= len(raw):
+        cid, size = struct.unpack("<4sI", raw[pos : pos + 8])
+        end = pos + 8 + size + (size & 1)
+        if cid != b"kiwi":
+            out += raw[pos:end]
+        pos = end
+    out[4:8] = struct.pack("<I", len(out) - 8)
+    dst.write_bytes(bytes(out))
+    return dst
+
+
+def test_kiwisdr_without_kiwi_chunks_warns_time_from_file_name(tmp_path):
+    import pathlib
+
+    folder = pathlib.Path("../shared/data/kiwisdr-dcf77-2020-08-13")
+    if not folder.exists():
+        pytest.skip(f"{folder} absent (real KiwiSDR DCF77 recordings)")
+    src = sorted(folder.glob("*.wav"))[0]
+    dst = strip_kiwi(src, tmp_path / src.name)
+    assert b"kiwi" in src.read_bytes() and b"kiwi" not in dst.read_bytes()
+    with pytest.warns(UserWarning, match="no kiwi GNSS timestamps.*file name, 1 s resolution") as w:
+        rec = open_recording(dst)
+    assert any(str(dst) in str(x.message) for x in w)
+    assert rec.extensions["unseen:time_source"] == "file name"
+    assert rec.utc_ns == 1_597_301_540 * 10**9

@@ -208,3 +208,20 @@ def test_dcf77_tdoas_against_geodesic_truth():
         assert m.tdoa_s == pytest.approx(truth, abs=12e-6), (ra.station, rb.station)
         tdoas.append(to_tdoa(m, ra.site, rb.site))
     assert all(c.ok for c in closures(tdoas))
+
+
+def test_cross_check_widens_only_beyond_the_statistical_spread():
+    """σ² grows by max(0, D² − σ_D²)/2: two estimates that agree within their own σ keep the
+    primary's σ (good wideband signals keep their small σ); a gross disagreement covers D."""
+    from unseen.tdoa import cross_check
+    from unseen.tdoa.measure import Measurement
+
+    p = Measurement(1e-6, 3e-9, 3e-9, None, 1.0, 0.1, "phat", 8)
+    near = Measurement(1e-6 + 4e-9, 4e-9, 4e-9, None, 1.0, 0.1, "envelope", 8)
+    m, ok = cross_check(p, near)
+    assert ok and m.sigma_s == p.sigma_s
+    far = Measurement(1e-6 + 400e-6, 1e-6, 1e-6, None, 1.0, 0.1, "envelope", 8)
+    m, ok = cross_check(p, far)
+    d2, s2 = (400e-6) ** 2, (3e-9) ** 2 + (1e-6) ** 2
+    assert not ok and m.sigma_s == pytest.approx(np.sqrt(p.sigma_s**2 + (d2 - s2) / 2))
+    assert m.tdoa_s == p.tdoa_s

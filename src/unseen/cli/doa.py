@@ -35,6 +35,33 @@ ArraySpec = Annotated[
 ]
 
 
+def _freq(rec, source: str) -> float:
+    """The recording's centre frequency (Hz), which bearings need; an error naming the field."""
+    import math
+
+    f = rec.center_freq_hz
+    if not (math.isfinite(f) and f > 0):
+        field = "core:frequency of its first capture" if rec.captures else "centre frequency"
+        raise InputError(
+            f"{source}: {field} is {'missing' if f == 0 else f}; bearings need the centre "
+            "frequency (> 0 Hz) to turn phase into angle"
+        )
+    return f
+
+
+def _first_bad(samples, frame: int, first_frame: int) -> str:
+    """Where the first non-finite sample of a block is: frame, channel, sample."""
+    import numpy as np
+
+    ch, idx = np.nonzero(~np.isfinite(samples))
+    k = int(np.argmin(idx)) if len(idx) else 0
+    i = int(idx[k]) if len(idx) else 0
+    return (
+        f"frame {first_frame + i // frame} (channel {int(ch[k]) if len(ch) else 0}, "
+        f"sample {first_frame * frame + i})"
+    )
+
+
 def _array(spec: str | None, heading_deg: float | None, extensions: dict, source: str):
     from unseen.doa import Array
 
@@ -161,7 +188,7 @@ def doa(
             f"{recording}: {rec.num_channels} channels but the array has "
             f"{arr.num_elements} elements"
         )
-    arr.check_spacing(rec.center_freq_hz)
+    arr.check_spacing(_freq(rec, str(recording)))
     cal = Calibration.load(calibration) if calibration is not None else None
     if frame < arr.num_elements:
         raise InputError(
@@ -175,18 +202,26 @@ def doa(
     for first in range(0, total, per_read):
         count = min(per_read, total - first)
         block = rec.read(first * frame, count * frame)
-        ests = estimate_frames(
-            block,
-            arr,
-            frame,
-            method,
-            sources,
-            calibration=cal,
-            smoothing=smoothing,
-            forward_backward=fb,
-            step_deg=step_deg,
-            first_frame=first,
-        )
+        try:
+            ests = estimate_frames(
+                block,
+                arr,
+                frame,
+                method,
+                sources,
+                calibration=cal,
+                smoothing=smoothing,
+                forward_backward=fb,
+                step_deg=step_deg,
+                first_frame=first,
+            )
+        except InputError as e:
+            if "NaN" not in str(e):
+                raise
+            raise InputError(
+                f"{recording}: samples contain NaN or Inf values, first in "
+                f"{_first_bad(block.samples, frame, first)}; expected finite IQ"
+            ) from None
         for est in ests:
             row = {
                 "frame": est.frame,
@@ -255,7 +290,8 @@ def calibrate_cmd(
         cal = calibrate(R, n, freq_hz=rec.center_freq_hz)
     else:
         arr = _array(array, heading_deg, rec.extensions, str(recording))
-        cal = calibrate(R, n, array=arr, azimuth_deg=azimuth, freq_hz=rec.center_freq_hz)
+        f = _freq(rec, str(recording))
+        cal = calibrate(R, n, array=arr, azimuth_deg=azimuth, freq_hz=f)
     cal.save(out)
     typer.echo(
         "phase_deg "

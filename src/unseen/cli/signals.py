@@ -128,9 +128,10 @@ def tdoa_cmd(
     check_method: Annotated[
         str,
         typer.Option(
-            help="Second method timing another feature of the signal; each pair's σ is widened "
-            "by |D|/√2 of the two TDOAs' disagreement D and disagreeing pairs are named. "
-            "auto = envelope for dcf77, none otherwise."
+            help="Second method timing another feature of the signal; each pair's σ² is widened "
+            "by max(0, D² − σ_D²)/2 (D the two TDOAs' disagreement, σ_D its statistical σ) and "
+            "disagreeing pairs are named. auto = carrier for envelope, envelope otherwise; "
+            "none turns the check off."
         ),
     ] = "auto",
     reference: Annotated[
@@ -174,7 +175,7 @@ def tdoa_cmd(
     if method not in (*METHODS, "dcf77"):
         raise InputError(f"--method {method!r}; expected one of {', '.join(METHODS)}, dcf77")
     if check_method == "auto":
-        check_method = "envelope" if method == "dcf77" else "none"
+        check_method = "carrier" if method == "envelope" else "envelope"
     if check_method not in (*METHODS, "none"):
         raise InputError(
             f"--check-method {check_method!r}; expected auto, none or one of {', '.join(METHODS)}"
@@ -293,7 +294,7 @@ def _warn_disagreement(disagree: list, stations: list[str], method: str, check: 
     for a, b, d in disagree:
         print(
             f"unseen: warning: {a}–{b}: {method} and {check} TDOAs differ by "
-            f"{d * 1e6:.1f} µs; σ widened by |D|/√2"
+            f"{d * 1e6:.1f} µs; σ widened to cover it"
             + (f"; suspect receiver(s): {', '.join(suspects)}" if suspects else ""),
             file=sys.stderr,
         )

@@ -167,21 +167,48 @@ def detect(
     full-scale complex tone is 0 dBFS), start/stop (s from the recording's start; a channel that
     goes quiet for more than two rows is reported once per burst) and modulation (cw, am, fm,
     digital). `pfa` is the per-bin false-alarm probability of the CFAR; rows are `row_s` long
-    (default 16·nfft samples).
+    (default 16·nfft samples). A recording shorter than one row gets one row of whole FFTs;
+    one shorter than `nfft` a smaller FFT (a power of two, at least MIN_NFFT).
     """
+    where = str(getattr(source, "path", None) or "samples")
     if isinstance(source, IqBlock):
+        nfft = _fit_nfft(nfft, source.num_samples, where)
         row = int(row_s * source.sample_rate_hz) if row_s else None
         s = spectrogram(source, nfft=nfft, row_len=row)
     elif hasattr(source, "frames"):
+        n = source.num_samples
+        nfft = _fit_nfft(nfft, n, where)
         row = int(row_s * source.sample_rate_hz) if row_s else 16 * nfft
         # at most `max_rows` rows: long recordings get longer rows (memory stays bounded)
-        row = max(row, nfft, -(-source.num_samples // (max_rows or 4096) // nfft) * nfft)
+        row = max(row, nfft, -(-n // (max_rows or 4096) // nfft) * nfft)
+        row = min(row, n // nfft * nfft)
         frames = source.frames(row)
         s = spectrogram_frames(frames, nfft=nfft)
     else:
         raise InputError(f"detect: expected an IqBlock or a recording, got {type(source).__name__}")
+    bad = np.flatnonzero(~np.isfinite(s.power).all(axis=1))
+    if len(bad):
+        t0 = s.times_s[bad[0]]
+        raise InputError(
+            f"{where}: samples contain NaN or Inf values in {len(bad)} spectrogram row(s), the "
+            f"first at {t0:.6f}–{t0 + s.row_s:.6f} s (row {bad[0]}); expected finite IQ"
+        )
     dets = detect_spectrogram(s, pfa=pfa, min_snr_db=min_snr_db)
     return [_refine(source, d) for d in dets]
+
+
+MIN_NFFT = 64
+
+
+def _fit_nfft(nfft: int, n: int, where: str) -> int:
+    """`nfft`, halved while longer than the n samples, down to MIN_NFFT."""
+    if n < MIN_NFFT:
+        raise InputError(
+            f"{where}: {n} samples per channel; detection needs at least {MIN_NFFT} (one FFT)"
+        )
+    while nfft > n and nfft > MIN_NFFT:
+        nfft //= 2
+    return nfft
 
 
 def _refine(source, d: Detection, max_samples: int = 1 << 17) -> Detection:

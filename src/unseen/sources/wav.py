@@ -168,6 +168,15 @@ def read_wav(
     rate = float(sample_rate_hz or hdr_rate)
     timestamps = None
     utc0 = name_ns
+    ext: dict = {}
+    if not n_kiwi and name_ns is not None:
+        ext["unseen:time_source"] = "file name"
+        if kiwi:
+            warnings.warn(
+                f"{path}: no kiwi GNSS timestamps (no `kiwi` chunks); time from the file name, "
+                "1 s resolution",
+                stacklevel=2,
+            )
     if n_kiwi:
         segs, timestamps, rate = _kiwi_axis(path, segs, stamps, rate, name_ns)
         utc0 = int(timestamps[1][0] - round(timestamps[0][0] * 1e9 / rate))
@@ -183,7 +192,7 @@ def read_wav(
         datatype=dt.name,
         timestamps=timestamps,
         station=station,
-        extensions={"unseen:header_rate_hz": hdr_rate} if n_kiwi else {},
+        extensions={"unseen:header_rate_hz": hdr_rate} if n_kiwi else ext,
     )
 
 

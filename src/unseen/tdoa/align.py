@@ -82,7 +82,8 @@ def on_grid(
     Each recording (duck-typed `unseen.sources.Recording`: `times_ns`, `read`, `site`) is
     channelized to freq_hz ± bandwidth_hz/2 when given, then interpolated at t_k = t0 + k/fs with
     fs the first recording's (decimated) rate. At most `max_duration_s` of overlap is used.
-    Errors if the recordings do not overlap in time or carry no absolute time.
+    Errors if the recordings do not overlap in time or carry no sample-accurate absolute time
+    (none, or only a file-name time).
     """
     from unseen.channelize import channelize, decimation_for
 
@@ -92,6 +93,11 @@ def on_grid(
             raise InputError(
                 f"{r.path}: no absolute time (core:datetime / GNSS stamps); "
                 "TDOA needs time-stamped recordings"
+            )
+        if (getattr(r, "extensions", None) or {}).get("unseen:time_source") == "file name":
+            raise InputError(
+                f"{r.path}: absolute time comes only from the file name (1 s resolution); TDOA "
+                "needs sample-accurate time stamps (KiwiSDR `kiwi` GNSS chunks, core:datetime)"
             )
         t = r.times_ns(0, 1)[0], r.times_ns(r.num_samples - 1, 1)[0]
         spans.append((int(t[0]), int(t[1])))

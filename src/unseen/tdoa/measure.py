@@ -179,14 +179,16 @@ def cross_check(
     from another feature of the signal (e.g. the AM envelope against the phase chips), and
     whether the two agree.
 
-    Errors that depend on which feature is timed (receiver filters, AGC, sky-wave mixing) show
-    up as D. If the two estimators' systematic errors are independent with one spread s, D has
-    spread √2·s, so s ≈ |D|/√2 is added in quadrature. They agree when
-    |D| ≤ k·sqrt(σ_primary² + σ_other²).
+    Errors that depend on which feature is timed (receiver filters, AGC, sky-wave mixing, a
+    spurious correlation peak) show up as D. With statistical spread σ_D = sqrt(σ_primary² +
+    σ_other²) and independent systematic errors of one spread s, E[D²] = σ_D² + 2s², so
+    s² = max(0, D² − σ_D²)/2 is added to σ² (no widening when the two agree within their own
+    σ). They agree when |D| ≤ k·σ_D.
     """
     d = other.tdoa_s - primary.tdoa_s
     stat = float(np.hypot(primary.sigma_s, other.sigma_s))
-    sigma = float(np.hypot(primary.sigma_s, d / np.sqrt(2)))
+    excess = max(0.0, d * d - stat * stat) / 2
+    sigma = float(np.sqrt(primary.sigma_s**2 + excess))
     return replace(primary, sigma_s=sigma), bool(abs(d) <= k * stat)
 
 
