@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from unseen.cli import main
 from unseen.errors import ConfigError
 from unseen.serve import Settings, bootstrap_admin, check_admin_token, create_app
+from unseen.serve.process import free_port
 from unseen.store import Repo
 
 ADMIN = secrets.token_urlsafe(32)
@@ -269,6 +270,40 @@ def test_api_reference_pages_load_everything_from_this_server(client, path):
 def test_weak_admin_tokens_are_refused(token):
     with pytest.raises(ConfigError, match="UNSEEN_ADMIN_TOKEN"):
         check_admin_token(token)
+
+
+@pytest.mark.parametrize(("token", "bits"), [("a" * 36, 0), ("ab" * 16, 32)])
+def test_low_entropy_message_gives_a_sane_figure(token, bits):
+    # per-character Shannon estimate: one symbol carries 0 bits, two equiprobable ones 1 bit
+    with pytest.raises(ConfigError, match=rf"\(about {bits} bits, need 96\)"):
+        check_admin_token(token)
+
+
+def serve_error(capsys, monkeypatch, *args) -> str:
+    monkeypatch.setenv("UNSEEN_ADMIN_TOKEN", ADMIN)
+    assert main(["serve", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("unseen: error: ")
+    return err
+
+
+def test_serve_reports_a_port_in_use_in_one_line(tmp_path, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = serve_error(capsys, monkeypatch, "--port", str(port), "--db", str(tmp_path / "p.db"))
+    assert f"unseen: error: 127.0.0.1:{port} is already in use" in err
+
+
+def test_serve_reports_an_unreachable_postgresql_in_one_line_without_the_password(
+    monkeypatch, capsys
+):
+    url = "postgresql://hunt:hunter2@127.0.0.1:1/unseen"  # port 1: connection refused
+    err = serve_error(capsys, monkeypatch, "--port", str(free_port()), "--db", url)
+    assert "127.0.0.1:1/unseen" in err and "hunter2" not in err
 
 
 def test_strong_admin_token_is_accepted_and_generated_once(repo):

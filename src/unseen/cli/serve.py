@@ -37,17 +37,45 @@ def serve(
         from unseen.serve import check_admin_token
 
         check_admin_token(settings.admin_token)
-    repo = Repo.open(db)
-    fresh = bootstrap_admin(repo, settings)
-    if fresh:
-        typer.echo(f"admin token (shown once, keep it safe): {fresh}")
-    typer.echo(
-        f"unseen: serving {repo.engine.url.render_as_string(hide_password=True)} "
-        f"on http://{host}:{port}/",
-        err=True,
-    )
-    uvicorn.run(create_app(settings, repo), host=host, port=port, log_level="warning")
+    sock = _bind(host, port)  # held from here on: a port in use is reported before the database
+    try:
+        repo = Repo.open(db)
+        fresh = bootstrap_admin(repo, settings)
+        if fresh:
+            typer.echo(f"admin token (shown once, keep it safe): {fresh}")
+        typer.echo(
+            f"unseen: serving {repo.engine.url.render_as_string(hide_password=True)} "
+            f"on http://{host}:{port}/",
+            err=True,
+        )
+        config = uvicorn.Config(create_app(settings, repo), log_level="warning")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
+
+
+def _bind(host: str, port: int):
+    """A listening-ready TCP socket on host:port (as uvicorn binds), or a one-line ConfigError."""
+    import errno
+    import socket
+
+    from unseen.errors import ConfigError
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"{where} is already in use; stop the other server or choose another --port"
+            ) from None
+        raise ConfigError(f"--host {host} --port {port}: cannot listen on {where}: "
+                          f"{exc.strerror or exc}") from None  # fmt: skip
+    return sock
 
 
 @app.command()

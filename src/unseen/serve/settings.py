@@ -37,7 +37,7 @@ def token_bits(token: str) -> float:
     if n == 0:
         return 0.0
     counts = Counter(token)
-    h = -sum(c / n * math.log2(c / n) for c in counts.values())
+    h = sum(c / n * math.log2(n / c) for c in counts.values())
     return n * h
 
 

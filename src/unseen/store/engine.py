@@ -80,8 +80,20 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     try:
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), revision)
-    except sa.exc.OperationalError as exc:
-        raise ConfigError(f"database {engine.url!r}: cannot open or migrate: {exc.orig}") from exc
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        why = one_line(exc.orig, engine.url)
+        raise ConfigError(f"database {shown(engine.url)}: cannot open or migrate: {why}") from exc
+
+
+def shown(url: sa.URL) -> str:
+    """The URL with its password masked (`***`)."""
+    return url.render_as_string(hide_password=True)
+
+
+def one_line(exc: BaseException | None, url: sa.URL) -> str:
+    """A driver's (often multi-line) message on one line, never showing the URL's password."""
+    text = "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text.replace(url.password, "***") if url.password else text
 
 
 def current_revision(engine: sa.Engine) -> str | None:
