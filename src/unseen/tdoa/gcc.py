@@ -13,7 +13,8 @@ e^{j2πkτ/N} = e^{j2π(qB)τ/N}·e^{j2πrτ/N} needs only Q + B exponentials).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft
@@ -28,13 +29,18 @@ WEIGHTINGS = ("phat", "scot", "none")
 @dataclass(frozen=True)
 class Correlation:
     """A correlation over the allowed lags (s): |r| / Σ|G| (≤ 1; 1 = all bins in phase), the
-    refined peak lag and height, and the largest |r| away from the peak relative to it."""
+    refined peak lag and height, the highest local maximum outside the main lobe relative to
+    the peak (`sidelobe`), and the indices into `lags_s` of the main lobe's integer-lag maximum
+    (`main`) and of every local maximum outside the main lobe (`rivals`, highest first). The
+    main lobe runs from the peak down to the first local minimum on each side."""
 
     lags_s: np.ndarray
     magnitude: np.ndarray
     peak_s: float
     peak: float
     sidelobe: float
+    main: int = 0
+    rivals: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _ctype(*xs: np.ndarray) -> type:
@@ -126,12 +132,34 @@ def gcc(
     center_s: float = 0.0,
     weighting: str = "phat",
     band_hz: tuple[float, float] | None = None,
+    taper: float = 0.0,
 ) -> Correlation:
     """Generalised cross-correlation of a and b over |lag − center_s| ≤ max_lag_s (s), with the
-    peak refined off-grid: the transform covers only that window, in the inputs' precision."""
+    peak refined off-grid: the transform covers only that window, in the inputs' precision.
+
+    `taper` > 0 multiplies both blocks by a Tukey window with that tapered fraction first.
+    Blocks cut from one time grid end at the same sample at every receiver: a strong carrier's
+    step there (and at the zero padding) leaks a 1/f spectrum that is identical in both and
+    coherent at zero lag, which PHAT, weighting every bin alike, turns into a false peak; the
+    cosine edges make that leakage fall as 1/f³, below the receivers' noise.
+    """
+    if taper > 0:
+        n = min(len(a), len(b))
+        w = tukey(n, taper)
+        ct = _ctype(a, b)
+        a = np.multiply(np.asarray(a[:n], ct), w)
+        b = np.multiply(np.asarray(b[:n], ct), w)
     reach = int(np.ceil((abs(center_s) + max_lag_s) * fs)) + 1
     G, _ = cross_spectrum(a, b, fs, weighting=weighting, band_hz=band_hz, max_lag_samples=reach)
     return _correlate(G, fs, max_lag_s, center_s)
+
+
+@lru_cache(maxsize=8)
+def tukey(n: int, alpha: float) -> np.ndarray:
+    """Tukey (tapered-cosine) window of n points, fraction `alpha` tapered (float32, cached)."""
+    w = scipy.signal.windows.tukey(n, alpha).astype(np.float32)
+    w.setflags(write=False)
+    return w
 
 
 def correlate(
@@ -155,10 +183,25 @@ def _correlate(G: np.ndarray, fs: float, max_lag_s: float, center_s: float) -> C
         start = float(np.clip(0.5 * (mag[k - 1] - mag[k + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
     tau, c = _refine(Spectrum(G), float(idx[k]), bounds, start)
     pk = c / max(total, 1e-300)
-    guard = max(2, int(np.ceil(0.02 * len(idx))))
-    away = np.abs(np.arange(len(mag)) - k) > guard
-    side = float(mag[away].max()) if away.any() else 0.0
-    return Correlation(idx / fs, mag, tau / fs, pk, side / pk if pk > 0 else 1.0)
+    rivals = _rivals(mag, k)
+    side = float(mag[rivals[0]]) if len(rivals) else 0.0
+    return Correlation(idx / fs, mag, tau / fs, pk, side / pk if pk > 0 else 1.0, k, rivals)
+
+
+def _rivals(mag: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the local maxima of `mag` outside the main lobe around index k (the lobe
+    ends at the first local minimum on each side), highest first; window edges count."""
+    n = len(mag)
+    lo = k
+    while lo > 0 and mag[lo - 1] <= mag[lo]:
+        lo -= 1
+    hi = k
+    while hi < n - 1 and mag[hi + 1] <= mag[hi]:
+        hi += 1
+    m = np.concatenate(([-np.inf], mag, [-np.inf]))
+    peaks = np.flatnonzero((m[1:-1] > m[:-2]) & (m[1:-1] >= m[2:]))
+    peaks = peaks[(peaks < lo) | (peaks > hi)]
+    return peaks[np.argsort(-mag[peaks], kind="stable")]
 
 
 class Spectrum:

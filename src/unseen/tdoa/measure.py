@@ -8,24 +8,29 @@ tdoa = L/fs + (t_a0 − t_b0). Only |tdoa| ≤ baseline/c is searched.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from unseen.errors import GeometryError, InputError
-from unseen.tdoa.gcc import coherence_crb, gcc
+from unseen.errors import AmbiguityWarning, GeometryError, InputError
+from unseen.tdoa.gcc import Correlation, coherence_crb, gcc
 from unseen.types import IqBlock, Site, Tdoa
 
 C_M_S = 299_792_458.0
 METHODS = ("phat", "cc", "envelope", "carrier")
+TAPER = 0.1  # Tukey fraction tapered before correlating (block-edge leakage; see gcc.gcc)
+WARN_AMBIGUITY = 0.05
 
 
 @dataclass(frozen=True)
 class Measurement:
     """A TDOA with its uncertainty: `sigma_s` (reported, includes `sigma_sys_s`), `crb_s` (the
     Cramér–Rao bound from the measured coherence), `scatter_s` (spread of per-segment estimates
-    over √K, or None), the normalised peak and the largest side peak of the correlation."""
+    over √K, or None), the normalised peak and the highest local maximum outside its main lobe
+    (relative), `ambiguity` (probability that a rival peak, not the chosen one, is the true
+    one), `rival_s` (the most likely rival's TDOA, or None) and `ambiguity_s` (its σ term)."""
 
     tdoa_s: float
     sigma_s: float
@@ -35,6 +40,9 @@ class Measurement:
     sidelobe: float
     method: str
     segments: int
+    ambiguity: float = 0.0
+    rival_s: float | None = None
+    ambiguity_s: float = 0.0
 
 
 def prepare(x: np.ndarray, fs: float, method: str, carrier_window_s: float = 0.05) -> np.ndarray:
@@ -75,7 +83,37 @@ def max_lag_from(site_a: Site | None, site_b: Site | None, speed_m_s: float = C_
 
 
 def _corr(a, b, fs, weighting, band_hz, max_lag_s, center_s):
-    return gcc(a, b, fs, max_lag_s, center_s=center_s, weighting=weighting, band_hz=band_hz)
+    return gcc(
+        a, b, fs, max_lag_s, center_s=center_s, weighting=weighting, band_hz=band_hz, taper=TAPER
+    )
+
+
+def ambiguity(whole: Correlation, segments: Sequence[Correlation]) -> tuple[np.ndarray, np.ndarray]:
+    """For each rival peak of `whole` (a local maximum outside the main lobe): its offset from
+    the chosen peak (s) and the probability P that it, not the chosen one, is the higher.
+
+    The heights at the main and rival lags in K segments give differences δ_k; with mean δ̄
+    and standard error s/√K, P = Pr(t_{K−1} > δ̄√K/s): the chance that the expected height
+    difference has the other sign (flat prior). P grows as the rival nears the main peak's
+    height and as the correlation's SNR (the consistency of δ_k) falls; a rival the segments
+    put clearly lower gets P ≈ 0. If the pick is wrong with probability P the error is the
+    offset d, so the pick adds Σ P d² to the delay's mean-square error. Empty when there are
+    fewer than 4 segments or they were correlated over other lags.
+    """
+    import scipy.stats
+
+    k = len(segments)
+    riv = whole.rivals
+    if k < 4 or not len(riv) or any(len(c.magnitude) != len(whole.magnitude) for c in segments):
+        return np.zeros(0), np.zeros(0)
+    mags = np.stack([c.magnitude for c in segments])
+    delta = mags[:, whole.main][:, None] - mags[:, riv]
+    mean = delta.mean(axis=0)
+    se = delta.std(axis=0, ddof=1) / np.sqrt(k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, mean / se, np.where(mean > 0, np.inf, 0.0))
+    p = scipy.stats.t.sf(t, k - 1)
+    return whole.lags_s[riv] - whole.peak_s, p
 
 
 def measure(
@@ -94,11 +132,15 @@ def measure(
     """TDOA (arrival at a − arrival at b) of the common signal in two single-channel blocks.
 
     `max_lag_s` bounds the search (default: baseline/c from the blocks' sites). The peak is
-    refined off-grid (band-limited). `sigma_s` = sqrt(max(crb, scatter)² + sigma_sys_s²): the CRB
-    from the measured coherence, the robust scatter (1.4826·MAD) of per-segment estimates over
-    √K (segments of `segment_s`, or eighths of a block shorter than 4 of them), and a
-    systematic term (receiver timing, propagation model) added in quadrature. PHAT whitens
-    every bin: give `band_hz` (relative to the block centre) to keep noise-only bins out.
+    refined off-grid (band-limited). Both blocks are Tukey-tapered (`TAPER`) first: blocks on
+    one time grid share their edges, whose leakage would correlate at zero lag.
+    `sigma_s` = sqrt(max(crb, scatter)² + Σ P d² + sigma_sys_s²): the CRB from the measured
+    coherence, the robust scatter (1.4826·MAD) of per-segment estimates over √K (segments of
+    `segment_s`, or eighths of a block shorter than 4 of them), the peak-choice term of
+    `ambiguity` (rival peaks at offset d, each the right one with probability P; an
+    AmbiguityWarning naming the pair when Σ P ≥ 5 %), and a systematic term (receiver timing,
+    propagation model). PHAT whitens every bin: give `band_hz` (relative to the block centre)
+    to keep noise-only bins out.
     `offset_s` overrides t_a0 − t_b0 (default from the blocks' utc_ns, else 0).
     """
     if isinstance(block_a, IqBlock):
@@ -141,25 +183,43 @@ def measure(
         seg = n // 8  # short blocks: eight segments
     scatter = None
     k = n // seg if seg >= 16 else 0
+    parts: list[Correlation] = []
     if k >= 4:
-        est = np.array(
-            [
-                _corr(
-                    a[i * seg : (i + 1) * seg],
-                    b[i * seg : (i + 1) * seg],
-                    fs,
-                    weighting,
-                    band_hz,
-                    max_lag_s,
-                    center,
-                ).peak_s
-                for i in range(k)
-            ]
-        )
+        parts = [
+            _corr(
+                a[i * seg : (i + 1) * seg],
+                b[i * seg : (i + 1) * seg],
+                fs,
+                weighting,
+                band_hz,
+                max_lag_s,
+                center,
+            )
+            for i in range(k)
+        ]
+        est = np.array([c.peak_s for c in parts])
         mad = 1.4826 * np.median(np.abs(est - np.median(est)))
         scatter = float(mad / np.sqrt(k))
+    d, p = ambiguity(cr, parts)
+    amb = float(np.sqrt(np.sum(p * d * d)))
+    rival = None
+    if len(p):
+        j = int(np.argmax(p))
+        rival = float(lag + d[j] + offset_s)
+        if p.sum() >= WARN_AMBIGUITY:
+            sa, sb = getattr(block_a, "site", None), getattr(block_b, "site", None)
+            pair = f"{sa.station}–{sb.station}" if sa and sb else "a–b"
+            warnings.warn(
+                AmbiguityWarning(
+                    f"{pair}: {method} correlation has a rival peak {d[j] * 1e6:+.1f} µs from "
+                    f"the chosen one at {cr.magnitude[cr.rivals[j]] / cr.magnitude[cr.main]:.2f}"
+                    f" of its height (peak choice wrong with P = {p.sum():.2f}); σ widened by "
+                    f"{amb * 1e6:.1f} µs"
+                ),
+                stacklevel=2,
+            )
     stat = max(crb, scatter or 0.0)
-    sigma = float(np.hypot(stat, sigma_sys_s))
+    sigma = float(np.sqrt(stat**2 + amb**2 + sigma_sys_s**2))
     return Measurement(
         float(lag + offset_s),
         sigma,
@@ -169,6 +229,9 @@ def measure(
         float(cr.sidelobe),
         method,
         max(k, 1),
+        float(min(1.0, p.sum())),
+        rival,
+        amb,
     )
 
 
