@@ -227,3 +227,21 @@ def test_cross_check_widens_only_beyond_the_statistical_spread():
     d2, s2 = (400e-6) ** 2, (3e-9) ** 2 + (1e-6) ** 2
     assert not ok and m.sigma_s == pytest.approx(np.sqrt(p.sigma_s**2 + (d2 - s2) / 2))
     assert m.tdoa_s == p.tdoa_s
+
+
+def test_coherence_crb_is_finite_with_empty_bins_in_single_precision():
+    # A weak channelized complex64 block has near-empty bins outside the channel whose float32
+    # spectra underflow to 0; the coherence there must not turn into NaN (0/0) and poison the
+    # bound.
+    from unseen.tdoa.gcc import coherence_crb
+
+    fs, n = 48e3, 1 << 14
+    rng = np.random.default_rng(7)
+    x = np.fft.fft(rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    x[n // 8 :] = 0  # an eighth of the band occupied, the rest exactly empty
+    a = (1e-6 * np.fft.ifft(x)).astype(np.complex64)  # weak, as after a channel filter
+    b = (a * np.exp(0.3j)).astype(np.complex64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        crb, _, _ = coherence_crb(a, b, fs, 0.0)
+    assert np.isfinite(crb) and crb > 0

@@ -348,7 +348,10 @@ def coherence_crb(
     f, Sab = scipy.signal.csd(a, bs, **kw)
     _, Saa = scipy.signal.welch(a, **kw)
     _, Sbb = scipy.signal.welch(bs, **kw)
-    C = np.abs(Sab) ** 2 / np.maximum(Saa * Sbb, 1e-300)
+    # float64: in complex64 input the spectra are float32, where 1e-300 rounds to 0 (0/0 = NaN
+    # in empty bins outside a channel).
+    Saa, Sbb = Saa.astype(np.float64), Sbb.astype(np.float64)
+    C = np.abs(Sab.astype(np.complex128)) ** 2 / np.maximum(Saa * Sbb, 1e-300)
     K = max(1, 2 * (n // nperseg) - 1)  # Welch segments at 50 % overlap
     C = np.clip((C - 1.0 / K) / (1 - 1.0 / K), 0.0, 0.999999)  # remove the 1/K bias
     if band_hz is not None:
