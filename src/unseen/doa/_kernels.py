@@ -487,6 +487,24 @@ def estimate_core(
 
 
 @njit(cache=True)
+def calibrated_covariance(
+    x: np.ndarray, start: int, stop: int, cal: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """R = C·(X Xᴴ / n)·Cᴴ over samples [start, stop), C = diag(cal), and whether its trace is
+    finite (no NaN/Inf samples)."""
+    M = x.shape[0]
+    S = covariance_range(x, start, stop)
+    tr = 0.0
+    for i in range(M):
+        tr += S[i, i].real
+    R = np.empty((M, M), np.complex128)
+    for i in range(M):
+        for j in range(M):
+            R[i, j] = S[i, j] / (stop - start) * cal[i] * np.conj(cal[j])
+    return R, np.isfinite(tr)
+
+
+@njit(cache=True)
 def estimate_block(
     x: np.ndarray,
     cal: np.ndarray,
@@ -507,17 +525,10 @@ def estimate_block(
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]:
     """`estimate_core` on the covariance of complex64 snapshots x (M, N) after calibration
     R ← C·R·Cᴴ, C = diag(cal): (K, azimuth, sigma, confidence, samples finite)."""
-    M, N = x.shape
-    S = covariance_range(x, 0, N)
-    tr = 0.0
-    for i in range(M):
-        tr += S[i, i].real
-    if not np.isfinite(tr):
+    N = x.shape[1]
+    R, finite = calibrated_covariance(x, 0, N, cal)
+    if not finite:
         return 0, np.empty(0), np.empty(0), np.empty(0), False
-    R = np.empty((M, M), np.complex128)
-    for i in range(M):
-        for j in range(M):
-            R[i, j] = S[i, j] / N * cal[i] * np.conj(cal[j])
     _, K, az, sigma, conf = estimate_core(
         R,
         N,
@@ -569,16 +580,9 @@ def estimate_frames_core(
     sg = np.full((F, M - 1), np.nan)
     cf = np.full((F, M - 1), np.nan)
     for f in range(F):
-        S = covariance_range(x, f * frame_len, (f + 1) * frame_len)
-        tr = 0.0
-        for i in range(M):
-            tr += S[i, i].real
-        if not np.isfinite(tr):
+        R, finite = calibrated_covariance(x, f * frame_len, (f + 1) * frame_len, cal)
+        if not finite:
             return Ks, az, sg, cf, False
-        R = np.empty((M, M), np.complex128)
-        for i in range(M):
-            for j in range(M):
-                R[i, j] = S[i, j] / frame_len * cal[i] * np.conj(cal[j])
         _, _, a, s, c = estimate_core(
             R,
             frame_len,
