@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import time
@@ -46,40 +45,9 @@ def stored_ids(url: str, token: str) -> list[str]:
             after = page[-1]["seq"]
 
 
-PG_URL = os.environ.get("UNSEEN_TEST_PG_URL")
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgres",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(not PG_URL, reason="UNSEEN_TEST_PG_URL is not set"),
-            ],
-        ),
-    ]
-)
-def db(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "crash.sqlite")
-        return
-    import sqlalchemy as sa
-
-    name = "unseen_t_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_kill_minus_9_mid_ingest_keeps_every_acknowledged_observation(db):
+def test_kill_minus_9_mid_ingest_keeps_every_acknowledged_observation(db_url):
     admin = secrets.token_urlsafe(32)
-    srv = ServerProcess(db, admin).start()
+    srv = ServerProcess(db_url, admin).start()
     try:
         r = httpx.post(
             f"{srv.url}/api/v1/stations",
@@ -119,7 +87,7 @@ def test_kill_minus_9_mid_ingest_keeps_every_acknowledged_observation(db):
         t.join(30)
         assert len(acked) >= 2000
 
-        srv = ServerProcess(db, admin, port=srv.port).start()
+        srv = ServerProcess(db_url, admin, port=srv.port).start()
         ids = stored_ids(srv.url, admin)
         assert len(ids) == len(set(ids))  # nothing duplicated
         assert acked <= set(ids)  # nothing acknowledged lost

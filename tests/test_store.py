@@ -17,39 +17,6 @@ from unseen.store.engine import HEAD, current_revision
 PG_URL = os.environ.get("UNSEEN_TEST_PG_URL")
 
 
-def _pg_database():
-    """A fresh PostgreSQL database for one test (dropped afterwards)."""
-    name = "unseen_t_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    return admin, name, url
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgres",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(not PG_URL, reason="UNSEEN_TEST_PG_URL is not set"),
-            ],
-        ),
-    ]
-)
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "unseen.sqlite")
-        return
-    admin, name, url = _pg_database()
-    yield url
-    with admin.connect() as c:
-        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture
 def repo(db_url):
     r = Repo.open(db_url)
