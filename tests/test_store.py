@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import uuid
@@ -13,8 +12,6 @@ import sqlalchemy as sa
 from unseen.errors import ConfigError
 from unseen.store import ConflictError, Repo, digest, to_url
 from unseen.store.engine import HEAD, current_revision
-
-PG_URL = os.environ.get("UNSEEN_TEST_PG_URL")
 
 
 @pytest.fixture
