@@ -148,14 +148,16 @@ def test_tdoa_errors(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, tmp_path):
-    """Real KiwiSDR data: DCF77 within 2 km, and its 95 % ellipse holds the truth.
+    """Real KiwiSDR data with the default options: DCF77 within 2 km, and its 95 % ellipse holds the
+    truth.
 
-    --method carrier correlates the modulation left after removing a 50 ms moving-average
-    carrier (AM second marks and the ±15.6° PN phase chips). The statistical σ alone (≈0.9 µs)
-    is smaller than the per-pair biases (up to ≈8 µs), so σ gets a systematic term from the
-    data, not chosen by hand: --check-method envelope (the default check) also times the AM
-    envelope alone and adds the two methods' disagreement beyond their own σ per pair (14.8, 0,
-    17.0 µs here: the pairs with JO51xl, whose AM and phase timing disagree, are named).
+    The default --method carrier correlates the modulation left after removing a 50 ms
+    moving-average carrier (AM second marks and the ±15.6° PN phase chips). The statistical σ alone
+    (≈0.9 µs) is smaller than the per-pair biases (up to ≈8 µs), so σ gets a systematic term
+    from the data, not chosen by hand: --check-method envelope (the default check) also times
+    the AM envelope alone and adds the two methods' disagreement beyond their own σ per pair
+    (14.8, 0, 17.0 µs here: the pairs with JO51xl, whose AM and phase timing disagree, are
+    named).
     """
     if not DCF77.exists():
         pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
@@ -173,10 +175,6 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, tmp_path)
             *wavs,
             "--stations",
             str(st),
-            "--method",
-            "carrier",
-            "--check-method",
-            "envelope",
             "--json",
         ],
         capsys,
@@ -361,15 +359,17 @@ def test_detect_errors_name_the_file(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_dcf77_default_options_warn_and_widen_sigma(capsys, monkeypatch, tmp_path):
-    """Default options (GCC-PHAT) on the real DCF77 set. Before: the blocks' common edges
-    (same grid sample at every receiver) leaked the strong carrier into every bin, coherent at
-    zero lag; PHAT peaked there (82–504 µs off, peak 0.82–0.97) and the fix landed 97 km off.
-    The Tukey taper removes that peak: the TDOAs are now within ~100 µs (+100, +8, +25 µs),
-    the pair whose phat and envelope TDOAs disagree is named and its σ widened, the fix lands
-    ~4 km off. The truth is not inside the 95 % ellipse (M² ≈ 8.1): JO51xl–pa0rdt is +25 µs
-    by phat and +15 µs by envelope, both biased one way (JO51xl's dispersion, see README), so
-    no data-derived term sees it; the bound stays M² < 10 rather than a constant tuned to it."""
+def test_dcf77_phat_warns_and_widens_sigma(capsys, monkeypatch, tmp_path):
+    """GCC-PHAT (--method phat, the default before carrier) on the real DCF77 set. Before: the
+    blocks' common edges (same grid sample at every receiver) leaked the strong carrier into every bin,
+    coherent at zero lag; PHAT peaked there (82–504 µs off, peak 0.82–0.97) and the fix landed
+    97 km off. The Tukey taper removes that peak: the TDOAs are now within ~100 µs (+100, +8,
+    +25 µs), the pair whose phat and envelope TDOAs disagree is named and its σ widened, the
+    fix lands ~4 km off. The truth is not inside the 95 % ellipse (M² ≈ 8.1): JO51xl–pa0rdt is
+    +25 µs by phat and +15 µs by envelope, both biased one way (JO51xl's dispersion, see
+    README), so no data-derived term sees it; the bound stays M² < 10 rather than a constant
+    tuned to it.
+    """
     if not DCF77.exists():
         pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
     from unseen.geo.frames import geodetic2enu
@@ -381,7 +381,9 @@ def test_dcf77_default_options_warn_and_widen_sigma(capsys, monkeypatch, tmp_pat
         "pa0rdt,51.500500,3.600690\n"
     )
     wavs = sorted(str(p) for p in DCF77.glob("*.wav"))
-    rc, out, err = _run(["tdoa", *wavs, "--stations", str(st), "--json"], capsys)
+    rc, out, err = _run(
+        ["tdoa", *wavs, "--stations", str(st), "--method", "phat", "--json"], capsys
+    )
     assert rc == 0, err
     rows = {(r["station"], r["station_b"]): r for r in map(json.loads, out.splitlines())}
     assert "HB9ODP–JO51xl: phat and envelope TDOAs differ" in err

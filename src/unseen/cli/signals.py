@@ -117,10 +117,11 @@ def tdoa_cmd(
     method: Annotated[
         str,
         typer.Option(
-            help="phat | cc | envelope | carrier (cc after carrier removal) | dcf77 (each "
+            help="carrier (cc after removing a 50 ms moving-average carrier: AM edges, phase "
+            "chips, or plain cc for noise-like signals) | phat | cc | envelope | dcf77 (each "
             "receiver's arrival of DCF77's known phase-modulation sequence; TDOA = ΔTOA)."
         ),
-    ] = "phat",
+    ] = "carrier",
     sigma_sys_s: Annotated[
         float, typer.Option(help="Systematic timing σ added in quadrature (clocks, propagation).")
     ] = 0.0,
