@@ -361,15 +361,14 @@ def test_detect_errors_name_the_file(tmp_path, capsys):
 @pytest.mark.slow
 def test_dcf77_phat_warns_and_widens_sigma(capsys, monkeypatch, tmp_path):
     """GCC-PHAT (--method phat, the default before carrier) on the real DCF77 set. Before: the
-    blocks' common edges (same grid sample at every receiver) leaked the strong carrier into every bin,
-    coherent at zero lag; PHAT peaked there (82–504 µs off, peak 0.82–0.97) and the fix landed
-    97 km off. The Tukey taper removes that peak: the TDOAs are now within ~100 µs (+100, +8,
-    +25 µs), the pair whose phat and envelope TDOAs disagree is named and its σ widened, the
-    fix lands ~4 km off. The truth is not inside the 95 % ellipse (M² ≈ 8.1): JO51xl–pa0rdt is
-    +25 µs by phat and +15 µs by envelope, both biased one way (JO51xl's dispersion, see
-    README), so no data-derived term sees it; the bound stays M² < 10 rather than a constant
-    tuned to it.
-    """
+    blocks' common edges (same grid sample at every receiver) leaked the strong carrier into
+    every bin, coherent at zero lag; PHAT peaked there (82–504 µs off, peak 0.82–0.97) and
+    the fix landed 97 km off. The Tukey taper removes that peak: the TDOAs are now within
+    ~100 µs (+100, +8, +25 µs), the pair whose phat and envelope TDOAs disagree is named and
+    its σ widened, the fix lands ~4 km off. The truth is not inside the 95 % ellipse (M² ≈
+    8.1): JO51xl–pa0rdt is +25 µs by phat and +15 µs by envelope, both biased one way
+    (JO51xl's dispersion, see README), so no data-derived term sees it; the bound stays M² <
+    10 rather than a constant tuned to it."""
     if not DCF77.exists():
         pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
     from unseen.geo.frames import geodetic2enu
