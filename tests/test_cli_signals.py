@@ -18,6 +18,28 @@ DCF77 = Path("../shared/data/kiwisdr-dcf77-2020-08-13")
 TRUTH = (50.0152, 9.0112)
 
 
+@pytest.fixture
+def dcf77_set(tmp_path):
+    """The three real KiwiSDR recordings (sorted paths) and a stations CSV from their README."""
+    if not DCF77.exists():
+        pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
+    stations = tmp_path / "stations.csv"
+    stations.write_text(
+        "station,lat,lon\nHB9ODP,46.499351,8.798828\nJO51xl,51.466044,11.977189\n"
+        "pa0rdt,51.500500,3.600690\n"
+    )
+    return sorted(str(p) for p in DCF77.glob("*.wav")), stations
+
+
+def truth_m2(fix: dict) -> float:
+    """Mahalanobis distance² of DCF77 from the fix under its covariance (χ²₂(0.95) = 5.991)."""
+    from unseen.geo.frames import geodetic2enu
+
+    e, n, _ = geodetic2enu(TRUTH[0], TRUTH[1], 0.0, fix["lat"], fix["lon"], 0.0)
+    v = np.array([float(e), float(n)])
+    return float(v @ np.linalg.solve(np.array(fix["cov_enu_m2"])[:2, :2], v))
+
+
 def _run(argv, capsys, stdin: str | None = None, monkeypatch=None):
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
@@ -147,7 +169,7 @@ def test_tdoa_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, tmp_path):
+def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, dcf77_set):
     """Real KiwiSDR data with the default options: DCF77 within 2 km, and its 95 % ellipse holds the
     truth.
 
@@ -159,22 +181,15 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, tmp_path)
     (14.8, 0, 17.0 µs here: the pairs with JO51xl, whose AM and phase timing disagree, are
     named).
     """
-    if not DCF77.exists():
-        pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
+    wavs, stations = dcf77_set
     from unseen.geo.geodesic import distance
 
-    st = tmp_path / "stations.csv"
-    st.write_text(
-        "station,lat,lon\nHB9ODP,46.499351,8.798828\nJO51xl,51.466044,11.977189\n"
-        "pa0rdt,51.500500,3.600690\n"
-    )
-    wavs = sorted(str(p) for p in DCF77.glob("*.wav"))
     rc, out, err = _run(
         [
             "tdoa",
             *wavs,
             "--stations",
-            str(st),
+            str(stations),
             "--json",
         ],
         capsys,
@@ -188,34 +203,22 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, tmp_path)
     d = float(distance(fix["lat"], fix["lon"], *TRUTH))
     assert d < 2000.0
     # truth inside the 95 % ellipse: Mahalanobis distance² of the truth ≤ χ²₂(0.95) = 5.991
-    from unseen.geo.frames import geodetic2enu
 
-    e, n, _ = geodetic2enu(TRUTH[0], TRUTH[1], 0.0, fix["lat"], fix["lon"], 0.0)
-    v = np.array([float(e), float(n)])
-    cov = np.array(fix["cov_enu_m2"])[:2, :2]
-    assert float(v @ np.linalg.solve(cov, v)) <= 5.991
+    assert truth_m2(fix) <= 5.991
 
 
 @pytest.mark.slow
-def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch, tmp_path):
+def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch, dcf77_set):
     """--method dcf77: each receiver's arrival of the known PN phase sequence (29 one-second
     windows), TDOA = ΔTOA, σ from the per-second scatter widened by the pair's disagreement with
     the envelope (AM) TDOA — no σ chosen by hand. JO51xl's PN and AM timing disagree by ~28 µs,
     the CLI names it, and its pairs get σ ≈ 20 µs; the fix lands ~2.8 km off (JO51xl's offset,
     see README) but its 95 % ellipse holds the truth."""
-    if not DCF77.exists():
-        pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
-    from unseen.geo.frames import geodetic2enu
+    wavs, stations = dcf77_set
     from unseen.geo.geodesic import distance
 
-    st = tmp_path / "stations.csv"
-    st.write_text(
-        "station,lat,lon\nHB9ODP,46.499351,8.798828\nJO51xl,51.466044,11.977189\n"
-        "pa0rdt,51.500500,3.600690\n"
-    )
-    wavs = sorted(str(p) for p in DCF77.glob("*.wav"))
     rc, out, err = _run(
-        ["tdoa", *wavs, "--stations", str(st), "--method", "dcf77", "--json"], capsys
+        ["tdoa", *wavs, "--stations", str(stations), "--method", "dcf77", "--json"], capsys
     )
     assert rc == 0, err
     assert "suspect receiver(s): JO51xl" in err
@@ -225,10 +228,7 @@ def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch
     assert rc == 0, err
     fix = json.loads(fix_out.splitlines()[0])
     assert float(distance(fix["lat"], fix["lon"], *TRUTH)) < 3500.0
-    e, n, _ = geodetic2enu(TRUTH[0], TRUTH[1], 0.0, fix["lat"], fix["lon"], 0.0)
-    v = np.array([float(e), float(n)])
-    cov = np.array(fix["cov_enu_m2"])[:2, :2]
-    assert float(v @ np.linalg.solve(cov, v)) <= 5.991
+    assert truth_m2(fix) <= 5.991
 
 
 def test_tdoa_method_options_are_checked(tmp_path, capsys):
@@ -308,21 +308,14 @@ def test_tdoa_reference_options_are_checked(tmp_path, capsys):
     assert rc == 2 and "--reference-freq-hz" in err
 
 
-def test_tdoa_refuses_file_name_time(tmp_path, capsys):
+def test_tdoa_refuses_file_name_time(tmp_path, capsys, dcf77_set):
     """A KiwiSDR WAV with its `kiwi` GNSS chunks stripped has only the file name's 1-s time:
     opening warns, and tdoa refuses it (rc 2) naming the file, instead of a µs-level σ."""
-    if not DCF77.exists():
-        pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
+    wavs, stations = dcf77_set
     from test_sources import strip_kiwi
 
-    wavs = sorted(DCF77.glob("*.wav"))
-    bare = strip_kiwi(wavs[1], tmp_path / wavs[1].name)
-    st = tmp_path / "stations.csv"
-    st.write_text(
-        "station,lat,lon\nHB9ODP,46.499351,8.798828\nJO51xl,51.466044,11.977189\n"
-        "pa0rdt,51.500500,3.600690\n"
-    )
-    rc, out, err = _run(["tdoa", str(wavs[0]), str(bare), "--stations", str(st)], capsys)
+    bare = strip_kiwi(Path(wavs[1]), tmp_path / Path(wavs[1]).name)
+    rc, out, err = _run(["tdoa", str(wavs[0]), str(bare), "--stations", str(stations)], capsys)
     assert rc == 2 and out == ""
     assert f"{bare}: no kiwi GNSS timestamps" in err
     assert f"{bare}: absolute time comes only from the file name" in err
@@ -359,7 +352,7 @@ def test_detect_errors_name_the_file(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_dcf77_phat_warns_and_widens_sigma(capsys, monkeypatch, tmp_path):
+def test_dcf77_phat_warns_and_widens_sigma(capsys, monkeypatch, dcf77_set):
     """GCC-PHAT (--method phat, the default before carrier) on the real DCF77 set. Before: the
     blocks' common edges (same grid sample at every receiver) leaked the strong carrier into
     every bin, coherent at zero lag; PHAT peaked there (82–504 µs off, peak 0.82–0.97) and
@@ -369,19 +362,11 @@ def test_dcf77_phat_warns_and_widens_sigma(capsys, monkeypatch, tmp_path):
     8.1): JO51xl–pa0rdt is +25 µs by phat and +15 µs by envelope, both biased one way
     (JO51xl's dispersion, see README), so no data-derived term sees it; the bound stays M² <
     10 rather than a constant tuned to it."""
-    if not DCF77.exists():
-        pytest.skip(f"{DCF77} absent: the real KiwiSDR DCF77 recordings are not here")
-    from unseen.geo.frames import geodetic2enu
+    wavs, stations = dcf77_set
     from unseen.geo.geodesic import distance
 
-    st = tmp_path / "stations.csv"
-    st.write_text(
-        "station,lat,lon\nHB9ODP,46.499351,8.798828\nJO51xl,51.466044,11.977189\n"
-        "pa0rdt,51.500500,3.600690\n"
-    )
-    wavs = sorted(str(p) for p in DCF77.glob("*.wav"))
     rc, out, err = _run(
-        ["tdoa", *wavs, "--stations", str(st), "--method", "phat", "--json"], capsys
+        ["tdoa", *wavs, "--stations", str(stations), "--method", "phat", "--json"], capsys
     )
     assert rc == 0, err
     rows = {(r["station"], r["station_b"]): r for r in map(json.loads, out.splitlines())}
@@ -391,7 +376,4 @@ def test_dcf77_phat_warns_and_widens_sigma(capsys, monkeypatch, tmp_path):
     assert rc == 0, err
     fix = json.loads(fix_out.splitlines()[0])
     assert float(distance(fix["lat"], fix["lon"], *TRUTH)) < 10_000.0  # before: 97 km
-    e, n, _ = geodetic2enu(TRUTH[0], TRUTH[1], 0.0, fix["lat"], fix["lon"], 0.0)
-    v = np.array([float(e), float(n)])
-    cov = np.array(fix["cov_enu_m2"])[:2, :2]
-    assert float(v @ np.linalg.solve(cov, v)) < 10.0
+    assert truth_m2(fix) < 10.0
