@@ -151,11 +151,20 @@ def test_registry_match(tmp_path):
     assert near[0].assignment == "Radio A"
 
 
+def test_registry_accepts_excel_bom(tmp_path):
+    p = tmp_path / "reg.csv"
+    p.write_bytes("\ufeffname,freq_hz,bandwidth_hz\nA,1e6,5\n".encode())
+    assert load_registry(p)[0].freq_hz == 1e6
+
+
 @pytest.mark.parametrize(
     ("text", "msg"),
     [
         ("freq_hz,bandwidth_hz\n1,2\n", "lacks column"),
-        ("name,freq_hz,bandwidth_hz\nA,abc,2\n", r"reg\.csv:2: freq_hz='abc'"),
+        ("name,freq_hz,bandwidth_hz\nA,abc,2\n", r"reg\.csv:2: freq_hz: expected a finite number, got 'abc'"),
+        ("name,freq_hz,freq_hz,bandwidth_hz\nA,1,2,3\n", r"reg\.csv:1: column 'freq_hz' appears twice"),
+        ("name,freq_hz,bandwidth_hz\nA,1e6,5,9\n", r"reg\.csv:2: 4 cells but the header has 3"),
+        ("name,freq_hz,bandwidth_hz\n" + "A" * 70_000 + ",1e6,5\n", "over the 65536-character"),
         ("name,freq_hz,bandwidth_hz\nA,1e6,-5\n", "bandwidth_hz"),
         ("name,freq_hz,bandwidth_hz,lat,lon\nA,1e6,5,48,\n", "both lat and lon"),
         ("name,freq_hz,bandwidth_hz,lat,lon\nA,1e6,5,95,1\n", "lat"),

@@ -103,7 +103,7 @@ def test_missing_and_duplicate_and_geometry_errors():
     _bad(MINI.replace('id = "b"', 'id = "a"'), "duplicate station id 'a'")
     _bad(MINI.replace("duration_s = 10.0\n", ""), "missing required key 'duration_s'")
     _bad(MINI.replace("north_deg = 48.1", "north_deg = 47.0"), "south_deg < north_deg")
-    _bad(MINI.replace("elements = 4", "elements = 1"), "expected an integer >= 2")
+    _bad(MINI.replace("elements = 4", "elements = 1"), "expected an integer in \\[2, 256\\]")
     _bad(MINI + "\n[calibration]\nsource = 'nobody'\n", "expected the id of an emitter")
     _bad(
         MINI.replace('id = "b"', 'id = "b"\nkind = "mobile"\nspeed_m_s = 3.0'),

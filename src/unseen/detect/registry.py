@@ -9,12 +9,11 @@ detection lies within `max_distance_m` of the licensed site.
 
 from __future__ import annotations
 
-import csv
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from unseen import validate
 from unseen.errors import ConfigError
 from unseen.types import Detection
 
@@ -42,61 +41,39 @@ class Assignment:
         return self.freq_hz + self.bandwidth_hz / 2
 
 
-def _num(
-    text: str | None,
-    path: Path,
-    line: int,
-    key: str,
-    *,
-    positive: bool = False,
-    lo: float | None = None,
-    hi: float | None = None,
-) -> float | None:
-    if text is None or str(text).strip() == "":
+def _num(row: dict[str, str], key: str, where: str, **limits: float | bool) -> float | None:
+    text = row.get(key, "")
+    if text == "":
         return None
-    try:
-        v = float(text)
-    except ValueError:
-        raise ConfigError(f"{path}:{line}: {key}={text!r} is not a number") from None
-    if (
-        not math.isfinite(v)
-        or (positive and v <= 0)
-        or (lo is not None and v < lo)
-        or (hi is not None and v > hi)
-    ):
-        rng = "positive" if positive else f"in [{lo}, {hi}]"
-        raise ConfigError(f"{path}:{line}: {key}={text!r}; expected a {rng} number")
-    return v
+    return validate.number(text, f"{where}: {key}", error=ConfigError, **limits)  # type: ignore[arg-type]
 
 
 def load_registry(path: str | Path) -> list[Assignment]:
     """Read a registry CSV; errors name the file, line and column."""
     path = Path(path)
-    with path.open(newline="") as fh:
-        lines = [ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in cols]
-    if missing:
-        raise ConfigError(
-            f"{path}: header lacks column(s) {', '.join(missing)}; expected "
-            "name,freq_hz,bandwidth_hz[,lat,lon,erp_w]"
-        )
+    text = validate.read_text(path, "registry", ConfigError)
+    _, rows = validate.csv_rows(text, str(path), required=REQUIRED, error=ConfigError)
     out = []
-    for i, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+    for i, row in rows:
+        where = f"{path}:{i}"
+        for a, b in (("lat", "lat_deg"), ("lon", "lon_deg")):
+            if row.get(a) and row.get(b):
+                raise ConfigError(f"{where}: give {a} or {b}, not both")
+            row.setdefault(a, row.get(b, ""))
+            if not row[a]:
+                row[a] = row.get(b, "")
         name = row.get("name") or ""
         if not name:
-            raise ConfigError(f"{path}:{i}: name is empty")
-        f = _num(row.get("freq_hz"), path, i, "freq_hz", positive=True)
-        bw = _num(row.get("bandwidth_hz"), path, i, "bandwidth_hz", positive=True)
+            raise ConfigError(f"{where}: name is empty")
+        f = _num(row, "freq_hz", where, lo=0, lo_open=True)
+        bw = _num(row, "bandwidth_hz", where, lo=0, lo_open=True)
         if f is None or bw is None:
-            raise ConfigError(f"{path}:{i}: freq_hz and bandwidth_hz are required")
-        lat = _num(row.get("lat", row.get("lat_deg")), path, i, "lat", lo=-90, hi=90)
-        lon = _num(row.get("lon", row.get("lon_deg")), path, i, "lon", lo=-180, hi=360)
+            raise ConfigError(f"{where}: freq_hz and bandwidth_hz are required")
+        lat = _num(row, "lat", where, lo=-90, hi=90)
+        lon = _num(row, "lon", where, lo=-180, hi=360)
         if (lat is None) != (lon is None):
-            raise ConfigError(f"{path}:{i}: give both lat and lon or neither")
-        erp = _num(row.get("erp_w"), path, i, "erp_w", positive=True)
+            raise ConfigError(f"{where}: give both lat and lon or neither")
+        erp = _num(row, "erp_w", where, lo=0, lo_open=True)
         out.append(Assignment(name, f, bw, lat, lon, erp))
     return out
 

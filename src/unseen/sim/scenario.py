@@ -19,12 +19,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from unseen import validate
 from unseen.doa.array import Array
 from unseen.errors import ConfigError, InputError
 
 WAVEFORMS = ("cw", "am", "fm", "noise")
 PATH_LOSS_MODELS = ("free-space", "two-ray", "log-distance")
 BUILTIN = ("saint-malo",)
+MAX_ELEMENTS = 256
+MIN_GATE_S = 1e-3
+MAX_OFFSET_S = 1e7
+START_RANGE = (
+    dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(2200, 1, 1, tzinfo=dt.UTC),
+)
 
 _REQUIRED = object()
 
@@ -252,10 +260,16 @@ class _Ctx:
             p = p[:-1]
         return None
 
-    def error(self, path: tuple, msg: str) -> ConfigError:
+    def where(self, path: tuple) -> str:
         ln = self.line(path)
-        where = f"{self.source}:{ln}" if ln else self.source
-        return ConfigError(f"{where}: key '{_fmt_path(path)}': {msg}")
+        return (
+            f"{self.source}:{ln}: key '{_fmt_path(path)}'"
+            if ln
+            else (f"{self.source}: key '{_fmt_path(path)}'")
+        )
+
+    def error(self, path: tuple, msg: str) -> ConfigError:
+        return ConfigError(f"{self.where(path)}: {msg}")
 
 
 # ---------------------------------------------------------------- typed field readers
@@ -294,26 +308,31 @@ def _num(
         if default is _REQUIRED:
             raise ctx.error(path, f"missing required key '{key}'")
         return default
-    v = t[key]
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise ctx.error((*path, key), f"expected a finite number, got {v!r}")
-    v = float(v)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ctx.error((*path, key), f"expected a value {'>' if lo_open else '>='} {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise ctx.error((*path, key), f"expected a value <= {hi}, got {v}")
-    return v
+    return validate.number(
+        t[key], ctx.where((*path, key)), lo=lo, hi=hi, lo_open=lo_open, error=ConfigError
+    )
 
 
-def _int(ctx: _Ctx, t: dict, key: str, path: tuple, default: Any = _REQUIRED, lo: int = 0) -> int:
+def _int(
+    ctx: _Ctx,
+    t: dict,
+    key: str,
+    path: tuple,
+    default: Any = _REQUIRED,
+    lo: int = 0,
+    hi: int | None = None,
+) -> int:
     if key not in t:
         if default is _REQUIRED:
             raise ctx.error(path, f"missing required key '{key}'")
         return default
-    v = t[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ctx.error((*path, key), f"expected an integer >= {lo}, got {v!r}")
-    return v
+    if isinstance(t[key], float):
+        raise ctx.error((*path, key), f"expected an integer, got {t[key]!r}")
+    return int(
+        validate.number(
+            t[key], ctx.where((*path, key)), lo=lo, hi=hi, integer=True, error=ConfigError
+        )
+    )
 
 
 def _str(
@@ -395,7 +414,7 @@ def _receiver(ctx: _Ctx, t: dict, path: tuple, base: Receiver | None) -> Receive
         phase_sigma_deg=_num(ctx, t, "phase_sigma_deg", path, opt("phase_sigma_deg"), 0, 180),
         cfo_ppm=_num(ctx, t, "cfo_ppm", path, opt("cfo_ppm"), 0, 100),
         antenna_height_m=_num(ctx, t, "antenna_height_m", path, opt("antenna_height_m"), 0),
-        frame_samples=_int(ctx, t, "frame_samples", path, opt("frame_samples"), lo=64),
+        frame_samples=_int(ctx, t, "frame_samples", path, opt("frame_samples"), lo=64, hi=2**24),
         frame_interval_s=_num(
             ctx, t, "frame_interval_s", path, opt("frame_interval_s"), 0, lo_open=True
         ),
@@ -420,15 +439,24 @@ def _array(ctx: _Ctx, t: dict, path: tuple, base: Array | None, freq_hz: float) 
     try:
         if kind == "uca":
             arr = Array.uca(
-                _int(ctx, t, "elements", path, lo=3), _num(ctx, t, "radius_m", path, lo=0)
+                _int(ctx, t, "elements", path, lo=3, hi=MAX_ELEMENTS),
+                _num(ctx, t, "radius_m", path, lo=0),
             )
         elif kind == "ula":
             arr = Array.ula(
-                _int(ctx, t, "elements", path, lo=2), _num(ctx, t, "spacing_m", path, lo=0)
+                _int(ctx, t, "elements", path, lo=2, hi=MAX_ELEMENTS),
+                _num(ctx, t, "spacing_m", path, lo=0),
             )
         else:
             if "elements_enu_m" not in t:
                 raise ctx.error(path, "missing required key 'elements_enu_m'")
+            if not isinstance(t["elements_enu_m"], list) or not (
+                2 <= len(t["elements_enu_m"]) <= MAX_ELEMENTS
+            ):
+                raise ctx.error(
+                    (*path, "elements_enu_m"),
+                    f"expected a list of 2 to {MAX_ELEMENTS} [e, n, u] positions",
+                )
             arr = Array.from_dict({"elements_enu_m": t["elements_enu_m"]}, 0.0, "array")
     except InputError as exc:
         if isinstance(exc, ConfigError):
@@ -555,6 +583,12 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
     if not isinstance(start, dt.datetime) or start.tzinfo is None:
         raise ctx.error(
             (*mp, "start_utc"), f"expected a date-time with a UTC offset, got {start!r}"
+        )
+    if not START_RANGE[0] <= start <= START_RANGE[1]:
+        raise ctx.error(
+            (*mp, "start_utc"),
+            f"expected a time between {START_RANGE[0]:%Y-%m-%d} and {START_RANGE[1]:%Y-%m-%d}, "
+            f"got {start.isoformat()}",
         )
     start_ns = round(start.timestamp() * 1e6) * 1000
     duration = _num(ctx, meta, "duration_s", mp, lo=0, lo_open=True)
@@ -700,10 +734,14 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
         shp = (*ep, "schedule")
         _check_keys(ctx, sch, shp, {"on_s", "off_s", "offset_s"})
         schedule = Schedule(
-            on_s=_num(ctx, sch, "on_s", shp, math.inf, 0, lo_open=True),
+            on_s=_num(ctx, sch, "on_s", shp, math.inf, MIN_GATE_S),
             off_s=_num(ctx, sch, "off_s", shp, 0.0, 0),
-            offset_s=_num(ctx, sch, "offset_s", shp, 0.0),
+            offset_s=_num(ctx, sch, "offset_s", shp, 0.0, -MAX_OFFSET_S, MAX_OFFSET_S),
         )
+        if 0 < schedule.off_s < MIN_GATE_S:
+            raise ctx.error(
+                (*shp, "off_s"), f"expected 0 or at least {MIN_GATE_S} s, got {schedule.off_s:g}"
+            )
         emitters.append(
             Emitter(
                 id=et["id"],
@@ -767,6 +805,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
                     f"{lo_f:g}..{hi_f:g} Hz",
                 )
 
+    _check_size(ctx, duration, stations)
     return Scenario(
         name=_str(ctx, meta, "name", mp),
         description=_str(ctx, meta, "description", mp, ""),
@@ -782,6 +821,27 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
         source=source,
         registry=registry,
     )
+
+
+def _check_size(ctx: _Ctx, duration_s: float, stations: list[Station]) -> None:
+    """At least one frame per station; the samples written stay within the memory budget."""
+    total = 0.0
+    for i, s in enumerate(stations):
+        rx = s.receiver
+        frame_s = rx.frame_samples / rx.sample_rate_hz
+        if duration_s < frame_s:
+            raise ctx.error(
+                ("scenario", "duration_s"),
+                f"{duration_s:g} s is shorter than one frame of station {s.id!r} "
+                f"({rx.frame_samples} samples at {rx.sample_rate_hz:g} Hz = {frame_s:.3g} s)",
+            )
+        frames = math.floor((duration_s - frame_s) / rx.frame_interval_s) + 1
+        total += frames * rx.frame_samples * s.array.num_elements * 8.0
+        if not math.isfinite(total) or total > validate.memory_budget_bytes():
+            path = ("scenario", "duration_s") if i == 0 else ("stations", i)
+            validate.budget(
+                total, f"{ctx.where(path)}: the recordings of {duration_s:g} s", ConfigError
+            )
 
 
 def builtin_path(name: str) -> Path:
@@ -804,10 +864,7 @@ def load_scenario(path: str | Path) -> Scenario:
         p = builtin_path(str(path))
     if not p.is_file():
         raise InputError(f"{path}: no such scenario file (or built-in {', '.join(BUILTIN)})")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read scenario: {exc}") from None
+    text = validate.read_text(p, "scenario", ConfigError, max_bytes=4 * 1024**2)
     return parse_scenario(text, str(p), p.parent)
 
 

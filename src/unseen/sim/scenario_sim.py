@@ -90,14 +90,9 @@ def gates(emitter: Emitter, t0_s: float, t1_s: float) -> tuple[tuple[float, floa
         return None
     period = sch.on_s + sch.off_s
     k0 = math.floor((t0_s - sch.offset_s) / period) - 1
-    out = []
-    k = k0
-    while sch.offset_s + k * period < t1_s:
-        a = sch.offset_s + k * period
-        if a + sch.on_s > t0_s:
-            out.append((a, a + sch.on_s))
-        k += 1
-    return tuple(out)
+    k1 = math.ceil((t1_s - sch.offset_s) / period) + 1
+    starts = (sch.offset_s + k * period for k in range(k0, k1))
+    return tuple((a, a + sch.on_s) for a in starts if a + sch.on_s > t0_s and a < t1_s)
 
 
 def _lead_samples(sc: Scenario, fs: float) -> int:
