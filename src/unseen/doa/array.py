@@ -8,7 +8,6 @@ a_i = exp(+j·2π·(p_i·u)/λ): the element nearer the source sees the wavefron
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen import validate
 from unseen.errors import AmbiguityWarning, FileFormatError, InputError
 
 C_M_S = 299_792_458.0
+MAX_ELEMENTS = 256
 
 
 def wavelength_m(freq_hz: float) -> float:
@@ -57,6 +58,8 @@ class Array:
                 "array elements must be at least 2 [east, north, up] positions in metres, "
                 f"got shape {pos.shape}"
             )
+        if len(pos) > MAX_ELEMENTS:
+            raise InputError(f"an array of {len(pos)} elements; at most {MAX_ELEMENTS} supported")
         if not np.all(np.isfinite(pos)):
             raise InputError("array element positions must be finite numbers")
         if not np.isfinite(self.heading_deg):
@@ -69,18 +72,16 @@ class Array:
     @classmethod
     def ula(cls, n: int, spacing_m: float, heading_deg: float = 0.0) -> Array:
         """Uniform linear array: n elements on the body east axis, centred, `spacing_m` apart."""
-        if n < 2 or spacing_m <= 0:
-            raise InputError(
-                f"ULA needs n >= 2 and spacing_m > 0, got n={n}, spacing_m={spacing_m}"
-            )
+        validate.number(n, "ULA elements", lo=2, hi=MAX_ELEMENTS, integer=True)
+        validate.number(spacing_m, "ULA spacing_m", lo=0, hi=1e4, lo_open=True)
         x = (np.arange(n) - (n - 1) / 2) * spacing_m
         return cls(tuple((float(e), 0.0, 0.0) for e in x), heading_deg, "ula")
 
     @classmethod
     def uca(cls, n: int, radius_m: float, heading_deg: float = 0.0) -> Array:
         """Uniform circular array: element 0 due north of the centre, then clockwise."""
-        if n < 3 or radius_m <= 0:
-            raise InputError(f"UCA needs n >= 3 and radius_m > 0, got n={n}, radius_m={radius_m}")
+        validate.number(n, "UCA elements", lo=3, hi=MAX_ELEMENTS, integer=True)
+        validate.number(radius_m, "UCA radius_m", lo=0, hi=1e4, lo_open=True)
         ang = 2 * np.pi * np.arange(n) / n
         return cls(
             tuple((float(radius_m * np.sin(a)), float(radius_m * np.cos(a)), 0.0) for a in ang),
@@ -106,10 +107,8 @@ class Array:
             raise InputError(
                 f"array spec {spec!r}: expected uca:N:RADIUS_M, ula:N:SPACING_M or a JSON file path"
             )
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FileFormatError(f"{path}: cannot read array JSON: {exc}") from None
+        text = validate.read_text(path, "array JSON", FileFormatError, max_bytes=1024**2)
+        doc = validate.loads_json(text, str(path), FileFormatError)
         if not isinstance(doc, dict) or "elements_enu_m" not in doc:
             raise FileFormatError(
                 f"{path}: missing field 'elements_enu_m' (list of [e, n, u] metres)"
@@ -119,17 +118,27 @@ class Array:
     @classmethod
     def from_dict(cls, doc: dict, heading_deg: float | None = None, source: str = "array") -> Array:
         """Build from `{"elements_enu_m": [[e, n, u], ...], "heading_deg": h, "kind": k}`."""
-        try:
-            elems = tuple(
-                (float(p[0]), float(p[1]), float(p[2]) if len(p) > 2 else 0.0)
-                for p in doc["elements_enu_m"]
-            )
-        except (TypeError, ValueError, IndexError, KeyError):
+        pts = doc.get("elements_enu_m") if isinstance(doc, dict) else None
+        if not isinstance(pts, list) or not 2 <= len(pts) <= MAX_ELEMENTS or not all(
+            isinstance(p, list) and len(p) in (2, 3) for p in pts
+        ):
             raise FileFormatError(
-                f"{source}: field 'elements_enu_m' must be a list of [east, north, up] numbers"
-            ) from None
-        h = float(doc.get("heading_deg", 0.0)) if heading_deg is None else heading_deg
-        return cls(elems, h, str(doc.get("kind", "custom")))
+                f"{source}: field 'elements_enu_m' must be a list of 2 to {MAX_ELEMENTS} "
+                "[east, north, up] positions"
+            )
+        elems = tuple(
+            tuple(validate.number(v, f"{source}: elements_enu_m[{i}][{j}]", lo=-1e4, hi=1e4,
+                                  text=False, error=FileFormatError) for j, v in enumerate(p))
+            + ((0.0,) if len(p) == 2 else ())
+            for i, p in enumerate(pts)
+        )
+        if heading_deg is None:
+            heading_deg = validate.number(doc.get("heading_deg", 0.0), f"{source}: heading_deg",
+                                          lo=-360, hi=360, text=False, error=FileFormatError)
+        kind = doc.get("kind", "custom")
+        if not isinstance(kind, str) or len(kind) > 32:
+            raise FileFormatError(f"{source}: field 'kind' must be a short string, got {kind!r}")
+        return cls(elems, heading_deg, kind)
 
     def to_dict(self) -> dict:
         """JSON-ready description (body-frame elements and heading)."""

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from unseen.doa.array import Array
+from unseen import validate
+from unseen.doa.array import MAX_ELEMENTS, Array
 from unseen.errors import FileFormatError, InputError
 
 FORMAT = "unseen-calibration"
@@ -90,17 +91,17 @@ class Calibration:
     def from_dict(cls, doc: dict, source: str = "calibration") -> Calibration:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise FileFormatError(f"{source}: field 'format' must be {FORMAT!r}")
-        try:
-            gain = tuple(float(v) for v in doc["gain_db"])
-            phase = tuple(float(v) for v in doc["phase_deg"])
-        except (KeyError, TypeError, ValueError):
+        g, ph = doc.get("gain_db"), doc.get("phase_deg")
+        if not (isinstance(g, list) and isinstance(ph, list) and len(g) == len(ph)
+                and 2 <= len(g) <= MAX_ELEMENTS):
             raise FileFormatError(
-                f"{source}: fields 'gain_db' and 'phase_deg' must be lists of numbers"
-            ) from None
-        if len(gain) != len(phase) or len(gain) < 2 or not np.all(np.isfinite(gain + phase)):
-            raise FileFormatError(
-                f"{source}: 'gain_db' and 'phase_deg' must be finite and of equal length >= 2"
+                f"{source}: 'gain_db' and 'phase_deg' must be lists of equal length, 2 to "
+                f"{MAX_ELEMENTS} numbers"
             )
+        gain = tuple(validate.number(v, f"{source}: gain_db[{i}]", lo=-200, hi=200, text=False,
+                                     error=FileFormatError) for i, v in enumerate(g))
+        phase = tuple(validate.number(v, f"{source}: phase_deg[{i}]", text=False,
+                                      error=FileFormatError) for i, v in enumerate(ph))
         if "num_channels" in doc and doc["num_channels"] != len(gain):
             raise FileFormatError(
                 f"{source}: 'num_channels' is {doc['num_channels']} but 'gain_db' has "
@@ -114,9 +115,12 @@ class Calibration:
             gain,
             phase,
             method,
-            None if az is None else float(az),
-            None if f is None else float(f),
-            int(doc.get("num_snapshots", 0)),
+            None if az is None else validate.number(
+                az, f"{source}: azimuth_deg", lo=-360, hi=360, text=False, error=FileFormatError),
+            None if f is None else validate.number(
+                f, f"{source}: freq_hz", lo=0, lo_open=True, text=False, error=FileFormatError),
+            int(validate.number(doc.get("num_snapshots", 0), f"{source}: num_snapshots", lo=0,
+                                integer=True, text=False, error=FileFormatError)),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -127,13 +131,8 @@ class Calibration:
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
         p = Path(path)
-        try:
-            doc = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise FileFormatError(f"{p}: calibration file not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FileFormatError(f"{p}: cannot read calibration JSON: {exc}") from None
-        return cls.from_dict(doc, str(p))
+        text = validate.read_text(p, "calibration file", FileFormatError, max_bytes=1024**2)
+        return cls.from_dict(validate.loads_json(text, str(p), FileFormatError), str(p))
 
 
 def _from_vector(v: np.ndarray, a: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from unseen import validate
-from unseen.doa.array import Array
+from unseen.doa.array import MAX_ELEMENTS, Array
 from unseen.errors import ConfigError, InputError
 
 WAVEFORMS = ("cw", "am", "fm", "noise")
 PATH_LOSS_MODELS = ("free-space", "two-ray", "log-distance")
 BUILTIN = ("saint-malo",)
-MAX_ELEMENTS = 256
 MIN_GATE_S = 1e-3
 MAX_OFFSET_S = 1e7
 START_RANGE = (
