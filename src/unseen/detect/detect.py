@@ -477,4 +477,11 @@ def _classify(blk: IqBlock, d: Detection) -> Detection:
         blk.num_samples
     ):
         d = replace(d, freq_hz=float(blk.center_freq_hz + line.offset_hz))
-    return replace(d, modulation=d.modulation or classify(feats))
+    if d.modulation:
+        return d
+    return replace(d, modulation=classify(feats) if d.snr_db >= MIN_CLASS_SNR_DB else "unknown")
+
+
+MIN_CLASS_SNR_DB = 10.0
+"""Below this in-band SNR the envelope spread and line fraction are noise-dominated: the class
+is `unknown` rather than a guess."""
