@@ -86,7 +86,7 @@ def _envelope_packets(x, fs, window=256, factor=10, gap_s=5e-3):
     on = w.mean(axis=1) > factor * np.median(w.mean(axis=1))
     edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(int), [0]])))
     out = []
-    for a, b in zip(edges[::2] * window / fs, edges[1::2] * window / fs):
+    for a, b in zip(edges[::2] * window / fs, edges[1::2] * window / fs, strict=True):
         if out and a - out[-1][1] < gap_s:
             out[-1][1] = b
         else:

@@ -269,10 +269,11 @@ def _merge(spectral: list[Detection], pulsed: list[Detection], row_s: float) -> 
 
 
 def _overlap(d: Detection, p: Detection) -> float:
-    """Fraction of d's band inside p's band."""
+    """Fraction of the narrower band inside the other (a line measured 60 or 120 Hz wide is one
+    line)."""
     lo = max(d.freq_hz - d.bandwidth_hz / 2, p.freq_hz - p.bandwidth_hz / 2)
     hi = min(d.freq_hz + d.bandwidth_hz / 2, p.freq_hz + p.bandwidth_hz / 2)
-    return max(0.0, hi - lo) / max(d.bandwidth_hz, 1e-9)
+    return max(0.0, hi - lo) / max(min(d.bandwidth_hz, p.bandwidth_hz), 1e-9)
 
 
 def _read(source, start: int, count: int) -> np.ndarray:
@@ -294,7 +295,7 @@ def _bands(on_psd, off_psd, k: int, pfa: float) -> list[tuple[int, int]]:
     mask = on_psd > off_psd * threshold_factor(k, pfa)
     out = []
     nb = len(on_psd)
-    for lo, hi in _runs(mask, max(2, nb // 64)):
+    for lo, hi in _runs(mask, max(2, nb // 16)):  # a pulse spectrum has nulls: bridge them
         pad = max(2, (hi - lo) // 4)
         a, b = max(0, lo - pad), min(nb, hi + pad)
         olo, ohi = occupied_band(np.clip(on_psd[a:b] - off_psd[a:b], 0, None))
