@@ -78,6 +78,9 @@ def test_detect_json(scene, capsys):
             "modulation",
             "licensed",
             "assignment",
+            "repetition_s",
+            "start_utc",
+            "stop_utc",
         }
     ] * 2
     by_f = {round(r["freq_hz"] / 1e3): r for r in rows}
@@ -85,6 +88,8 @@ def test_detect_json(scene, capsys):
     assert by_f[99750]["licensed"] is False and by_f[99750]["assignment"] is None
     assert by_f[99750]["start_s"] == pytest.approx(0.1, abs=0.02)
     assert by_f[100150]["power_dbfs"] == pytest.approx(-40, abs=0.5)
+    assert by_f[100150]["repetition_s"] is None
+    assert by_f[100150]["start_utc"] is None  # write_sigmf without a datetime: no absolute time
     rc, out, _ = _run(["detect", str(meta), "--json"], capsys)
     assert all(json.loads(line)["licensed"] is None for line in out.splitlines())
 

@@ -48,7 +48,11 @@ class IqBlock:
 
 @dataclass(frozen=True)
 class Detection:
-    """An occupied channel found in a recording; `licensed` is None when no registry was given."""
+    """An occupied channel found in a recording; `licensed` is None when no registry was given.
+
+    `repetition_s` is the period of a pulsed signal's envelope (None when not pulsed);
+    `start_utc_ns`/`stop_utc_ns` are POSIX ns of start/stop when the recording has absolute time.
+    """
 
     freq_hz: float
     bandwidth_hz: float
@@ -59,6 +63,9 @@ class Detection:
     modulation: str
     licensed: bool | None = None
     assignment: str | None = None
+    repetition_s: float | None = None
+    start_utc_ns: int | None = None
+    stop_utc_ns: int | None = None
 
 
 @dataclass(frozen=True)

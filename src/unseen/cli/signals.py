@@ -63,6 +63,9 @@ def detect_cmd(
             "modulation": d.modulation,
             "licensed": d.licensed,
             "assignment": d.assignment,
+            "repetition_s": None if d.repetition_s is None else round(d.repetition_s, 9),
+            "start_utc": _iso(d.start_utc_ns),
+            "stop_utc": _iso(d.stop_utc_ns),
         }
         if json_out:
             print(json.dumps(row))
@@ -72,8 +75,19 @@ def detect_cmd(
                 f"{d.freq_hz / 1e6:14.6f} MHz  bw {d.bandwidth_hz:10.1f} Hz  "
                 f"snr {d.snr_db:6.1f} dB  {d.power_dbfs:7.1f} dBFS  "
                 f"{d.start_s:9.3f}–{d.stop_s:9.3f} s  {d.modulation:8s} {lic}"
+                + (f"  every {d.repetition_s * 1e3:.3f} ms" if d.repetition_s else "")
             )
     return 0
+
+
+def _iso(utc_ns: int | None) -> str | None:
+    """ISO 8601 UTC with microseconds and 'Z', or None."""
+    if utc_ns is None:
+        return None
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(utc_ns // 1000 / 1e6, dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _stations(path: str) -> dict:

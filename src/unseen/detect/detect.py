@@ -6,14 +6,26 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.ndimage
 import scipy.signal
 
+from unseen.detect.carrier import carrier_line
 from unseen.detect.cfar import cfar, threshold_factor
-from unseen.detect.spectrum import Spectrogram, spectrogram, spectrogram_frames
+from unseen.detect.pulses import (
+    CORRELATION,
+    Envelope,
+    Repetition,
+    bursts,
+    envelope,
+    fold,
+    noise_level,
+    repetition,
+)
+from unseen.detect.spectrum import Spectrogram, _periodograms, spectrogram, spectrogram_frames
 from unseen.errors import InputError
 from unseen.types import Detection, IqBlock
 
-MODULATIONS = ("cw", "am", "fm", "digital")
+MODULATIONS = ("cw", "am", "fm", "digital", "pulsed", "unknown")
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,8 @@ def features(
 
     fs0 = block.sample_rate_hz
     one = IqBlock(block.samples[:1], fs0, block.center_freq_hz, block.start_s)
-    wide = min(2 * bandwidth_hz, fs0)
+    room = fs0 - 2 * abs(freq_hz - block.center_freq_hz)  # the channel stays inside the band
+    wide = max(min(2 * bandwidth_hz, fs0, room), min(bandwidth_hz, room), 64 * fs0 / 2**20)
     y = channelize(one, freq_hz, wide).samples[0]
     fs = fs0 / max(1, int(fs0 // (2.5 * wide)))
     nfft = int(min(max(64, 2 ** np.ceil(np.log2(512 * fs / wide))), max(64, len(y) // 4)))
@@ -137,15 +150,19 @@ def detect_spectrogram(
             seg = rp[r0:r1]
             p_sig = float(np.clip(seg.mean(), 1e-300, None))
             f_lo, f_hi = s.freqs_hz[olo] - s.bin_hz / 2, s.freqs_hz[ohi - 1] + s.bin_hz / 2
+            t0, u0 = s.time_at(r0)
+            t1, u1 = s.time_at(r1 - 1, s.row_s)
             out.append(
                 Detection(
                     freq_hz=float((f_lo + f_hi) / 2),
                     bandwidth_hz=float(f_hi - f_lo),
                     snr_db=float(10 * np.log10(p_sig / noise)),
                     power_dbfs=float(10 * np.log10(p_sig)),
-                    start_s=float(s.times_s[r0]),
-                    stop_s=float(s.times_s[r1 - 1] + s.row_s),
+                    start_s=t0,
+                    stop_s=t1,
                     modulation="",
+                    start_utc_ns=u0,
+                    stop_utc_ns=u1,
                 )
             )
     return sorted(out, key=lambda d: (d.start_s, d.freq_hz))
@@ -193,8 +210,219 @@ def detect(
             f"{where}: samples contain NaN or Inf values in {len(bad)} spectrogram row(s), the "
             f"first at {t0:.6f}–{t0 + s.row_s:.6f} s (row {bad[0]}); expected finite IQ"
         )
-    dets = detect_spectrogram(s, pfa=pfa, min_snr_db=min_snr_db)
-    return [_refine(source, d) for d in dets]
+    found = detect_spectrogram(s, pfa=pfa, min_snr_db=min_snr_db)
+    spectral = [_refine(source, s, d) for d in found]
+    env = envelope(source)
+    mask, floor = cfar(s.psd(), s.averages * len(s.times_s), pfa=pfa)
+    if mask.mean() < 0.5:
+        noise = float(floor.sum())  # noise-only bins exist: the spectral floor is the noise
+    else:
+        w = max(1, (nfft // 8) // env.block)
+        k = max(1.0, w * env.block * env.channels / CORRELATION)
+        noise = noise_level(scipy.ndimage.uniform_filter1d(env.power, w), k)
+    pulsed = _burst_detections(source, env, s, noise, floor, nfft=nfft, pfa=pfa,
+                               min_snr_db=min_snr_db)  # fmt: skip
+    rep = repetition(env, pfa=pfa)
+    if rep is not None and rep.duty <= MAX_DUTY:
+        if pulsed:  # bursts seen one by one: the period is theirs when they are shorter
+            pulsed = [
+                replace(d, repetition_s=rep.period_s) if d.stop_s - d.start_s < rep.period_s else d
+                for d in pulsed
+            ]
+        else:
+            pulsed = _periodic_detection(source, env, rep, min_snr_db=min_snr_db)
+    return _merge(spectral, pulsed, s.row_s)
+
+
+MAX_DUTY = 0.5
+"""A folded envelope whose mean is over half its peak is modulation, not pulses."""
+
+
+def _merge(spectral: list[Detection], pulsed: list[Detection], row_s: float) -> list[Detection]:
+    """All detections, less spectral ones that a time-domain detection explains: half their
+    band inside its band and their time span inside its span (± one spectrogram row)."""
+    keep = []
+    for d in spectral:
+        same = [
+            p
+            for p in pulsed
+            if _overlap(d, p) >= 0.5
+            and p.start_s - row_s <= d.start_s
+            and d.stop_s <= p.stop_s + row_s
+        ]
+        if not same:
+            keep.append(d)
+    if pulsed:
+        # several bursts of one emitter: a spectral detection spanning them all is explained
+        spans = [(p.start_s, p.stop_s) for p in pulsed]
+        t0, t1 = min(a for a, _ in spans), max(b for _, b in spans)
+        keep = [
+            d
+            for d in keep
+            if not (
+                any(_overlap(d, p) >= 0.5 for p in pulsed)
+                and t0 - row_s <= d.start_s
+                and d.stop_s <= t1 + row_s
+            )
+        ]
+    return sorted(keep + pulsed, key=lambda d: (d.start_s, d.freq_hz))
+
+
+def _overlap(d: Detection, p: Detection) -> float:
+    """Fraction of the narrower band inside the other (a line measured 60 or 120 Hz wide is one
+    line)."""
+    lo = max(d.freq_hz - d.bandwidth_hz / 2, p.freq_hz - p.bandwidth_hz / 2)
+    hi = min(d.freq_hz + d.bandwidth_hz / 2, p.freq_hz + p.bandwidth_hz / 2)
+    return max(0.0, hi - lo) / max(min(d.bandwidth_hz, p.bandwidth_hz), 1e-9)
+
+
+def _read(source, start: int, count: int) -> np.ndarray:
+    if isinstance(source, IqBlock):
+        return source.samples[..., start : start + count]
+    return source.read(start, count).samples
+
+
+def _mean_periodogram(x: np.ndarray, nfft: int) -> tuple[np.ndarray, int]:
+    """(mean Hann periodogram, segments averaged) of (channels, n) samples; n ≥ nfft."""
+    hop = nfft // 2
+    m = (x.shape[-1] - nfft) // hop + 1
+    return _periodograms(x, nfft), m
+
+
+def _bands(on_psd, off_psd, k: int, pfa: float) -> list[tuple[int, int]]:
+    """[lo, hi) bin spans where on_psd exceeds off_psd beyond noise (k averaged segments), each
+    narrowed to the 99 % of its excess power."""
+    mask = on_psd > off_psd * threshold_factor(k, pfa)
+    out = []
+    nb = len(on_psd)
+    for lo, hi in _runs(mask, max(2, nb // 16)):  # a pulse spectrum has nulls: bridge them
+        pad = max(2, (hi - lo) // 4)
+        a, b = max(0, lo - pad), min(nb, hi + pad)
+        olo, ohi = occupied_band(np.clip(on_psd[a:b] - off_psd[a:b], 0, None))
+        out.append((a + olo, a + ohi))
+    return out
+
+
+def _pulse_detection(
+    source, env: Envelope, on, off, k: int, nfft: int, span: tuple[int, int], pfa: float,
+    min_snr_db: float, duty_on: float, repetition_s: float | None, modulation: str | None,
+) -> list[Detection]:  # fmt: skip
+    """Detections from on- and off-spectra (per channel, bins sum to power) over a span."""
+    fs = source.sample_rate_hz
+    f = np.fft.fftshift(np.fft.fftfreq(nfft, 1 / fs))
+    df = fs / nfft
+    out = []
+    for lo, hi in _bands(on, off, k, pfa):
+        sig = float(np.clip(on[lo:hi] - off[lo:hi], 0, None).sum())
+        noise = float(off[lo:hi].sum())
+        if sig <= 0 or noise <= 0 or 10 * np.log10(sig / noise) < min_snr_db:
+            continue
+        f_lo, f_hi = f[lo] - df / 2, f[hi - 1] + df / 2
+        t0, u0 = env.time_at(span[0])
+        t1, u1 = env.time_at(span[1])
+        out.append(
+            Detection(
+                freq_hz=float(source.center_freq_hz + (f_lo + f_hi) / 2),
+                bandwidth_hz=float(f_hi - f_lo),
+                snr_db=band_snr_db(sig * duty_on, noise),
+                power_dbfs=float(10 * np.log10(sig * duty_on)),
+                start_s=t0,
+                stop_s=t1,
+                modulation=modulation or "",
+                repetition_s=repetition_s,
+                start_utc_ns=u0,
+                stop_utc_ns=u1,
+            )
+        )
+    return out
+
+
+def _burst_detections(
+    source, env: Envelope, s: Spectrogram, noise: float, floor: np.ndarray, *, nfft: int,
+    pfa: float, min_snr_db: float, budget: int = 1 << 20,
+) -> list[Detection]:  # fmt: skip
+    """Bursts of energy above the noise: one detection per group of bursts (closer than a
+    spectrogram row) and per band their spectrum (bursts only) exceeds the quiet spectrum.
+    A recording on the air more than 90 % of the time is left to the spectral detector."""
+    n = source.num_samples
+    row = round(s.row_s * source.sample_rate_hz)
+    window = max(16, nfft // 8)
+    spans = bursts(env, noise, window=window, pfa=pfa, gap=row)
+    if not spans or sum(b - a for a, b in spans) > 0.9 * n:
+        return []
+    nb = max(MIN_NFFT, min(nfft, 1 << int(np.log2(max(1, np.median([b - a for a, b in spans]))))))
+    quiet, total, prev = np.zeros(nb), 0, 0
+    for a, b in [*spans, (n, n)]:
+        i = prev
+        while i + nb <= a and total < budget:
+            c = min(a - i, budget - total)
+            if c >= nb:
+                p, m = _mean_periodogram(_read(source, i, c), nb)
+                quiet += p * m
+                total += m * nb // 2
+            i += c
+        prev = b
+    if total >= 8 * nb:
+        quiet /= total / (nb // 2)
+        k_off = total // (nb // 2)
+    else:  # too little quiet time: the spectral floor, per bin of the burst FFT
+        fine = np.interp(np.arange(nb) * len(floor) / nb, np.arange(len(floor)), floor)
+        quiet, k_off = fine * len(floor) / nb, len(s.times_s) * s.averages
+    out = []
+    for a, b in spans:
+        c = min(b - a, budget)
+        if c < nb:
+            a, c = max(0, min(a, n - nb)), nb
+        p, m = _mean_periodogram(_read(source, a, c), nb)
+        for d in _pulse_detection(source, env, p, quiet, min(m, k_off), nb, (a, b), pfa,
+                                  min_snr_db, 1.0, None, None):  # fmt: skip
+            blk = _block(source, a, c)
+            out.append(_classify(blk, d))
+    return out
+
+
+def _periodic_detection(
+    source, env: Envelope, rep: Repetition, *, min_snr_db: float, budget: int = 1 << 20,
+    seg: int = 32, pfa: float = 1e-6,
+) -> list[Detection]:  # fmt: skip
+    """A pulse train found by its repetition: on-pulse (folded envelope well above its median)
+    against off-pulse spectra in segments of `seg` samples."""
+    prof = fold(env, rep.period_s)
+    med = float(np.median(prof))
+    spread = 1.4826 * float(np.median(np.abs(prof - med)))
+    on_bins = prof > med + 6 * max(spread, 1e-12 * med)
+    if not on_bins.any():
+        return []
+    n = min(source.num_samples, budget) // seg * seg
+    x = _read(source, 0, n)
+    fs = source.sample_rate_hz
+    centre = (np.arange(n // seg) * seg + seg / 2) / fs
+    ph = ((centre / rep.period_s) % 1.0 * len(prof)).astype(int) % len(prof)
+    is_on = on_bins[ph]
+    win = np.hanning(seg)
+    win = win / np.sqrt((win**2).sum() * seg)
+    segs = x.reshape(x.shape[0], -1, seg) * win
+    pw = (np.abs(np.fft.fftshift(np.fft.fft(segs, axis=-1), axes=-1)) ** 2).mean(axis=0)
+    if is_on.sum() < 4 or (~is_on).sum() < 4:
+        return []
+    on, off = pw[is_on].mean(axis=0), pw[~is_on].mean(axis=0)
+    dets = _pulse_detection(source, env, on, off, int(is_on.sum()), seg,
+                            (0, source.num_samples), pfa, min_snr_db,
+                            float(is_on.mean()), rep.period_s, "pulsed")  # fmt: skip
+    return [replace(d, snr_db=d.snr_db) for d in dets]
+
+
+def band_snr_db(signal_power: float, noise_power: float) -> float:
+    """SNR in a band, dB: the signal's power in the band (on-air minus off-air power) over the
+    noise power in the same band, what a power meter on vs off the air measures. Use it with
+    `snr_for_bandwidth` to restate an SNR for another bandwidth holding the same signal."""
+    return float(10 * np.log10(max(signal_power, 1e-300) / max(noise_power, 1e-300)))
+
+
+def snr_for_bandwidth(d: Detection, bandwidth_hz: float) -> float:
+    """The detection's SNR restated in `bandwidth_hz` (the same signal power over noise in the
+    new band; valid while the band holds the signal's occupied band)."""
+    return float(d.snr_db + 10 * np.log10(d.bandwidth_hz / bandwidth_hz))
 
 
 MIN_NFFT = 64
@@ -211,30 +439,50 @@ def _fit_nfft(nfft: int, n: int, where: str) -> int:
     return nfft
 
 
-def _refine(source, d: Detection, max_samples: int = 1 << 17) -> Detection:
-    """Re-measure the channel at fine resolution on its first burst and classify it."""
-    fs = source.sample_rate_hz
+def _block(source, start: int, count: int) -> IqBlock:
+    """Samples [start, start+count) of an IqBlock or a recording, as an IqBlock."""
     if isinstance(source, IqBlock):
-        i0 = round((d.start_s - source.start_s) * fs)
-        i1 = round((d.stop_s - source.start_s) * fs)
-        i0 = max(0, i0, (i0 + i1 - max_samples) // 2)
-        i1 = min(source.num_samples, i1, i0 + max_samples)
-        blk = IqBlock(source.samples[..., i0:i1], fs, source.center_freq_hz, d.start_s)
-    else:
-        i0, i1 = round(d.start_s * fs), round(d.stop_s * fs)
-        i0 = max(0, i0, (i0 + i1 - max_samples) // 2)
-        i1 = min(source.num_samples, i1, i0 + max_samples)
-        blk = source.read(i0, i1 - i0)
+        fs = source.sample_rate_hz
+        return IqBlock(source.samples[..., start : start + count], fs, source.center_freq_hz,
+                       source.start_s + start / fs)  # fmt: skip
+    return source.read(start, count)
+
+
+def _refine(source, s: Spectrogram, d: Detection, max_samples: int = 1 << 17) -> Detection:
+    """Re-measure a spectral detection at fine resolution on its first burst: occupied band,
+    carrier line, class."""
+    fs = source.sample_rate_hz
+    row = round(s.row_s * fs)
+    r0 = max(0, int(np.searchsorted(s.times_s, d.start_s + 1e-9, side="right")) - 1)
+    r1 = max(r0 + 1, int(np.searchsorted(s.times_s, d.stop_s - 1e-9, side="left")))
+    idx = s.index if s.index is not None else np.arange(len(s.times_s)) * row
+    i0, i1 = int(idx[r0]), min(source.num_samples, int(idx[r1 - 1]) + row)
+    i0 = max(i0, (i0 + i1 - max_samples) // 2)
+    i1 = min(i1, i0 + max_samples)
+    blk = _block(source, i0, i1 - i0)
     if blk.num_samples < 256:
-        return replace(d, modulation="cw" if d.bandwidth_hz <= 4 * fs / 1024 else "digital")
+        return replace(d, modulation="cw" if d.bandwidth_hz <= 4 * fs / 1024 else "unknown")
+    return _classify(blk, d)
+
+
+def _classify(blk: IqBlock, d: Detection) -> Detection:
+    """Fine band, carrier (a line near the band's centre) and class of a detection."""
     feats, centre, bw = features(blk, d.freq_hz, d.bandwidth_hz, d.snr_db)
     if bw < d.bandwidth_hz:
-        snr = d.snr_db + 10 * np.log10(d.bandwidth_hz / bw)
-        return replace(
-            d,
-            freq_hz=float(centre),
-            bandwidth_hz=float(bw),
-            snr_db=float(snr),
-            modulation=classify(feats),
-        )
-    return replace(d, modulation=classify(feats))
+        d = replace(d, freq_hz=float(centre), bandwidth_hz=float(bw),
+                    snr_db=snr_for_bandwidth(d, bw))  # fmt: skip
+    off = d.freq_hz - blk.center_freq_hz
+    half = d.bandwidth_hz / 2
+    line = carrier_line(blk.samples[0], blk.sample_rate_hz, (off - half, off + half))
+    if line is not None and abs(line.offset_hz - off) <= half / 2 + 2 * blk.sample_rate_hz / (
+        blk.num_samples
+    ):
+        d = replace(d, freq_hz=float(blk.center_freq_hz + line.offset_hz))
+    if d.modulation:
+        return d
+    return replace(d, modulation=classify(feats) if d.snr_db >= MIN_CLASS_SNR_DB else "unknown")
+
+
+MIN_CLASS_SNR_DB = 10.0
+"""Below this in-band SNR the envelope spread and line fraction are noise-dominated: the class
+is `unknown` rather than a guess."""

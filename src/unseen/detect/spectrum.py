@@ -23,7 +23,10 @@ class Spectrogram:
     """power[t, f]: mean power per bin (linear, full-scale = 1) of each time row.
 
     `freqs_hz` are absolute (centre frequency added), ascending; `times_s` the start of each row
-    from the recording's start; `row_s` the row duration; `averages` the periodograms per row.
+    in recording time (the blocks' `start_s`, so gaps between captures are kept); `row_s` the row
+    duration; `averages` the periodograms per row; `index` the sample index of each row's first
+    sample; `utc_ns` its POSIX ns (None when the recording has no absolute time). Power is the
+    mean over channels (a full-scale tone on every channel reads 1).
     """
 
     freqs_hz: np.ndarray
@@ -33,6 +36,14 @@ class Spectrogram:
     averages: int
     sample_rate_hz: float
     center_freq_hz: float
+    index: np.ndarray | None = None
+    utc_ns: tuple[int | None, ...] | None = None
+
+    def time_at(self, row: int, offset_s: float = 0.0) -> tuple[float, int | None]:
+        """(recording time s, POSIX ns or None) of `offset_s` after the start of `row`."""
+        u = self.utc_ns[row] if self.utc_ns is not None else None
+        t = float(self.times_s[row]) + offset_s
+        return t, (None if u is None else int(u + round(offset_s * 1e9)))
 
     @property
     def bin_hz(self) -> float:
@@ -61,8 +72,8 @@ def _workspace(nfft: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _periodograms(x: np.ndarray, nfft: int, work: tuple | None = None) -> np.ndarray:
-    """Mean Hann periodogram (50 % overlap) of the channels summed, fftshifted, float32,
-    normalised so that the bins sum to the mean power (a unit complex tone sums to 1).
+    """Mean Hann periodogram (50 % overlap), averaged over channels, fftshifted, float32,
+    normalised so that the bins sum to the mean power per channel (a unit tone sums to 1).
 
     Segments go in batches of ~256 kB through reused buffers (window, in-place single-precision
     FFT, |X|²): they stay in cache and no fresh pages are touched per frame, which is what
@@ -88,7 +99,7 @@ def _periodograms(x: np.ndarray, nfft: int, work: tuple | None = None) -> np.nda
             np.multiply(X.imag, X.imag, out=tmp[:c])
             pw[:c] += tmp[:c]
             acc += pw[:c].sum(axis=0)
-    return np.fft.fftshift(acc / m).astype(np.float32)
+    return np.fft.fftshift(acc / (m * len(x))).astype(np.float32)
 
 
 def spectrogram(block: IqBlock, *, nfft: int = 1024, row_len: int | None = None) -> Spectrogram:
@@ -103,16 +114,21 @@ def spectrogram(block: IqBlock, *, nfft: int = 1024, row_len: int | None = None)
     power = np.stack(
         [_periodograms(x[..., r * row_len : (r + 1) * row_len], nfft, work) for r in range(rows)]
     )
+    fs = block.sample_rate_hz
+    utc = [None if block.utc_ns is None else block.utc_ns + round(r * row_len * 1e9 / fs)
+           for r in range(rows)]  # fmt: skip
     return _make(
         power,
         block,
         nfft,
         row_len,
-        [block.start_s + r * row_len / block.sample_rate_hz for r in range(rows)],
+        [block.start_s + r * row_len / fs for r in range(rows)],
+        np.arange(rows, dtype=np.int64) * row_len,
+        utc,
     )
 
 
-def _make(power, block, nfft, row_len, times) -> Spectrogram:
+def _make(power, block, nfft, row_len, times, index=None, utc=None) -> Spectrogram:
     fs = block.sample_rate_hz
     freqs = np.fft.fftshift(np.fft.fftfreq(nfft, 1.0 / fs)) + block.center_freq_hz
     return Spectrogram(
@@ -123,20 +139,24 @@ def _make(power, block, nfft, row_len, times) -> Spectrogram:
         max(1, row_len // nfft),
         fs,
         block.center_freq_hz,
+        None if index is None else np.asarray(index, np.int64),
+        None if utc is None or all(u is None for u in utc) else tuple(utc),
     )
 
 
 def spectrogram_frames(frames, *, nfft: int = 1024) -> Spectrogram:
     """Spectrogram with one row per frame of an iterator of IqBlocks (streams; bounded memory)."""
-    rows, times, first, work = [], [], None, None
+    rows, times, utc, first, work = [], [], [], None, None
     for blk in frames:
         first = first or blk
         work = work or _workspace(nfft, 2 * blk.num_samples // nfft)
         rows.append(_periodograms(blk.samples, nfft, work))
         times.append(blk.start_s)
+        utc.append(blk.utc_ns)
     if first is None:
         raise InputError("no frames: the recording is shorter than one frame")
-    return _make(np.stack(rows), first, nfft, first.num_samples, times)
+    index = np.arange(len(rows), dtype=np.int64) * first.num_samples
+    return _make(np.stack(rows), first, nfft, first.num_samples, times, index, utc)
 
 
 def welch_psd(block: IqBlock, *, nfft: int = 1024) -> tuple[np.ndarray, np.ndarray]:
