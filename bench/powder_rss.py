@@ -35,7 +35,9 @@ def receivers(path: Path | None = None) -> dict[str, tuple[float, float]]:
     """Fixed receiver name → (lat, lon) from receivers.csv."""
     path = path or data_dir() / "receivers.csv"
     with path.open(newline="") as fh:
-        return {r["receiver"]: (float(r["lat_deg"]), float(r["lon_deg"])) for r in csv.DictReader(fh)}
+        return {
+            r["receiver"]: (float(r["lat_deg"]), float(r["lon_deg"])) for r in csv.DictReader(fh)
+        }
 
 
 def rows(

@@ -21,13 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import powder_rss  # noqa: E402
-
-from unseen.errors import UnseenError  # noqa: E402
-from unseen.geo import geodetic2enu  # noqa: E402
-from unseen.locate import solve_many  # noqa: E402
-from unseen.locate.io import row_to_observation  # noqa: E402
-from unseen.locate.rss_cal import apply, calibrate  # noqa: E402
+import powder_rss
+from unseen.errors import UnseenError
+from unseen.geo import geodetic2enu
+from unseen.locate import solve_many
+from unseen.locate.io import row_to_observation
+from unseen.locate.rss_cal import apply, calibrate
 
 DAYS = ("2022-04-25", "2022-07-05", "2022-07-06")
 
@@ -38,7 +37,9 @@ def inside95(fix, lat: float, lon: float) -> tuple[bool, float]:
     el = fix.ellipse95
     t = np.radians(el.orientation_deg)
     u, v = e * np.sin(t) + n * np.cos(t), e * np.cos(t) - n * np.sin(t)
-    return bool((u / el.semi_major_m) ** 2 + (v / el.semi_minor_m) ** 2 <= 1.0), float(np.hypot(e, n))
+    return bool((u / el.semi_major_m) ** 2 + (v / el.semi_minor_m) ** 2 <= 1.0), float(
+        np.hypot(e, n)
+    )
 
 
 def centroid_error(obs, lat: float, lon: float) -> float:

@@ -92,9 +92,13 @@ def _truth(data: Mapping, where: str) -> tuple[float, float]:
         try:
             x = float(v)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise FileFormatError(f"{where}: column {key!r}: expected a number, got {v!r}") from None
+            raise FileFormatError(
+                f"{where}: column {key!r}: expected a number, got {v!r}"
+            ) from None
         if not math.isfinite(x) or abs(x) > lim:
-            raise FileFormatError(f"{where}: column {key!r}: expected [-{lim:g}, {lim:g}], got {v!r}")
+            raise FileFormatError(
+                f"{where}: column {key!r}: expected [-{lim:g}, {lim:g}], got {v!r}"
+            )
         out.append(x)
     return out[0], out[1]
 
@@ -163,7 +167,9 @@ def calibrate(
 def _field(obj: Mapping, key: str, name: str, lo: float, hi: float) -> float:
     v = obj.get(key)
     if isinstance(v, bool) or not isinstance(v, int | float) or not (lo <= v <= hi):
-        raise ConfigError(f"{name}: field {key!r}: expected a number in [{lo:g}, {hi:g}], got {v!r}")
+        raise ConfigError(
+            f"{name}: field {key!r}: expected a number in [{lo:g}, {hi:g}], got {v!r}"
+        )
     return float(v)
 
 
@@ -178,7 +184,9 @@ def load(path: str | Path) -> dict:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise ConfigError(f"{name}: field 'format': expected {FORMAT!r}, got {got!r}")
     if obj.get("version") != VERSION:
-        raise ConfigError(f"{name}: field 'version': expected {VERSION}, got {obj.get('version')!r}")
+        raise ConfigError(
+            f"{name}: field 'version': expected {VERSION}, got {obj.get('version')!r}"
+        )
     _field(obj, "path_loss_exponent", name, 0.5, 10.0)
     _field(obj, "path_loss_exponent_sd", name, 0.0, 10.0)
     _field(obj, "shadowing_db", name, 0.0, 40.0)

@@ -78,7 +78,8 @@ class RssModel:
     σ_i the row's `sigma_db`, s the shadowing (dB), τ ~ scaled-inverse-χ²(ν0, 1) so that s is a
     prior the residuals can widen or narrow (the likelihood becomes a Student-t); P0 flat; n
     uniform on `n_bounds`; d0 = `ref_m` the reference distance of the log-distance model (no
-    singularity at d = 0: a receiver metres from the transmitter reads as one at d0); g_i the receiver's gain offset (0 uncalibrated: its spread is part of s).
+    singularity at d = 0: a receiver metres from the transmitter reads as one at d0); g_i the
+    receiver's gain offset (0 uncalibrated: its spread is part of s).
     """
 
     shadowing_db: float = 9.0
@@ -98,7 +99,11 @@ def _frame(pr) -> tuple[float, float, np.ndarray]:
 
 
 def log_posterior(
-    xy: np.ndarray, sta: np.ndarray, p: np.ndarray, var: np.ndarray, model: RssModel,
+    xy: np.ndarray,
+    sta: np.ndarray,
+    p: np.ndarray,
+    var: np.ndarray,
+    model: RssModel,
     n_fixed: float | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """log p(x | data) up to a constant at positions xy (c, 2), P0 and n (and τ) integrated out.
@@ -129,8 +134,10 @@ def log_posterior(
     s = np.sqrt(a * nu / c)
     lo, hi = model.n_bounds
     mass = stdtr(nu, (hi - n) * s) - stdtr(nu, (lo - n) * s)
-    lp = -(k1 - 0.5) * np.log(c) - 0.5 * np.log(np.maximum(a, 1e-300)) + np.log(
-        np.maximum(mass, 1e-300)
+    lp = (
+        -(k1 - 0.5) * np.log(c)
+        - 0.5 * np.log(np.maximum(a, 1e-300))
+        + np.log(np.maximum(mass, 1e-300))
     )
     nb = np.clip(n, lo, hi)
     qb = (w * (p - pm + nb[:, None] * dx) ** 2).sum(1)
@@ -219,9 +226,9 @@ def fix_rss(pr, model: RssModel, estimate: str = "ml"):
         def cost(v: np.ndarray) -> float:
             return float(log_posterior(v[None], *args)[3][0])
 
-        simplex = np.array([b0, b0 + [cell, 0.0], b0 + [0.0, cell]])
-        r = minimize(cost, b0, method="Nelder-Mead",
-                     options={"initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-10})  # fmt: skip
+        simplex = b0 + np.array([[0.0, 0.0], [cell, 0.0], [0.0, cell]])
+        opts = {"initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-10}
+        r = minimize(cost, b0, method="Nelder-Mead", options=opts)
         best = r.x if r.fun <= cost(b0) else b0
     _, n_b, p0_b, q_b = log_posterior(best[None], *args)
     d = xy - best
