@@ -27,6 +27,10 @@ def locate(
         float | None,
         typer.Option(help="Decimal year for the magnetic model (compass bearings); default today."),
     ] = None,
+    rss_calibration: Annotated[
+        str | None,
+        typer.Option(help="CAL.json from `unseen calibrate-rss`: receiver offsets, path loss."),
+    ] = None,
 ) -> int:
     """Fuse bearings, TDOAs and signal strengths into one fix per group, with error ellipses."""
     import json
@@ -40,7 +44,14 @@ def locate(
     groups = read_observations(obs, errors=bad)
     for exc in bad.values():
         print(f"unseen: error: {exc}", file=sys.stderr)
-    results = solve_many(groups, robust=robust, dims=3 if three_d else 2, year=year)
+    rss_model = None
+    if rss_calibration is not None:
+        from unseen.locate.rss_cal import apply, load
+
+        groups, rss_model = apply(groups, load(rss_calibration))
+    results = solve_many(
+        groups, robust=robust, dims=3 if three_d else 2, year=year, rss_model=rss_model
+    )
     failed = len(bad)
     rows = []
     for name, r in results.items():

@@ -29,7 +29,7 @@ from unseen.locate.model import (
 )
 from unseen.locate.prepare import Prepared, check_geometry, prefix, prepare, stack
 from unseen.locate.robust import Unit, reject, threshold, units
-from unseen.locate.rssi import grid_start, linear_nuisance
+from unseen.locate.rssi import RssModel, fix_rss, grid_start, linear_nuisance
 from unseen.types import Ellipse, Fix, Observation
 
 P50, P95 = 0.5, 0.95
@@ -292,9 +292,16 @@ def _solve_batch(
 
 
 def solve_prepared(
-    preps: Sequence[Prepared], *, robust: bool = True, initial: tuple[float, float] | None = None
+    preps: Sequence[Prepared],
+    *,
+    robust: bool = True,
+    initial: tuple[float, float] | None = None,
+    rss_model: RssModel | None = None,
 ) -> list[Fix | UnseenError]:
-    """Solve checked groups, batching those of the same shape; an error in place of each failure."""
+    """Solve checked groups, batching those of the same shape; an error in place of each failure.
+
+    Groups of signal strengths alone (2-D) are fixed on their posterior grid (`rssi.fix_rss`).
+    """
     out: list[Fix | UnseenError | None] = [None] * len(preps)
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for i, pr in enumerate(preps):
@@ -302,6 +309,9 @@ def solve_prepared(
             check_geometry(pr)
         except UnseenError as exc:
             out[i] = exc
+            continue
+        if len(pr.r) and not len(pr.b) and not len(pr.t) and pr.dims == 2:
+            out[i] = fix_rss(pr, rss_model or RssModel())
             continue
         buckets[pr.signature].append(i)
     for idx in buckets.values():
@@ -321,13 +331,15 @@ def solve(
     dims: int = 2,
     alt_m: float | None = None,
     year: float | None = None,
+    rss_model: RssModel | None = None,
 ) -> Fix:
     """Locate one transmitter from any mix of bearings, TDOAs and signal strengths.
 
     `robust` rejects observations inconsistent with the rest (their station ids are in
     `Fix.rejected`); `initial` (lat, lon) replaces the closed-form start, e.g. a previous fix;
     `dims=3` also estimates altitude (needs TDOAs or signal strengths), otherwise the fix is at
-    `alt_m` (default: mean station altitude); `year` dates the magnetic model for compass bearings.
+    `alt_m` (default: mean station altitude); `year` dates the magnetic model for compass bearings;
+    `rss_model` sets the signal-strength priors (shadowing, exponent bounds; `rss_cal.apply`).
     Raises InputError for bad values and GeometryError when no unique fix exists.
     """
     pr = prepare(observations, group, dims=dims, alt_m=alt_m, year=year)
@@ -335,7 +347,7 @@ def solve(
         from unseen.geo.frames import check_latlon
 
         check_latlon(initial[0], initial[1], f"{prefix(group)}initial")
-    r = solve_prepared([pr], robust=robust, initial=initial)[0]
+    r = solve_prepared([pr], robust=robust, initial=initial, rss_model=rss_model)[0]
     if isinstance(r, UnseenError):
         raise r
     return r
@@ -348,6 +360,7 @@ def solve_many(
     dims: int = 2,
     alt_m: float | None = None,
     year: float | None = None,
+    rss_model: RssModel | None = None,
 ) -> dict[str, Fix | UnseenError]:
     """Locate every group (one transmitter or time window each); failures come back as errors."""
     out: dict[str, Fix | UnseenError] = {}
@@ -358,7 +371,9 @@ def solve_many(
             names.append(name)
         except UnseenError as exc:
             out[name] = exc
-    for name, r in zip(names, solve_prepared(preps, robust=robust), strict=False):
+    for name, r in zip(
+        names, solve_prepared(preps, robust=robust, rss_model=rss_model), strict=False
+    ):
         out[name] = r
     return {name: out[name] for name in groups}
 

@@ -1,0 +1,110 @@
+"""Real data, RSS: POWDER (462.7 MHz walkie-talkies, University of Utah), leave one day out.
+
+For each campaign day in ../shared/data/powder-rss-dev, 300 transmissions (fixed seed; all when
+fewer) are located by `solve_many` as `unseen locate` does: uncalibrated, and with a calibration
+learned by `calibrate` (= `unseen calibrate-rss`) on the other two days. Baseline: the weighted
+centroid of the receivers (weights 10^(RSS/10)). Figures: fixed %, truth inside the 95% ellipse,
+median error.
+
+Run: python bench/real_rss.py [--per-day 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import powder_rss
+from unseen.errors import UnseenError
+from unseen.geo import geodetic2enu
+from unseen.locate import solve_many
+from unseen.locate.io import row_to_observation
+from unseen.locate.rss_cal import apply, calibrate
+
+DAYS = ("2022-04-25", "2022-07-05", "2022-07-06")
+
+
+def inside95(fix, lat: float, lon: float) -> tuple[bool, float]:
+    """(truth inside the fix's 95% ellipse, distance fix → truth in metres)."""
+    e, n, _ = geodetic2enu(lat, lon, fix.alt_m, fix.lat_deg, fix.lon_deg, fix.alt_m)
+    el = fix.ellipse95
+    t = np.radians(el.orientation_deg)
+    u, v = e * np.sin(t) + n * np.cos(t), e * np.cos(t) - n * np.sin(t)
+    return bool((u / el.semi_major_m) ** 2 + (v / el.semi_minor_m) ** 2 <= 1.0), float(
+        np.hypot(e, n)
+    )
+
+
+def centroid_error(obs, lat: float, lon: float) -> float:
+    w = np.array([10 ** (o.rssi_dbm / 10) for o in obs])
+    la = float(np.sum(w * [o.site.lat_deg for o in obs]) / w.sum())
+    lo = float(np.sum(w * [o.site.lon_deg for o in obs]) / w.sum())
+    e, n, _ = geodetic2enu(lat, lon, 0.0, la, lo, 0.0)
+    return float(np.hypot(e, n))
+
+
+def evaluate(per_day: int = 300, seed: int = 0) -> list[dict]:
+    groups, truth = defaultdict(list), {}
+    for r in powder_rss.rows():
+        groups[r["group"]].append(row_to_observation(r)[1])
+        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    rng = np.random.default_rng(seed)
+    out = []
+    for day in DAYS:
+        names = sorted(k for k in groups if k.startswith(day))
+        test = sorted(rng.choice(names, min(per_day, len(names)), replace=False))
+        survey = {k: v for k, v in groups.items() if not k.startswith(day)}
+        cal = calibrate(survey, {k: truth[k] for k in survey})
+        wc = float(np.median([centroid_error(groups[k], *truth[k]) for k in test]))
+        for label, (gs, model) in (
+            ("uncalibrated", ({k: groups[k] for k in test}, None)),
+            ("calibrated on the other days", apply({k: groups[k] for k in test}, cal)),
+        ):
+            t0 = time.perf_counter()
+            res = solve_many(gs, rss_model=model)
+            dt = time.perf_counter() - t0
+            fixes = {k: f for k, f in res.items() if not isinstance(f, UnseenError)}
+            hits = [inside95(f, *truth[k]) for k, f in fixes.items()]
+            out.append({
+                "day": day, "mode": label, "n": len(test), "fixed": len(fixes) / len(test),
+                "coverage95": float(np.mean([h[0] for h in hits])) if hits else float("nan"),
+                "median_m": float(np.median([h[1] for h in hits])) if hits else float("nan"),
+                "centroid_median_m": wc, "seconds": dt,
+            })  # fmt: skip
+    return out
+
+
+def rows(per_day: int = 300) -> list[dict]:
+    """Benchmark rows: dataset, figure, unseen, baseline (weighted centroid)."""
+    table = []
+    for r in evaluate(per_day):
+        ds = f"POWDER RSS {r['day']} ({r['n']} tx, {r['mode']})"
+        table += [
+            {"dataset": ds, "figure": "fixed %", "unseen": round(100 * r["fixed"], 1),
+             "baseline": 100.0},
+            {"dataset": ds, "figure": "truth in 95% ellipse %",
+             "unseen": round(100 * r["coverage95"], 1), "baseline": None},
+            {"dataset": ds, "figure": "median error m (baseline: weighted centroid)",
+             "unseen": round(r["median_m"]), "baseline": round(r["centroid_median_m"])},
+        ]  # fmt: skip
+    return table
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-day", type=int, default=300)
+    a = ap.parse_args()
+    print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
+          "weighted centroid m | ratio | s |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in evaluate(a.per_day):
+        print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
+              f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "
+              f"{r['median_m'] / r['centroid_median_m']:.2f} | {r['seconds']:.1f} |")  # fmt: skip

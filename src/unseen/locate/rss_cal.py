@@ -1,0 +1,232 @@
+"""Signal-strength calibration from a survey: receiver gain offsets and the path-loss model.
+
+Survey: `rssi` rows (the `unseen locate` format) plus `true_lat`, `true_lon`, the known
+transmitter position of each group. Model, least squares over every row i of group j:
+    p_ij = P0_j + g_i − 10 n log10 max(d_ij, d0) + e_ij,   e ~ N(0, s²),  Σ g_i = 0
+P0_j (each transmission's power) is eliminated by centring within the group, so only g, n are
+fitted: g_i is a gain relative to the mean receiver (dB), s the shadowing left after the gains.
+
+CAL.json (validated on read; see the README, locate section):
+    {"format": "unseen-rss-calibration", "version": 1,
+     "path_loss_exponent": n, "path_loss_exponent_sd": σn, "shadowing_db": s, "ref_m": d0,
+     "gain_spread_db": sd of the g_i (the prior for receivers the survey did not hear),
+     "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
+     "survey": {"groups": G, "rows": N}}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from unseen.errors import ConfigError, FileFormatError, GeometryError, InputError
+from unseen.locate.io import row_group, row_to_observation
+from unseen.locate.rssi import RssModel
+from unseen.types import Observation, SignalStrength
+
+FORMAT = "unseen-rss-calibration"
+VERSION = 1
+MIN_ROWS_PER_RECEIVER = 3
+
+
+def read_survey(path: str | Path) -> tuple[dict[str, list[SignalStrength]], dict[str, tuple]]:
+    """(groups of rssi observations, {group: (true_lat, true_lon)}) from a survey CSV/JSONL."""
+    name = str(path)
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{name}: not a UTF-8 text file") from None
+    lines = text.splitlines()
+    if not any(s.strip() for s in lines):
+        raise FileFormatError(f"{name}: no survey rows (empty input)")
+    if text.lstrip().startswith("{"):
+        items = []
+        for n, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise FileFormatError(f"{name}: line {n}: not valid JSON: {exc.msg}") from None
+                if not isinstance(obj, dict):
+                    raise FileFormatError(f"{name}: line {n}: expected a JSON object")
+                items.append((obj, f"{name}: line {n}"))
+    else:
+        reader = csv.DictReader(lines)
+        need = ("kind", "station", "lat", "lon", "rssi_dbm", "sigma_db", "true_lat", "true_lon")
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise FileFormatError(
+                f"{name}: line 1: survey CSV header lacks column(s) {', '.join(missing)}"
+            )
+        items = [(r, f"{name}: line {reader.line_num}") for r in reader]
+    groups: dict[str, list[SignalStrength]] = {}
+    truth: dict[str, tuple] = {}
+    for data, where in items:
+        g = row_group(data, where)
+        _, obs = row_to_observation(data, where)
+        if not isinstance(obs, SignalStrength):
+            raise FileFormatError(f"{where}: column 'kind': a survey has rssi rows only")
+        t = _truth(data, where)
+        if truth.setdefault(g, t) != t:
+            raise FileFormatError(
+                f"{where}: columns 'true_lat'/'true_lon': group {g!r} already has "
+                f"{truth[g]}, got {t}; one transmitter position per group"
+            )
+        groups.setdefault(g, []).append(obs)
+    if not groups:
+        raise FileFormatError(f"{name}: no survey rows (a header but no rows)")
+    return groups, truth
+
+
+def _truth(data: Mapping, where: str) -> tuple[float, float]:
+    out = []
+    for key, lim in (("true_lat", 90.0), ("true_lon", 180.0)):
+        v = data.get(key)
+        try:
+            x = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise FileFormatError(
+                f"{where}: column {key!r}: expected a number, got {v!r}"
+            ) from None
+        if not math.isfinite(x) or abs(x) > lim:
+            raise FileFormatError(
+                f"{where}: column {key!r}: expected [-{lim:g}, {lim:g}], got {v!r}"
+            )
+        out.append(x)
+    return out[0], out[1]
+
+
+def calibrate(
+    groups: Mapping[str, Sequence[SignalStrength]],
+    truth: Mapping[str, tuple[float, float]],
+    ref_m: float = RssModel.ref_m,
+) -> dict:
+    """Fit gain offsets, exponent and shadowing (the CAL.json object) from surveyed groups."""
+    from unseen.geo.geodesic import distance
+
+    st, grp, p, x = [], [], [], []
+    for j, (g, obs) in enumerate(groups.items()):
+        if len(obs) < 2:
+            continue
+        la, lo = truth[g]
+        d = distance(
+            np.array([o.site.lat_deg for o in obs]), np.array([o.site.lon_deg for o in obs]),
+            np.full(len(obs), la), np.full(len(obs), lo),
+        )  # fmt: skip
+        st += [o.site.station for o in obs]
+        grp += [j] * len(obs)
+        p += [o.rssi_dbm for o in obs]
+        x += list(10.0 * np.log10(np.maximum(np.asarray(d), ref_m)))
+    names, sid = np.unique(np.array(st, dtype=object), return_inverse=True)
+    gid = np.unique(np.array(grp), return_inverse=True)[1]
+    G, S, N = int(gid.max()) + 1 if grp else 0, len(names), len(p)
+    if G < 2 or N - G - S < 2:
+        raise GeometryError(
+            f"survey too small: {G} groups, {N} rows for {S} receiver offsets and the exponent"
+        )
+    A = np.zeros((N, S + 1))
+    A[np.arange(N), sid] = 1.0
+    A[:, S] = -np.asarray(x)
+    y = np.asarray(p, dtype=float)
+    cnt = np.bincount(gid, minlength=G).astype(float)
+    for col in (*A.T, y):
+        col -= (np.bincount(gid, weights=col, minlength=G) / cnt)[gid]
+    sol, *_ = np.linalg.lstsq(A, y, rcond=None)
+    res = y - A @ sol
+    dof = N - G - S
+    s2 = float(res @ res) / dof
+    cov = s2 * np.linalg.pinv(A.T @ A)
+    gains = sol[:S] - sol[:S].mean()
+    rows = np.bincount(sid, minlength=S)
+    sd = np.sqrt(np.maximum(np.diag(cov)[:S], 0.0))
+    well = rows >= MIN_ROWS_PER_RECEIVER
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "path_loss_exponent": float(sol[S]),
+        "path_loss_exponent_sd": float(np.sqrt(cov[S, S])),
+        "shadowing_db": float(np.sqrt(s2)),
+        "ref_m": float(ref_m),
+        "gain_spread_db": float(np.std(gains[well])) if well.sum() > 1 else 0.0,
+        "receivers": {
+            str(n): {"offset_db": float(gains[i]), "sd_db": float(sd[i]), "rows": int(rows[i])}
+            for i, n in enumerate(names)
+            if well[i]
+        },
+        "survey": {"groups": G, "rows": N},
+    }
+
+
+def _field(obj: Mapping, key: str, name: str, lo: float, hi: float) -> float:
+    v = obj.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not (lo <= v <= hi):
+        raise ConfigError(
+            f"{name}: field {key!r}: expected a number in [{lo:g}, {hi:g}], got {v!r}"
+        )
+    return float(v)
+
+
+def load(path: str | Path) -> dict:
+    """A CAL.json, validated (ConfigError naming file, field and value)."""
+    name = str(path)
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: not a JSON calibration file ({exc})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        raise ConfigError(f"{name}: field 'format': expected {FORMAT!r}, got {got!r}")
+    if obj.get("version") != VERSION:
+        raise ConfigError(
+            f"{name}: field 'version': expected {VERSION}, got {obj.get('version')!r}"
+        )
+    _field(obj, "path_loss_exponent", name, 0.5, 10.0)
+    _field(obj, "path_loss_exponent_sd", name, 0.0, 10.0)
+    _field(obj, "shadowing_db", name, 0.0, 40.0)
+    _field(obj, "ref_m", name, 0.1, 1000.0)
+    _field(obj, "gain_spread_db", name, 0.0, 60.0)
+    rx = obj.get("receivers")
+    if not isinstance(rx, dict):
+        raise ConfigError(f"{name}: field 'receivers': expected an object, got {rx!r}")
+    for st, r in rx.items():
+        if not isinstance(r, dict):
+            raise ConfigError(f"{name}: field 'receivers.{st}': expected an object, got {r!r}")
+        _field(r, "offset_db", f"{name}: receivers.{st}", -100.0, 100.0)
+        _field(r, "sd_db", f"{name}: receivers.{st}", 0.0, 60.0)
+    return obj
+
+
+def apply(
+    groups: Mapping[str, Sequence[Observation]], cal: Mapping, model: RssModel | None = None
+) -> tuple[dict[str, list[Observation]], RssModel]:
+    """Groups with each receiver's offset removed and its uncertainty added to sigma_db.
+
+    Receivers the survey did not calibrate keep their reading, with the survey's gain spread
+    added to sigma_db. The model takes the survey's shadowing and reference distance.
+    """
+    rx = cal["receivers"]
+    spread = float(cal["gain_spread_db"])
+    out: dict[str, list[Observation]] = {}
+    for g, obs in groups.items():
+        new: list[Observation] = []
+        for o in obs:
+            if isinstance(o, SignalStrength):
+                r = rx.get(o.site.station)
+                off, sd = (r["offset_db"], r["sd_db"]) if r else (0.0, spread)
+                o = replace(o, rssi_dbm=o.rssi_dbm - off, sigma_db=math.hypot(o.sigma_db, sd))
+            new.append(o)
+        out[g] = new
+    base = model or RssModel()
+    if not math.isfinite(cal["shadowing_db"]):
+        raise InputError("calibration: shadowing_db must be finite")
+    return out, replace(
+        base, shadowing_db=float(cal["shadowing_db"]), ref_m=float(cal["ref_m"]),
+        source="calibration",
+    )  # fmt: skip

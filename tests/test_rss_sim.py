@@ -1,0 +1,131 @@
+"""Signal-strength fixes and survey calibration against simulator truth (fixed seeds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from unseen.cli import main
+from unseen.errors import GeometryError
+from unseen.geo import enu2geodetic, geodetic2enu
+from unseen.locate import solve, solve_many
+from unseen.locate.rss_cal import calibrate
+from unseen.locate.rssi import RssModel
+from unseen.types import SignalStrength, Site
+
+LAT0, LON0 = 40.765, -111.842
+
+
+def _site(name: str, e: float, n: float) -> Site:
+    la, lo, _ = enu2geodetic(np.array([e, n, 0.0]), LAT0, LON0, 0.0)
+    return Site(name, float(la), float(lo))
+
+
+def _rss(rng, tx_en, rx_en, gains, n_ple, shadow_db, p0=-20.0, ref_m=10.0):
+    d = np.maximum(np.hypot(*(rx_en - tx_en).T), ref_m)
+    return p0 + gains - 10 * n_ple * np.log10(d) + rng.normal(0, shadow_db, len(rx_en))
+
+
+def _inside95(fix, e, n) -> bool:
+    fe, fn, _ = geodetic2enu(fix.lat_deg, fix.lon_deg, 0.0, LAT0, LON0, 0.0)
+    el = fix.ellipse95
+    t = np.radians(el.orientation_deg)
+    de, dn = e - fe, n - fn
+    u, v = de * np.sin(t) + dn * np.cos(t), de * np.cos(t) - dn * np.sin(t)
+    return (u / el.semi_major_m) ** 2 + (v / el.semi_minor_m) ** 2 <= 1.0
+
+
+def test_calibration_recovers_offsets_exponent_and_shadowing():
+    """12 receivers, 150 surveyed transmissions, offsets N(0, 6 dB), n = 2.8, shadowing 4 dB."""
+    rng = np.random.default_rng(3)
+    rx = rng.uniform(-1500, 1500, (12, 2))
+    gains = rng.normal(0, 6, 12)
+    gains -= gains.mean()
+    sites = [_site(f"r{i}", *p) for i, p in enumerate(rx)]
+    groups, truth = {}, {}
+    for j in range(150):
+        tx = rng.uniform(-1200, 1200, 2)
+        p = _rss(rng, tx, rx, gains, 2.8, 4.0, p0=rng.uniform(-30, 0))
+        groups[str(j)] = [SignalStrength(s, float(v), 1.0) for s, v in zip(sites, p, strict=True)]
+        la, lo, _ = enu2geodetic(np.array([*tx, 0.0]), LAT0, LON0, 0.0)
+        truth[str(j)] = (float(la), float(lo))
+    cal = calibrate(groups, truth)
+    z = np.array([(cal["receivers"][f"r{i}"]["offset_db"] - gains[i])
+                  / cal["receivers"][f"r{i}"]["sd_db"] for i in range(12)])  # fmt: skip
+    # standardised errors of 12 offsets (11 free): Σz² ~ χ²(11), P(> 31.3) = 0.001
+    assert np.sum(z**2) < 31.3
+    zn = (cal["path_loss_exponent"] - 2.8) / cal["path_loss_exponent_sd"]
+    assert abs(zn) < 3.3
+    # s² from ~1650 residuals has a relative sd of about 1/sqrt(2·1650) ≈ 1.7%
+    assert cal["shadowing_db"] == pytest.approx(4.0, rel=0.06)
+
+
+def test_ellipse_coverage_with_shadowing_and_unknown_power_and_exponent():
+    """200 transmissions, 8 receivers, 6 dB log-normal shadowing as the model states: the 95%
+    posterior ellipse holds the truth at least 95% − 4.6% (3 binomial sd at 200 trials).
+
+    It is conservative (≈ 99%): the region is centred on the ML point, not the posterior's
+    highest-density region, and P0, n and the noise scale are integrated out.
+    """
+    rng = np.random.default_rng(11)
+    rx = np.array([[0, 1500], [1300, 700], [1400, -900], [0, -1600], [-1300, -800],
+                   [-1400, 900], [300, 200], [-500, -300]], float)  # fmt: skip
+    sites = [_site(f"r{i}", *p) for i, p in enumerate(rx)]
+    txs = rng.uniform(-1000, 1000, (200, 2))
+    groups = {
+        str(j): [SignalStrength(s, float(v), 0.5) for s, v in
+                 zip(sites, _rss(rng, tx, rx, 0.0, 3.0, 6.0), strict=True)]
+        for j, tx in enumerate(txs)
+    }  # fmt: skip
+    model = RssModel(shadowing_db=6.0)
+    out = solve_many(groups, rss_model=model)
+    hits = [_inside95(out[str(j)], *tx) for j, tx in enumerate(txs)]
+    assert np.mean(hits) >= 0.95 - 0.046
+
+
+def test_a_receiver_metres_from_the_transmitter_is_not_degenerate():
+    rng = np.random.default_rng(2)
+    rx = np.array([[3.0, 0.0], [900, 600], [-800, 500], [100, -1000], [-600, -700]])
+    p = _rss(rng, np.zeros(2), rx, 0.0, 2.5, 4.0)
+    obs = [
+        SignalStrength(_site(f"r{i}", *q), float(v), 1.0)
+        for i, (q, v) in enumerate(zip(rx, p, strict=True))
+    ]
+    f = solve(obs, rss_model=RssModel(shadowing_db=4.0))
+    assert _inside95(f, 0.0, 0.0)
+
+
+def test_receivers_on_one_line_are_degenerate():
+    obs = [SignalStrength(_site(f"r{i}", 100.0 * i, 0.0), -60.0 - i, 3.0) for i in range(5)]
+    with pytest.raises(GeometryError, match="one line"):
+        solve(obs, group="g")
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        ({"format": "x"}, "field 'format'"),
+        ({"shadowing_db": -1}, "field 'shadowing_db'.*-1"),
+        ({"receivers": {"a": {"offset_db": "high", "sd_db": 1}}}, "receivers.a.*'offset_db'.*high"),
+    ],
+)
+def test_bad_calibration_file_is_one_line_exit_2(tmp_path, capsys, edit, match):
+    cal = {"format": "unseen-rss-calibration", "version": 1, "path_loss_exponent": 2.5,
+           "path_loss_exponent_sd": 0.1, "shadowing_db": 6.0, "ref_m": 10.0,
+           "gain_spread_db": 5.0, "receivers": {}} | edit  # fmt: skip
+    (tmp_path / "cal.json").write_text(json.dumps(cal))
+    (tmp_path / "o.csv").write_text(
+        "kind,station,lat,lon,rssi_dbm,sigma_db\n"
+        + "".join(
+            f"rssi,r{i},{40.76 + 0.004 * (i % 2)},{-111.84 + 0.003 * i},-70,1\n" for i in range(4)
+        )
+    )
+    rc = main(["locate", str(tmp_path / "o.csv"), "--rss-calibration", str(tmp_path / "cal.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "cal.json" in err
+    import re
+
+    assert re.search(match, err)
