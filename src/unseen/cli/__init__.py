@@ -6,6 +6,7 @@ one line on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 
@@ -16,6 +17,9 @@ from unseen.cli.app import app
 from unseen.errors import UnseenError
 
 from . import doa, hunt, locate, rss, serve, signals  # noqa: F401  (registers commands)
+from .options import harden
+
+harden(app)
 
 # typer >= 0.20 vendors click; older typer raises click's own exceptions. Catch both.
 _EXIT = tuple({typer.Exit, click.exceptions.Exit})
@@ -29,6 +33,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"unseen: warning: {text}", file=sys.stderr)
 
 
+@functools.cache
+def _command() -> click.Command:
+    """The click command typer builds from `app`, built once per process (it costs ~0.2 s)."""
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]); return the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -36,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
-            rv = app(args=args, prog_name="unseen", standalone_mode=False)
+            rv = _command().main(args=args, prog_name="unseen", standalone_mode=False)
     except UnseenError as exc:
         print(f"unseen: error: {exc}", file=sys.stderr)
         return 2
@@ -46,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         print("unseen: aborted", file=sys.stderr)
         return 130
     except _USAGE as exc:
-        if hasattr(exc, "show"):
-            exc.show()
-        else:
-            print(f"unseen: error: {exc}", file=sys.stderr)
+        msg = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "unseen"
+        print(f"unseen: error: {' '.join(msg.split())} (see '{where} --help')", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
     except FileNotFoundError as exc:
         print(f"unseen: error: {exc.filename}: no such file", file=sys.stderr)
