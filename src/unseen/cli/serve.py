@@ -39,7 +39,7 @@ def serve(
         check_admin_token(settings.admin_token)
     sock = _bind(host, port)  # held from here on: a port in use is reported before the database
     try:
-        repo = Repo.open(db)
+        repo = Repo.open(db, secret_file=settings.secret_file)
         fresh = bootstrap_admin(repo, settings)
         if fresh:
             typer.echo(f"admin token (shown once, keep it safe): {fresh}")
@@ -48,11 +48,30 @@ def serve(
             f"on http://{host}:{port}/",
             err=True,
         )
-        config = uvicorn.Config(create_app(settings, repo), log_level="warning")
+        config = uvicorn.Config(create_app(settings, repo), **uvicorn_options(settings))
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
     return 0
+
+
+def uvicorn_options(settings) -> dict:
+    """uvicorn's limits from `settings` (the README's server policy states them)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from unseen.serve.limits import header_timeout_protocol
+
+    return {
+        "log_level": "warning",
+        "http": header_timeout_protocol(H11Protocol, settings.header_timeout_s),
+        "timeout_keep_alive": settings.keep_alive_s,
+        "limit_concurrency": settings.max_connections,
+        "h11_max_incomplete_event_size": 16 * 1024,
+        "ws_max_size": 64 * 1024,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+        "timeout_graceful_shutdown": 5,
+    }
 
 
 def _bind(host: str, port: int):

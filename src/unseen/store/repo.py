@@ -492,4 +492,6 @@ def _fix_out(values: dict, hunt: str) -> dict:
         "last_seq": values["last_seq"],
         "n_obs": values["n_obs"],
         "computed_s": values["computed_s"],
+        "stale": False,
+        "reason": None,
     }
