@@ -19,6 +19,15 @@ def serve(
         str | None,
         typer.Option(help="SQLite file path or database URL (default: file in user data dir)."),
     ] = None,
+    header_timeout_s: Annotated[
+        float, typer.Option(min=0.1, max=3600, help="Seconds a client has to send its headers.")
+    ] = 10.0,
+    body_timeout_s: Annotated[
+        float, typer.Option(min=0.1, max=3600, help="Seconds allowed between body chunks.")
+    ] = 30.0,
+    max_connections: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Connections served at once (503 beyond).")
+    ] = 200,
 ) -> int:
     """Run the server: HTTP API (/docs), live WebSocket and the web map at /.
 
@@ -31,7 +40,13 @@ def serve(
     from unseen.store import Repo
 
     settings = Settings(
-        db=db, host=host, port=port, admin_token=os.environ.get("UNSEEN_ADMIN_TOKEN") or None
+        db=db,
+        host=host,
+        port=port,
+        admin_token=os.environ.get("UNSEEN_ADMIN_TOKEN") or None,
+        header_timeout_s=header_timeout_s,
+        body_timeout_s=body_timeout_s,
+        max_connections=max_connections,
     )
     if settings.admin_token:
         from unseen.serve import check_admin_token
