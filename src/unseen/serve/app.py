@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +25,7 @@ from unseen.serve.settings import Settings
 from unseen.store import Repo
 
 log = logging.getLogger("unseen.serve")
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 DESCRIPTION = """\
 Operate a hunt: DF stations submit bearings, time differences and signal strengths; the server
@@ -205,12 +206,27 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
+    redoc_js: list[bytes] = []
+
+    @app.get("/static/redoc.js", include_in_schema=False)
+    def redoc_script() -> Response:
+        """The installed ReDoc bundle, its one internet fetch (a footer logo) made a data URL."""
+        if not redoc_js:
+            text = (docs / "redoc.standalone.js").read_bytes()
+            redoc_js.append(
+                text.replace(
+                    REDOC_LOGO,
+                    b"data:image/svg+xml,%3Csvg%20xmlns%3D%22http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg%22%2F%3E",
+                )
+            )
+        return Response(redoc_js[0], media_type="text/javascript")
+
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url=app.openapi_url,
             title=f"{app.title} API",
-            redoc_js_url="/static/docs/redoc.standalone.js",
+            redoc_js_url="/static/redoc.js",
             redoc_favicon_url="/static/docs/favicon.png",
             with_google_fonts=False,
         )
