@@ -118,6 +118,9 @@ def test_ingest_is_idempotent_and_stations_submit_only_their_own(client):
     assert client.get("/api/v1/hunts", headers=auth(tok)).json() == ["h"]
     r = client.get("/api/v1/hunts/h/fix", headers=auth(tok))
     assert r.status_code == 404 and "no fix yet" in r.json()["detail"]
+    for what in ("fix", "fixes", "observations", "heatmap"):
+        r = client.get(f"/api/v1/hunts/nope/{what}", headers=auth(tok))
+        assert r.status_code == 404 and r.json()["detail"] == "no such hunt: 'nope'", what
 
 
 def test_an_id_reused_for_different_content_is_409_not_a_duplicate(client):
@@ -265,6 +268,13 @@ def test_api_reference_pages_load_everything_from_this_server(client, path):
         "x9AdminToken_with_enough_length_123",
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "abababababababababababababababab",
+        "abcdefghijklmnopqrstuvwxyz",  # a sequence
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        "qwertyuiopasdfghjklzxcvbnm1234567890",  # keyboard rows
+        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",  # keyboard columns
+        "thequickbrownfoxjumpsoverthelazydog",  # a phrase
+        "correct horse battery staple is my boss today ok",  # a phrase with spaces
+        "Tr0ub4dor&3Tr0ub4dor&3Tr0ub4dor&3",  # a repeat
     ],
 )
 def test_weak_admin_tokens_are_refused(token):
@@ -272,11 +282,16 @@ def test_weak_admin_tokens_are_refused(token):
         check_admin_token(token)
 
 
-@pytest.mark.parametrize(("token", "bits"), [("a" * 36, 0), ("ab" * 16, 32)])
-def test_low_entropy_message_gives_a_sane_figure(token, bits):
-    # per-character Shannon estimate: one symbol carries 0 bits, two equiprobable ones 1 bit
-    with pytest.raises(ConfigError, match=rf"\(about {bits} bits, need 96\)"):
-        check_admin_token(token)
+def test_tokens_made_by_secrets_pass_the_strength_test():
+    # zxcvbn finds no structure in random tokens: about 10 guesses per character, 43 characters
+    for _ in range(20):
+        t = secrets.token_urlsafe(32)
+        assert check_admin_token(t) == t
+
+
+def test_weak_token_message_gives_the_estimate():
+    with pytest.raises(ConfigError, match=r"about 2\^\d+ guesses by zxcvbn, need 2\^128"):
+        check_admin_token("a" * 36)
 
 
 def serve_error(capsys, monkeypatch, *args) -> str:
@@ -318,3 +333,96 @@ def test_serve_refuses_a_placeholder_token_with_one_line(tmp_path, monkeypatch, 
     assert main(["serve", "--db", str(tmp_path / "x.sqlite")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "UNSEEN_ADMIN_TOKEN" in err
+
+
+def test_admin_lists_revokes_and_rotates_tokens(client):
+    tok = station(client)
+    viewer = client.post("/api/v1/tokens", json={"role": "viewer"}, headers=auth(ADMIN)).json()
+    listed = client.get("/api/v1/tokens", headers=auth(ADMIN)).json()
+    assert {t["role"] for t in listed} == {"admin", "station", "viewer"}
+    assert all("token" not in t and t["revoked_s"] is None for t in listed)
+    assert client.get("/api/v1/tokens", headers=auth(viewer["token"])).status_code == 403
+    r = client.delete(f"/api/v1/tokens/{viewer['id']}", headers=auth(ADMIN))
+    assert r.status_code == 200 and r.json()["revoked_s"] is not None
+    r = client.get("/api/v1/stations", headers=auth(viewer["token"]))
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    assert client.delete("/api/v1/tokens/9999", headers=auth(ADMIN)).status_code == 404
+    admin_id = next(t["id"] for t in listed if t["role"] == "admin")
+    r = client.delete(f"/api/v1/tokens/{admin_id}", headers=auth(ADMIN))
+    assert r.status_code == 409 and "last admin token" in r.json()["detail"]
+    # the station's token is rotated by the admin: the old one stops, the new one works
+    sid = client.get("/api/v1/stations", headers=auth(ADMIN)).json()[0]["id"]
+    r = client.post(f"/api/v1/stations/{sid}/token", headers=auth(ADMIN))
+    assert r.status_code == 201 and r.json()["station"] == "dinard"
+    assert post(client, tok, [bearing()]).status_code == 401
+    assert post(client, r.json()["token"], [bearing()]).status_code == 200
+    # the admin rotates its own token
+    r = client.post(f"/api/v1/tokens/{admin_id}/rotate", headers=auth(ADMIN))
+    assert r.status_code == 201 and r.json()["role"] == "admin"
+    new_admin = r.json()["token"]
+    assert client.get("/api/v1/tokens", headers=auth(ADMIN)).status_code == 401
+    assert client.get("/api/v1/tokens", headers=auth(new_admin)).status_code == 200
+
+
+def test_failed_authentication_is_rate_limited_per_address(repo):
+    settings = Settings(admin_token=ADMIN, solve_fix=False, auth_failures=5, auth_window_s=60)
+    bootstrap_admin(repo, settings)
+    with TestClient(create_app(settings, repo)) as c:
+        for _ in range(5):
+            assert c.get("/api/v1/hunts", headers=auth("guess")).status_code == 401
+        r = c.get("/api/v1/hunts", headers=auth("guess"))
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        # while blocked, even a valid token from that address is refused (no oracle)
+        assert c.get("/api/v1/hunts", headers=auth(ADMIN)).status_code == 429
+        assert c.get("/healthz").status_code == 200
+    with TestClient(create_app(settings, repo), client=("10.0.0.2", 5000)) as other:
+        assert other.get("/api/v1/hunts", headers=auth(ADMIN)).status_code == 200
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "a%2Fb", "-x", "a b", "é", "x" * 65, ""])
+def test_hunt_names_outside_the_pattern_are_refused_on_write(client, name):
+    tok = station(client)
+    r = post(client, tok, [bearing(hunt=name)])
+    assert r.status_code == 422 and "hunt" in r.json()["detail"]
+
+
+def test_the_same_id_from_two_stations_is_two_observations_and_409_shows_only_your_own(client):
+    a, b = station(client), station(client, "paramé", 48.657, -1.99)
+    mine = bearing()
+    assert post(client, b, [dict(mine, station="paramé", bearing_deg=123.0)]).status_code == 200
+    assert post(client, a, [mine]).json() == {"accepted": 1, "duplicates": 0}
+    assert len(client.get("/api/v1/hunts/h/observations", headers=auth(a)).json()) == 2
+    r = post(client, a, [dict(mine, bearing_deg=50.0)])
+    assert r.status_code == 409 and "123" not in r.json()["detail"]
+
+
+def test_the_openapi_document_validates(client):
+    from openapi_spec_validator import validate
+
+    spec = client.get("/openapi.json").json()
+    validate(spec)  # e.g. every $ref resolves (ValidationIssue did not)
+    paths = spec["paths"]
+    assert "delete" in paths["/api/v1/tokens/{token_id}"]
+    assert "/api/v1/tokens/{token_id}/rotate" in paths
+    assert "/api/v1/stations/{station_id}/token" in paths
+
+
+def test_a_non_reading_subscriber_never_costs_the_others_a_message():
+    import asyncio
+
+    from unseen.serve.live import Hub
+
+    async def go():
+        hub = Hub(queue_size=16)
+        slow, fast = hub.subscribe("h"), hub.subscribe("h")
+        got = []
+        for i in range(1000):
+            hub.publish("h", {"type": "n", "i": i})  # never raises, whatever `slow` does
+            got.append(await fast.get())
+        assert [m["i"] for m in got] == list(range(1000))
+        first = await slow.get()
+        assert first == {"type": "lagged", "dropped": 1000 - 16}
+        rest = [(await slow.get())["i"] for _ in range(16)]
+        assert rest == list(range(1000 - 16, 1000))  # the newest are kept, in order
+
+    asyncio.run(go())

@@ -96,11 +96,12 @@ def test_exact_bearings_give_the_true_position_in_locate_shape(setup):
     # the `unseen locate` object at the top level, the hunt's metadata beside it
     rows = c.get("/api/v1/hunts/h/observations", headers={"Authorization": f"Bearer {ADMIN}"})
     ref = fix_to_dict(solve(observations(rows.json()), robust=True, group="h"))
-    meta = {"hunt", "id", "time_s", "last_seq", "n_obs", "computed_s"}
+    meta = {"hunt", "id", "time_s", "last_seq", "n_obs", "computed_s", "stale", "reason"}
     assert set(fix) == set(ref) | meta and not set(ref) & meta
     assert fix["lat"] == pytest.approx(ref["lat"], abs=1e-7) and fix["group"] == "h"
     assert fix["hunt"] == "h" and fix["n_obs"] == 3 and fix["time_s"] == 1.0
     assert fix["n_used"] == 3 and fix["rejected"] == []
+    assert fix["stale"] is False and fix["reason"] is None
     # noise-free bearings: the ML fix is the common intersection up to solver tolerance
     assert miss_m(fix) < 2.0
     heat = c.get("/api/v1/hunts/h/heatmap", headers={"Authorization": f"Bearer {ADMIN}"}).json()
@@ -161,3 +162,114 @@ def test_live_socket_pushes_the_new_fix(setup):
         assert miss_m(msg) < 2.0
         rest = c.get("/api/v1/hunts/h/fix", headers={"Authorization": f"Bearer {ADMIN}"}).json()
         assert set(msg) == set(rest) | {"type"}  # the push and GET .../fix share one shape
+
+
+def test_a_transmitter_that_moved_far_is_solved_cold_not_from_the_old_fix():
+    from unseen.serve.locating import solve_rows
+
+    # the old fix was in Saint-Malo; the same stations now hear a transmitter 40 km south
+    far = (48.30, -2.00)
+    rows = [bearing_row(n, s, true_bearing(s, far), 1.0) for n, s in STATIONS.items()]
+    cold = solve_rows(rows, None, "h")
+    warm = solve_rows(rows, ATTIC, "h")
+    assert Geodesic.WGS84.Inverse(cold["lat"], cold["lon"], *far)["s12"] < 50.0
+    assert (warm["lat"], warm["lon"]) == pytest.approx((cold["lat"], cold["lon"]), abs=1e-7)
+    # from the far side of the Earth the warm start is distrusted by surface distance
+    antipode = (-ATTIC[0], ATTIC[1] + 180.0)
+    rows = [bearing_row(n, s, true_bearing(s), 1.0) for n, s in STATIONS.items()]
+    got = solve_rows(rows, antipode, "h")
+    assert miss_m(got) < 2.0
+
+
+def test_a_tiny_sigma_is_floored_and_cannot_freeze_the_hunt(setup):
+    c, _, tokens = setup
+    rng = np.random.default_rng(3)
+    rows = []
+    for k in range(5):
+        for name, site in STATIONS.items():
+            rows.append(bearing_row(name, site, true_bearing(site) + rng.normal(0, 1.0), k))
+    rows[0]["sigma_deg"] = 1e-300  # a valid float that once froze the hunt
+    rows[1]["sigma_deg"] = 1e-6
+    for r in rows:
+        post(c, tokens[r["station"]], [r])
+    fix = wait_fix(c, min_seq=len(rows))
+    assert fix["stale"] is False and miss_m(fix) < 200.0
+    assert fix["ellipse95"]["semi_major_m"] > 5.0  # not collapsed onto the tiny-sigma ray
+
+
+def test_a_fix_that_cannot_take_the_newest_observations_says_it_is_stale(setup):
+    c, app, tokens = setup
+    for name, site in STATIONS.items():
+        post(c, tokens[name], [bearing_row(name, site, true_bearing(site), 1.0)])
+    good = wait_fix(c, min_seq=3)
+    real = app.state.fixer.solve_rows
+
+    def refuse(rows, initial, hunt):
+        from unseen.errors import GeometryError
+
+        raise GeometryError("bearings are parallel: the lines of bearing do not intersect")
+
+    app.state.fixer.solve_rows = refuse
+    try:
+        site = STATIONS["dinard"]
+        post(c, tokens["dinard"], [bearing_row("dinard", site, true_bearing(site), 2.0)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r = c.get("/api/v1/hunts/h/fix", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+            if r["stale"]:
+                break
+            time.sleep(0.05)
+        assert r["stale"] is True and "parallel" in r["reason"] and r["id"] == good["id"]
+    finally:
+        app.state.fixer.solve_rows = real
+    site = STATIONS["aleth"]
+    post(c, tokens["aleth"], [bearing_row("aleth", site, true_bearing(site), 3.0)])
+    fresh = wait_fix(c, min_seq=5)
+    assert fresh["stale"] is False and fresh["reason"] is None
+
+
+@pytest.mark.slow
+def test_the_first_fix_after_start_up_is_current_within_half_a_second(tmp_path):
+    import httpx
+
+    from unseen.serve.process import ServerProcess
+
+    with ServerProcess(tmp_path / "first.sqlite", ADMIN, log=tmp_path / "srv.log") as srv:
+        h = {"Authorization": f"Bearer {ADMIN}"}
+        with httpx.Client(base_url=srv.url, trust_env=False, headers=h, timeout=10) as http:
+            toks = {}
+            for name, (lat, lon) in STATIONS.items():
+                r = http.post("/api/v1/stations", json={"name": name, "lat": lat, "lon": lon})
+                toks[name] = r.json()["token"]
+            rows = [bearing_row(n, s, true_bearing(s), 1.0) for n, s in STATIONS.items()]
+            for row in rows[:-1]:
+                http.post("/api/v1/observations", json={"observations": [row]},
+                          headers={"Authorization": f"Bearer {toks[row['station']]}"})  # fmt: skip
+            last = {"Authorization": f"Bearer {toks[rows[-1]['station']]}"}
+            r = http.post("/api/v1/observations", json={"observations": [rows[-1]]}, headers=last)
+            acked = time.monotonic()
+            assert r.status_code == 200
+            while time.monotonic() - acked < 5.0:
+                got = http.get("/api/v1/hunts/h/fix")
+                if got.status_code == 200 and got.json()["last_seq"] >= 3:
+                    break
+                time.sleep(0.01)
+            latency = time.monotonic() - acked
+    assert got.status_code == 200 and miss_m(got.json()) < 2.0
+    # 0.2 s debounce + one warm solve (~0.05 s); without the start-up warm-up it is seconds
+    assert latency < 0.5, f"first fix {latency:.2f} s after the acknowledgement"
+
+
+def test_the_warm_start_check_measures_surface_distance_and_chi_square():
+    from unseen.serve.locating import distrust
+
+    rows = [bearing_row(n, s, true_bearing(s), 1.0) for n, s in STATIONS.items()]
+    fix = solve(observations(rows), robust=False, group="h")
+    assert distrust(fix, ATTIC) is None
+    # 1,000 km away along the surface (a chord test with a 10,000 km limit would pass it)
+    g = Geodesic.WGS84.Direct(*ATTIC, 90.0, 1_000_000.0)
+    assert "1000000 m from the previous fix" in distrust(fix, (g["lat2"], g["lon2"]))
+    off = true_bearing(STATIONS["parame"]) + 12.0  # 12 sigma off, a second bearing of parame
+    bent = [*rows, bearing_row("parame", STATIONS["parame"], off, 2.0)]
+    bad = solve(observations(bent), robust=False, group="h")  # one bearing far off, kept
+    assert "chi-square" in (distrust(bad, (bad.lat_deg, bad.lon_deg)) or "")

@@ -44,3 +44,43 @@ def test_a_known_token_gets_the_live_stream(server):
     url = srv.url.replace("http://", "ws://") + f"/api/v1/hunts/h/live?token={admin}"
     with connect(url, open_timeout=5) as ws:
         ws.ping().wait(5)  # open and answering; nothing to push yet
+
+
+def test_slow_and_idle_clients_are_timed_out_and_never_block_the_others(tmp_path):
+    import socket
+    import time
+
+    import httpx
+
+    admin = secrets.token_urlsafe(32)
+    args = ["--header-timeout-s", "1", "--body-timeout-s", "1", "--max-connections", "40"]
+    with ServerProcess(tmp_path / "slow.sqlite", admin, args=args) as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(60)]
+        half = socket.create_connection(("127.0.0.1", srv.port))
+        half.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        slow = None
+        ws = connect(srv.url.replace("http://", "ws://") + f"/api/v1/hunts/h/live?token={admin}")
+        try:
+            time.sleep(0.3)
+            # over the connection cap: refused at once with 503, not left hanging
+            r = httpx.get(srv.url + "/healthz", timeout=2, trust_env=False)
+            assert r.status_code == 503
+            time.sleep(1.7)
+            # every idle or half-sent connection was closed by the server
+            for s in [*idle[:5], half]:
+                s.settimeout(2)
+                assert s.recv(100) == b""
+            slow = socket.create_connection(("127.0.0.1", srv.port))
+            head = b"POST /api/v1/observations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            slow.sendall(head + b"Content-Type: application/json\r\n\r\n{")  # body stalls
+            slow.settimeout(3)
+            got = slow.recv(4096)
+            assert b" 408 " in got.split(b"\r\n")[0] and b"nothing received" in got
+            r = httpx.get(srv.url + "/healthz", timeout=2, trust_env=False)
+            assert r.status_code == 200
+            ws.ping().wait(5)  # a WebSocket is not an idle HTTP request: it stays open
+        finally:
+            ws.close()
+            for s in [*idle, half, slow]:
+                if s is not None:
+                    s.close()

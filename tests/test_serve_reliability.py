@@ -15,6 +15,14 @@ from unseen.serve.process import ServerProcess
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _pg_secret_in_tmp(request, tmp_path, monkeypatch):
+    """With PostgreSQL the token secret defaults to the user data dir: keep tests out of it."""
+    spec = getattr(request.node, "callspec", None)
+    if spec is not None and spec.params.get("db_url") == "postgres":
+        monkeypatch.setenv("UNSEEN_SECRET_FILE", str(tmp_path / "server.secret"))
+
+
 def batch(n: int, k: int) -> list[dict]:
     return [
         {

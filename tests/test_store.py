@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 import uuid
 
@@ -10,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from unseen.errors import ConfigError
-from unseen.store import ConflictError, Repo, digest, to_url
+from unseen.store import ConflictError, NotFoundError, Repo, digest, legacy_digest, to_url
 from unseen.store.engine import HEAD, current_revision
 
 
@@ -19,6 +21,14 @@ def repo(db_url):
     r = Repo.open(db_url)
     yield r
     r.close()
+
+
+@pytest.fixture(autouse=True)
+def _pg_secret_in_tmp(request, tmp_path, monkeypatch):
+    """With PostgreSQL the token secret defaults to the user data dir: keep tests out of it."""
+    spec = getattr(request.node, "callspec", None)
+    if spec is not None and spec.params.get("db_url") == "postgres":
+        monkeypatch.setenv("UNSEEN_SECRET_FILE", str(tmp_path / "server.secret"))
 
 
 def rows(n: int, hunt: str = "h", station: str = "a", t0: float = 0.0) -> list[dict]:
@@ -72,14 +82,16 @@ def test_bad_database_urls_are_clear_errors(tmp_path):
     assert to_url("postgres://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
 
 
-def test_tokens_are_stored_hashed_and_resolve_to_their_principal(repo):
+def test_tokens_are_stored_as_keyed_digests_and_resolve_to_their_principal(repo):
     st, token = repo.add_station("paramé", 48.657, -1.99)
     viewer = repo.add_token("viewer")
     admin = repo.add_token("admin")
     with repo.engine.connect() as c:
-        stored = [r[0] for r in c.execute(sa.text("SELECT sha256 FROM tokens"))]
+        stored = [r[0] for r in c.execute(sa.text("SELECT digest FROM tokens"))]
     assert token not in stored and viewer not in stored and admin not in stored
-    assert digest(token) in stored and len(stored) == 3
+    assert digest(token, repo.secret) in stored and len(stored) == 3
+    # keyed: the plain SHA-256 (what an offline guesser could test) is not what is stored
+    assert legacy_digest(token) not in stored
     who = repo.principal(token)
     assert (who.role, who.station, who.station_id) == ("station", "paramé", st["id"])
     assert repo.principal(viewer).role == "viewer"
@@ -176,3 +188,109 @@ def test_migrations_match_the_table_definitions(db_url):
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     r.close()
     assert diff == []
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_sqlite_wal_shm_and_secret_are_0600_in_a_0700_directory(tmp_path):
+    os.umask(0o022)  # the usual umask: without care files would be 0644 in a 0755 directory
+    db = tmp_path / "srv" / "unseen.sqlite"
+    r = Repo.open(str(db))
+    r.add_station("a", 48.6, -2.0)
+    with r.engine.connect() as c:  # an open connection keeps the WAL and SHM files
+        c.execute(sa.text("SELECT 1"))
+        files = [db, db.parent / "unseen.sqlite-wal", db.parent / "unseen.sqlite-shm",
+                 db.parent / "unseen.sqlite.secret"]  # fmt: skip
+        assert all(f.exists() for f in files)
+        assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+    assert _mode(db.parent) == 0o700
+    r.close()
+    os.chmod(db, 0o644)  # e.g. a database from before: tightened on the next start
+    Repo.open(str(db)).close()
+    assert _mode(db) == 0o600
+
+
+def test_a_stolen_database_without_the_secret_authenticates_nothing(tmp_path):
+    db = tmp_path / "a.sqlite"
+    r = Repo.open(str(db))
+    _, token = r.add_station("a", 48.6, -2.0)
+    r.close()
+    (tmp_path / "a.sqlite.secret").rename(tmp_path / "elsewhere")
+    thief = Repo.open(str(db))  # a new secret is made: the stored digests mean nothing to it
+    assert thief.principal(token) is None
+    thief.close()
+    (tmp_path / "elsewhere").replace(tmp_path / "a.sqlite.secret")
+    again = Repo.open(str(db))
+    assert again.principal(token).station == "a"
+    again.close()
+
+
+def test_tokens_from_before_the_keyed_digests_still_work_and_are_rekeyed(db_url):
+    from unseen.store import engine as eng
+
+    old = eng.create_engine(to_url(db_url))
+    eng.migrate(old, "0001")  # the first schema, as an old server left it
+    with old.begin() as c:
+        c.execute(sa.text("INSERT INTO tokens (sha256, role, created_s) VALUES (:d, 'viewer', 0)"),
+                  {"d": legacy_digest("old-viewer-token")})  # fmt: skip
+    old.dispose()
+    r = Repo.open(db_url)
+    assert current_revision(r.engine) == HEAD
+    assert r.principal("old-viewer-token").role == "viewer"
+    with r.engine.connect() as c:
+        assert tuple(c.execute(sa.text("SELECT digest, scheme FROM tokens")).one()) == (
+            digest("old-viewer-token", r.secret), "hmac")  # fmt: skip
+    r.close()
+
+
+def test_tokens_are_listed_revoked_and_rotated(repo):
+    st, station_token = repo.add_station("a", 48.6, -2.0)
+    admin = repo.add_token("admin")
+    viewer = repo.add_token("viewer")
+    listed = repo.tokens()
+    assert [(t["role"], t["station"], t["revoked_s"]) for t in listed] == [
+        ("station", "a", None), ("admin", None, None), ("viewer", None, None)]  # fmt: skip
+    vid = repo.principal(viewer).token_id
+    assert repo.revoke_token(vid)["revoked_s"] is not None
+    assert repo.principal(viewer) is None
+    with pytest.raises(NotFoundError):
+        repo.revoke_token(999)
+    aid = repo.principal(admin).token_id
+    with pytest.raises(ConflictError, match="last admin token"):
+        repo.revoke_token(aid)
+    rec, admin2 = repo.rotate_token(aid)
+    assert repo.principal(admin) is None and repo.principal(admin2).role == "admin"
+    assert rec["role"] == "admin" and rec["origin"] == "rotated"
+    rec, station2 = repo.rotate_station_token(st["id"])
+    assert repo.principal(station_token) is None
+    assert repo.principal(station2).station_id == st["id"]
+    with pytest.raises(NotFoundError):
+        repo.rotate_station_token(999)
+
+
+def test_a_new_environment_admin_token_revokes_the_previous_ones(repo):
+    first, second = (f"{uuid.uuid4().hex}{uuid.uuid4().hex}" for _ in range(2))
+    generated = repo.add_token("admin", origin="generated")
+    assert repo.use_env_admin(first) == 1  # the generated one goes
+    assert repo.principal(generated) is None and repo.principal(first).role == "admin"
+    assert repo.use_env_admin(first) == 0  # a restart with the same token changes nothing
+    assert repo.use_env_admin(second) == 1
+    assert repo.principal(first) is None and repo.principal(second).role == "admin"
+    with pytest.raises(ConfigError, match="revoked"):
+        repo.use_env_admin(first)  # a revoked token never comes back
+
+
+def test_observation_ids_are_per_station(repo):
+    a, _ = repo.add_station("a", 48.6, -2.0)
+    b, _ = repo.add_station("b", 48.7, -2.1)
+    mine = rows(2, station="a")
+    theirs = [dict(mine[0], station="b", bearing_deg=200.0)]  # B reuses A's (predictable) id
+    assert repo.add_observations(b["id"], theirs)[1] == 0
+    fresh, dups = repo.add_observations(a["id"], mine)
+    assert (len(fresh), dups) == (2, 0)  # A's batch is not refused because of B
+    assert repo.count_observations("h") == 3
+    with pytest.raises(ConflictError) as exc:
+        repo.add_observations(a["id"], [dict(mine[0], bearing_deg=7.0)])
+    assert "200" not in str(exc.value)  # A's own stored row is quoted, never B's

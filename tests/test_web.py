@@ -29,6 +29,7 @@ STATIONS = {
     "Saint-Servan": (48.63700, -2.02800),
     "Paramé": (48.65700, -1.99000),
 }
+ROGUE = (48.6600, -2.0500)  # a fourth site whose bearing is 90° off: the fit rejects it
 ROUTE = [(48.6489, -2.0236), (48.6497, -2.0247), (48.6506, -2.0255), (48.6512, -2.0265)]
 
 pytestmark = [
@@ -56,7 +57,7 @@ def server(tmp_path):
     with ServerProcess(tmp_path / "web.sqlite", admin, log=tmp_path / "server.log") as srv:
         h = {"Authorization": f"Bearer {admin}"}
         tokens = {}
-        for name, (lat, lon) in {**STATIONS, "Werner": ROUTE[0]}.items():
+        for name, (lat, lon) in {**STATIONS, "Werner": ROUTE[0], "Rogue": ROGUE}.items():
             body = {"name": name, "lat": lat, "lon": lon}
             r = httpx.post(f"{srv.url}/api/v1/stations", json=body, headers=h, trust_env=False)
             tokens[name] = r.json()["token"]
@@ -105,11 +106,28 @@ def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
             assert time.monotonic() - t0 < 2.0
             lat, lon = (float(x) for x in page.locator("#fix-latlon").text_content().split(","))
             assert Geodesic.WGS84.Inverse(lat, lon, *ATTIC)["s12"] < 5.0
+            assert page.locator("#fix-time").text_content().endswith("UTC)")
+            assert " UTC · t = " in page.locator("#time-label").text_content()
+            page.evaluate("unseenMap.setView([48.0, -3.0], 10)")
+            page.click("#centre")
+            c = page.evaluate(
+                "(() => { const c = unseenMap.getCenter(); return [c.lat, c.lng]; })()"
+            )
+            assert Geodesic.WGS84.Inverse(*c, lat, lon)["s12"] < 5.0
+            post(
+                srv,
+                tokens["Rogue"],
+                [row("Rogue", ROGUE, 14.0, bearing_deg=(az(ROGUE) + 90) % 360)],
+            )
+            page.wait_for_function(
+                "document.querySelectorAll('path.ray.rejected').length === 1", timeout=5000
+            )
+            assert page.locator("#stations li", has_text="Rogue").locator(".badge").count() == 1
             # a mobile station drives in; its rays and route join the map
             for k, site in enumerate(ROUTE):
                 post(srv, tokens["Werner"], [row("Werner", site, 20.0 + 5 * k, sigma_deg=3.0)])
             page.wait_for_function(
-                "document.querySelectorAll('#stations li').length === 4", timeout=5000
+                "document.querySelectorAll('#stations li').length === 5", timeout=5000
             )
             page.wait_for_timeout(800)  # let the heatmap arrive
             shot = Path(os.environ.get("UNSEEN_SCREENSHOT", tmp_path / "map.png"))
@@ -125,3 +143,53 @@ def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
         finally:
             browser.close()
     assert outside == []  # nothing fetched from the internet
+
+
+def browse(srv, fn):
+    from playwright.sync_api import sync_playwright
+
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            fn(page)
+        finally:
+            browser.close()
+    return errors
+
+
+def test_a_bad_or_revoked_token_says_so_on_the_page(server):
+    srv, _, viewer = server
+    h = {"Authorization": f"Bearer {srv.admin_token}"}
+    listed = httpx.get(f"{srv.url}/api/v1/tokens", headers=h, trust_env=False).json()
+    vid = next(t["id"] for t in listed if t["role"] == "viewer")
+    assert httpx.delete(f"{srv.url}/api/v1/tokens/{vid}", headers=h, trust_env=False).is_success
+
+    def go(page):
+        for tok in ("not-a-token", viewer):
+            page.goto(f"{srv.url}/#token={tok}&hunt=saint-malo")
+            page.reload()
+            page.wait_for_selector("#login-error:not([hidden])", timeout=10_000)
+            assert "unknown token" in page.locator("#login-error").text_content()
+            assert "revoked" in page.locator("#login-error").text_content()
+            assert page.locator("#login").is_visible()
+
+    errors = browse(srv, go)
+    assert errors and all("401" in e for e in errors), errors  # only the refused requests
+
+
+def test_api_reference_pages_render_in_chromium_without_errors(server):
+    srv, _, _ = server
+
+    def go(page):
+        page.goto(f"{srv.url}/redoc")
+        page.wait_for_selector("[data-section-id]", timeout=20_000)
+        assert "Something went wrong" not in page.content()
+        page.goto(f"{srv.url}/docs")
+        page.wait_for_selector('[data-path="/api/v1/tokens/{token_id}"]', timeout=20_000)
+        assert page.locator(".swagger-ui .errors-wrapper").count() == 0
+
+    assert browse(srv, go) == []

@@ -19,6 +19,15 @@ def serve(
         str | None,
         typer.Option(help="SQLite file path or database URL (default: file in user data dir)."),
     ] = None,
+    header_timeout_s: Annotated[
+        float, typer.Option(min=0.1, max=3600, help="Seconds a client has to send its headers.")
+    ] = 10.0,
+    body_timeout_s: Annotated[
+        float, typer.Option(min=0.1, max=3600, help="Seconds allowed between body chunks.")
+    ] = 30.0,
+    max_connections: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Connections served at once (503 beyond).")
+    ] = 200,
 ) -> int:
     """Run the server: HTTP API (/docs), live WebSocket and the web map at /.
 
@@ -31,7 +40,13 @@ def serve(
     from unseen.store import Repo
 
     settings = Settings(
-        db=db, host=host, port=port, admin_token=os.environ.get("UNSEEN_ADMIN_TOKEN") or None
+        db=db,
+        host=host,
+        port=port,
+        admin_token=os.environ.get("UNSEEN_ADMIN_TOKEN") or None,
+        header_timeout_s=header_timeout_s,
+        body_timeout_s=body_timeout_s,
+        max_connections=max_connections,
     )
     if settings.admin_token:
         from unseen.serve import check_admin_token
@@ -39,7 +54,7 @@ def serve(
         check_admin_token(settings.admin_token)
     sock = _bind(host, port)  # held from here on: a port in use is reported before the database
     try:
-        repo = Repo.open(db)
+        repo = Repo.open(db, secret_file=settings.secret_file)
         fresh = bootstrap_admin(repo, settings)
         if fresh:
             typer.echo(f"admin token (shown once, keep it safe): {fresh}")
@@ -48,11 +63,30 @@ def serve(
             f"on http://{host}:{port}/",
             err=True,
         )
-        config = uvicorn.Config(create_app(settings, repo), log_level="warning")
+        config = uvicorn.Config(create_app(settings, repo), **uvicorn_options(settings))
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
     return 0
+
+
+def uvicorn_options(settings) -> dict:
+    """uvicorn's limits from `settings` (the README's server policy states them)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from unseen.serve.limits import header_timeout_protocol
+
+    return {
+        "log_level": "warning",
+        "http": header_timeout_protocol(H11Protocol, settings.header_timeout_s),
+        "timeout_keep_alive": settings.keep_alive_s,
+        "limit_concurrency": settings.max_connections,
+        "h11_max_incomplete_event_size": 16 * 1024,
+        "ws_max_size": 64 * 1024,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+        "timeout_graceful_shutdown": 5,
+    }
 
 
 def _bind(host: str, port: int):

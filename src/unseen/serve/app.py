@@ -5,22 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from unseen.serve import locating
+from unseen.serve.limits import AuthLimiter, BodyTimeout
 from unseen.serve.live import FixWorker, Hub
 from unseen.serve.routes import hunts, observations, stations, tokens
-from unseen.serve.schemas import KINDS, ValidationProblem
+from unseen.serve.schemas import KINDS, ValidationIssue, ValidationProblem
 from unseen.serve.settings import Settings
 from unseen.store import Repo
+
+log = logging.getLogger("unseen.serve")
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 DESCRIPTION = """\
 Operate a hunt: DF stations submit bearings, time differences and signal strengths; the server
@@ -28,8 +33,9 @@ stores them, keeps each hunt's fix current and pushes updates to the live map at
 
 Authentication: `Authorization: Bearer TOKEN`. Roles: **admin** (from `UNSEEN_ADMIN_TOKEN` or
 printed once at first start), **station** (one per registered station, may only submit its own
-observations), **viewer** (read-only). Azimuths are degrees clockwise from true north; positions
-WGS84 degrees; times seconds.
+observations), **viewer** (read-only). The admin lists, revokes and rotates tokens. Too many
+unknown tokens from one address: 429 with Retry-After. Azimuths are degrees clockwise from true
+north; positions WGS84 degrees; times seconds.
 """
 
 
@@ -113,7 +119,7 @@ def _problem(exc: RequestValidationError) -> str:
 
 def create_app(settings: Settings, repo: Repo) -> FastAPI:
     """The HTTP API, live WebSocket and web map over `repo`, configured by `settings`."""
-    hub = Hub()
+    hub = Hub(settings.ws_queue)
     fixer = (
         FixWorker(
             repo,
@@ -129,6 +135,11 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         hub.loop = asyncio.get_running_loop()
+        if fixer is not None and settings.warm_up:
+            try:  # imports and compiles now, so the first fix is not late by seconds
+                await asyncio.to_thread(locating.warm_up)
+            except Exception:
+                log.exception("warm-up solve failed; the first fix will be slower")
         task = asyncio.create_task(fixer.run()) if fixer is not None else None
         try:
             yield
@@ -151,6 +162,7 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
     app.state.hub = hub
     app.state.fixer = fixer
     app.state.heatmaps = {}
+    app.state.auth_limiter = AuthLimiter(settings.auth_failures, settings.auth_window_s)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -194,12 +206,27 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
+    redoc_js: list[bytes] = []
+
+    @app.get("/static/redoc.js", include_in_schema=False)
+    def redoc_script() -> Response:
+        """The installed ReDoc bundle, its one internet fetch (a footer logo) made a data URL."""
+        if not redoc_js:
+            text = (docs / "redoc.standalone.js").read_bytes()
+            redoc_js.append(
+                text.replace(
+                    REDOC_LOGO,
+                    b"data:image/svg+xml,%3Csvg%20xmlns%3D%22http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg%22%2F%3E",
+                )
+            )
+        return Response(redoc_js[0], media_type="text/javascript")
+
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url=app.openapi_url,
             title=f"{app.title} API",
-            redoc_js_url="/static/docs/redoc.standalone.js",
+            redoc_js_url="/static/redoc.js",
             redoc_favicon_url="/static/docs/favicon.png",
             with_google_fonts=False,
         )
@@ -213,15 +240,19 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
         return {"ok": True}
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             spec = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            spec.setdefault("components", {}).setdefault("schemas", {})["HTTPValidationError"] = (
-                ValidationProblem.model_json_schema(ref_template="#/components/schemas/{model}")
-            )
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            ref = "#/components/schemas/{model}"
+            problem = ValidationProblem.model_json_schema(ref_template=ref)
+            problem.pop("$defs", None)
+            schemas["HTTPValidationError"] = problem
+            schemas["ValidationIssue"] = ValidationIssue.model_json_schema(ref_template=ref)
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -243,13 +274,16 @@ def _allowed_methods(app: FastAPI, scope) -> set[str]:
 def bootstrap_admin(repo: Repo, settings: Settings) -> str | None:
     """Make sure an admin token exists; return a newly generated one (to print once) or None.
 
-    `settings.admin_token` (from UNSEEN_ADMIN_TOKEN) must pass `check_admin_token`.
+    `settings.admin_token` (from UNSEEN_ADMIN_TOKEN) must pass `check_admin_token`; it becomes
+    the only admin token (any previous one, environment or generated, is revoked).
     """
     from unseen.serve.settings import check_admin_token
 
     if settings.admin_token:
-        repo.add_token("admin", check_admin_token(settings.admin_token))
+        n = repo.use_env_admin(check_admin_token(settings.admin_token))
+        if n:
+            log.warning("UNSEEN_ADMIN_TOKEN is new: revoked %d previous admin token(s)", n)
         return None
     if repo.has_admin():
         return None
-    return repo.add_token("admin")
+    return repo.add_token("admin", origin="generated")

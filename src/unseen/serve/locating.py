@@ -1,15 +1,41 @@
 """The bridge from stored API rows to the locate stage (`unseen.locate`).
 
 API observation rows are `unseen locate` rows plus `id`, `hunt` (and `seq` once stored);
-`detection` rows are not measurements of position and are left out of the fusion.
+`detection` rows are not measurements of position and are left out of the fusion. Sigmas are
+floored at fusion (`SIGMA_FLOOR`, the rows are stored as sent), and a warm-started solve is
+checked and, when in doubt, replaced by a cold one (`solve_rows`).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+
 import numpy as np
 
-from unseen.errors import GeometryError
+from unseen.errors import GeometryError, UnseenError
 from unseen.types import Observation
+
+log = logging.getLogger("unseen.serve")
+
+# Physical minima of a stated uncertainty: no DF array is modelled better than 0.5° (the
+# agent's `min_sigma_deg`), no two receivers' clocks agree better than 1 ns (0.3 m of path),
+# no receiver's level is calibrated better than 0.5 dB. A smaller sigma is floored here, so
+# that one row with sigma_deg = 1e-300 cannot outweigh (or freeze) the rest of a hunt.
+SIGMA_FLOOR = {"sigma_deg": 0.5, "sigma_s": 1e-9, "sigma_db": 0.5}
+# A warm start is re-checked from a cold one when it lands this many of its own 95% semi-major
+# axes (and at least FAR_MIN_M) from the previous fix, or when its χ² fails at this level.
+FAR_AXES = 3.0
+FAR_MIN_M = 50.0
+CHI2_ALPHA = 1e-3
+
+
+def floored(row: dict) -> dict:
+    """`row` with each sigma raised to its `SIGMA_FLOOR` (a new dict when anything changed)."""
+    low = {
+        k: f for k, f in SIGMA_FLOOR.items() if isinstance(row.get(k), int | float) and row[k] < f
+    }
+    return {**row, **low} if low else row
 
 
 def observations(rows: list[dict]) -> list[Observation]:
@@ -17,23 +43,73 @@ def observations(rows: list[dict]) -> list[Observation]:
     from unseen.locate.io import row_to_observation
 
     return [
-        row_to_observation(r, f"observation {r.get('id')}")[1]
+        row_to_observation(floored(r), f"observation {r.get('id')}")[1]
         for r in rows
         if r.get("kind") in ("bearing", "tdoa", "rssi")
     ]
 
 
+def distrust(fix, initial: tuple[float, float]) -> str | None:
+    """Why a fix warm-started at `initial` needs a cold re-solve, or None when it holds:
+    it moved far (surface distance, geodesic) from the start, or its χ² fails its own test."""
+    from geographiclib.geodesic import Geodesic
+    from scipy.stats import chi2
+
+    moved = Geodesic.WGS84.Inverse(initial[0], initial[1], fix.lat_deg, fix.lon_deg)["s12"]
+    far = max(FAR_AXES * fix.ellipse95.semi_major_m, FAR_MIN_M)
+    if not math.isfinite(moved) or moved > far:
+        return f"it converged {moved:.0f} m from the previous fix (over {far:.0f} m)"
+    stat, dof = fix.extra.get("chi2"), fix.extra.get("dof")
+    if stat is not None and dof and stat > chi2.isf(CHI2_ALPHA, dof):
+        return f"its chi-square {stat:.1f} on {dof} degrees of freedom fails at {CHI2_ALPHA:g}"
+    return None
+
+
 def solve_rows(rows: list[dict], initial: tuple[float, float] | None, hunt: str) -> dict:
-    """Fuse `rows` into a fix (the `unseen locate` output object), warm-started at `initial`."""
+    """Fuse `rows` into a fix (the `unseen locate` output object), warm-started at `initial`.
+
+    The warm start is trusted only when the solve succeeds, stays near `initial` and passes
+    its χ² test (`distrust`); otherwise the fix comes from the closed-form (cold) start.
+    """
     from unseen.locate import solve
     from unseen.locate.io import fix_to_dict
 
     obs = observations(rows)
     if not obs:
         raise GeometryError(f"hunt {hunt!r}: no bearings, TDOAs or signal strengths to locate")
-    out = fix_to_dict(solve(obs, robust=True, group=hunt, initial=initial))
+    fix = None
+    if initial is not None:
+        try:
+            warm = solve(obs, robust=True, group=hunt, initial=initial)
+            why = distrust(warm, initial)
+        except UnseenError as exc:
+            why = f"it failed ({exc})"
+        if why is None:
+            fix = warm
+        else:
+            log.info("hunt %r: warm-started fix not trusted: %s; solving cold", hunt, why)
+    if fix is None:
+        fix = solve(obs, robust=True, group=hunt)
+    out = fix_to_dict(fix)
     out["time_s"] = max(o.time_s for o in obs)
     return out
+
+
+def warm_up() -> None:
+    """Import the locate stage and run each solve path once (start-up, not the first request)."""
+    from geographiclib.geodesic import Geodesic
+
+    target = (48.64985, -2.02720)
+    sites = [(48.6325, -2.06), (48.637, -2.028), (48.657, -1.99)]
+    rows = [
+        {"id": str(i), "kind": "bearing", "station": f"s{i}", "time_s": 0.0, "lat": la,
+         "lon": lo, "sigma_deg": 1.0,
+         "bearing_deg": Geodesic.WGS84.Inverse(la, lo, *target)["azi1"] % 360.0}
+        for i, (la, lo) in enumerate(sites)
+    ]  # fmt: skip
+    first = solve_rows(rows, None, "warm-up")
+    solve_rows(rows, (first["lat"], first["lon"]), "warm-up")
+    heatmap(rows, target, 100.0, 8)
 
 
 def heatmap(

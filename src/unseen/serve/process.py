@@ -33,6 +33,7 @@ class ServerProcess:
         port: int | None = None,
         env: dict | None = None,
         log: Path | None = None,
+        args: list[str] | None = None,
     ):
         self.db = str(db)
         self.admin_token = admin_token
@@ -40,9 +41,10 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env or {}
         self.log = log
+        self.args = list(args or [])
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 30.0) -> ServerProcess:
+    def start(self, timeout_s: float = 90.0) -> ServerProcess:
         env = dict(os.environ, UNSEEN_ADMIN_TOKEN=self.admin_token, **self.env)
         code = "import sys; from unseen.cli import main; sys.exit(main())"
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
@@ -58,6 +60,7 @@ class ServerProcess:
                 str(self.port),
                 "--db",
                 self.db,
+                *self.args,
             ],
             env=env,
             stdout=out,

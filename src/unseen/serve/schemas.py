@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 _C = r"/\\\x00-\x1f\x7f-\x9f"
 NAME_PATTERN = rf"^[^ {_C}]([^{_C}]*[^ {_C}])?$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+# hunt names go into URL paths as they are: letters, digits, '.', '_', '-', starting with a
+# letter or digit (so never '.' or '..'), at most 64 characters; enforced on write
+HUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Hunt = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=HUNT_PATTERN)]
 
 
 def num(**bounds) -> object:
@@ -41,7 +45,7 @@ class StationCreate(BaseModel):
 class StationCreated(BaseModel):
     id: int
     name: str
-    token: str = Field(description="Shown once; only its SHA-256 digest is stored.")
+    token: str = Field(description="Shown once; only its keyed digest is stored.")
 
 
 class StationPublic(BaseModel):
@@ -59,7 +63,25 @@ class TokenCreate(BaseModel):
 
 class TokenCreated(BaseModel):
     role: str
-    token: str = Field(description="Shown once; only its SHA-256 digest is stored.")
+    token: str = Field(description="Shown once; only its keyed digest is stored.")
+    id: int | None = Field(None, description="The token's id (to list, revoke or rotate it).")
+
+
+class TokenPublic(BaseModel):
+    """A token's record; the token itself is never stored or shown again."""
+
+    id: int
+    role: str
+    station: str | None = None
+    origin: str | None = Field(
+        None, description="env, generated, issued, station or rotated (None: before 0002)."
+    )
+    created_s: float
+    revoked_s: float | None = Field(None, description="When it was revoked, POSIX s.")
+
+
+class TokenRotated(TokenPublic):
+    token: str = Field(description="The successor, shown once; the old token is revoked.")
 
 
 class _Obs(BaseModel):
@@ -67,8 +89,11 @@ class _Obs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: uuid.UUID = Field(description="Chosen by the station; re-sending an id is a no-op.")
-    hunt: Name
+    id: uuid.UUID = Field(
+        description="Chosen by the station, unique among its observations; re-sending an id "
+        "with the same content is a no-op."
+    )
+    hunt: Hunt = Field(description=f"Hunt name, pattern {HUNT_PATTERN}.")
     station: Name = Field(description="Must be the submitting token's station.")
     time_s: Time
     lat: Lat
@@ -172,6 +197,10 @@ class FixOut(BaseModel):
     last_seq: int = Field(description="Observations up to this sequence number were available.")
     n_obs: int = Field(description="How many observations (the bounded window) were fused.")
     computed_s: float = Field(description="When the server computed it, POSIX s.")
+    stale: bool = Field(
+        False, description="True when newer observations could not be fused (see `reason`)."
+    )
+    reason: str | None = Field(None, description="Why the newest observations were not fused.")
 
 
 class Heatmap(BaseModel):

@@ -4,16 +4,27 @@
 """
 
 from unseen.store.engine import create_engine, default_path, migrate, to_url
-from unseen.store.repo import ROLES, ConflictError, Principal, Repo, digest, new_token
+from unseen.store.repo import (
+    ROLES,
+    ConflictError,
+    NotFoundError,
+    Principal,
+    Repo,
+    digest,
+    legacy_digest,
+    new_token,
+)
 
 __all__ = [
     "ROLES",
     "ConflictError",
+    "NotFoundError",
     "Principal",
     "Repo",
     "create_engine",
     "default_path",
     "digest",
+    "legacy_digest",
     "migrate",
     "new_token",
     "to_url",

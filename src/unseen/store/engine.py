@@ -3,11 +3,16 @@
 SQLite is the default: one file in the user's data directory, WAL journal, `synchronous=NORMAL`
 (a commit survives the process being killed; only an OS crash can lose the last transactions).
 PostgreSQL is used when given a `postgresql://` URL (driver psycopg 3).
+
+Files: a directory the server creates is 0700; the database, its WAL and SHM (SQLite gives them
+the database file's mode) and the token secret are 0600, tightened at start-up if looser.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +22,7 @@ from alembic.config import Config
 
 from unseen.errors import ConfigError
 
-HEAD = "0001"
+HEAD = "0002"
 
 
 def default_path() -> Path:
@@ -44,8 +49,78 @@ def to_url(db: str | os.PathLike | None) -> str:
     path = Path(text).expanduser()
     if path.is_dir():
         raise ConfigError(f"--db {text!r}: is a directory; expected a database file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL or an in-memory SQLite)."""
+    u = sa.make_url(url)
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
+        return None
+    return Path(u.database)
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and parents) for the server's files; a directory it creates is 0700."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    if path == default_path().parent:
+        os.chmod(path, 0o700)  # the default directory is ours alone
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 if missing; tighten an existing file to 0600."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, 0o600)
+
+
+def secure_sqlite(path: Path) -> None:
+    """The SQLite file (and any WAL/SHM left from a previous run) 0600 in its directory."""
+    private_dir(path.parent)
+    private_file(path)
+    for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if extra.exists():
+            private_file(extra)
+
+
+def secret_path(url: str) -> Path:
+    """Where the token secret lives: beside a SQLite file (`NAME.secret`), else
+    `UNSEEN_SECRET_FILE` or `<user data dir>/unseen/server.secret` (PostgreSQL)."""
+    env = os.environ.get("UNSEEN_SECRET_FILE")
+    if env:
+        return Path(env).expanduser()
+    db = sqlite_path(url)
+    return Path(f"{db}.secret") if db is not None else default_path().parent / "server.secret"
+
+
+def load_secret(path: Path) -> bytes:
+    """The server's 32-byte token key from `path` (hex), created 0600 on first use."""
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        private_file(path)
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 32:
+        raise ConfigError(
+            f"token secret {str(path)!r}: expected 64 hex digits (32 random bytes); "
+            "restore it from the backup of this server, or remove it (every token issued "
+            "under it stops working)"
+        )
+    return key
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -1,4 +1,4 @@
-"""Tables (SQLAlchemy Core): stations, tokens (hashed), hunts, observations, fixes.
+"""Tables (SQLAlchemy Core): stations, tokens (keyed digests), hunts, observations, fixes.
 
 This module describes the latest schema for queries; the database itself is created and upgraded
 only by the Alembic scripts in `migrations/versions/`, which must stay in step with it.
@@ -28,10 +28,15 @@ tokens = sa.Table(
     "tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("station_id", sa.Integer, sa.ForeignKey("stations.id"), nullable=True),
     sa.Column("created_s", sa.Float, nullable=False),
+    # "hmac": HMAC-SHA256 under the server secret; "sha256": a digest from before 0002
+    sa.Column("scheme", sa.String(8), nullable=False, server_default="sha256"),
+    # env (UNSEEN_ADMIN_TOKEN), generated (first start), issued, station, rotated; NULL: before 0002
+    sa.Column("origin", sa.String(16), nullable=True),
+    sa.Column("revoked_s", sa.Float, nullable=True),
 )
 
 hunts = sa.Table(
@@ -46,7 +51,7 @@ observations = sa.Table(
     "observations",
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("uuid", sa.String(36), nullable=False),
     sa.Column("hunt_id", sa.Integer, sa.ForeignKey("hunts.id"), nullable=False),
     sa.Column("station_id", sa.Integer, sa.ForeignKey("stations.id"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
@@ -54,6 +59,7 @@ observations = sa.Table(
     sa.Column("received_s", sa.Float, nullable=False),
     sa.Column("row", Json, nullable=False),
     sa.Index("ix_observations_hunt_seq", "hunt_id", "seq"),
+    sa.UniqueConstraint("station_id", "uuid", name="uq_observations_station_uuid"),
 )
 
 fixes = sa.Table(

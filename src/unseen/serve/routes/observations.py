@@ -20,11 +20,12 @@ router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
         403: {"model": Problem},
         409: {"model": Problem},
         413: {"model": Problem},
+        429: {"model": Problem},
     },
     summary="Submit observations (station token); re-sending an id is counted as a duplicate",
-    description="Idempotent by `id`: re-sending an observation with the same content counts it "
-    "as a duplicate; reusing an id for different content is refused with 409 (nothing of the "
-    "batch is stored).",
+    description="Idempotent by (station, `id`): re-sending an observation with the same content "
+    "counts it as a duplicate; reusing one of this station's ids for different content is "
+    "refused with 409 (nothing of the batch is stored). Ids of other stations are independent.",
 )
 def submit(
     body: ObservationBatch, request: Request, repo: RepoDep, me: StationAuth

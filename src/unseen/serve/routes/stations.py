@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
 
 from unseen.serve.deps import Admin, Anyone, RepoDep
-from unseen.serve.schemas import Problem, StationCreate, StationCreated, StationPublic
-from unseen.store import ConflictError
+from unseen.serve.schemas import (
+    Problem,
+    StationCreate,
+    StationCreated,
+    StationPublic,
+    TokenRotated,
+)
+from unseen.store import ConflictError, NotFoundError
 
 router = APIRouter(prefix="/api/v1/stations", tags=["stations"])
 
-AUTH = {401: {"model": Problem}, 403: {"model": Problem}}
+AUTH = {401: {"model": Problem}, 403: {"model": Problem}, 429: {"model": Problem}}
 
 
 @router.post(
@@ -36,3 +44,20 @@ def list_stations(repo: RepoDep, _: Anyone) -> list[StationPublic]:
         )
         for s in repo.stations()
     ]
+
+
+@router.post(
+    "/{station_id}/token",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenRotated,
+    responses={**AUTH, 404: {"model": Problem}},
+    summary="Rotate a station's token (admin): its tokens are revoked, a new one shown once",
+)
+def rotate_station_token(
+    station_id: Annotated[int, Path(ge=1, le=2**31 - 1)], repo: RepoDep, _: Admin
+) -> dict:
+    try:
+        record, token = repo.rotate_station_token(station_id)
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return {**record, "token": token}

@@ -77,16 +77,26 @@
   // --- API ---
   async function api(path) {
     const r = await fetch(path, { headers: { Authorization: "Bearer " + token } });
-    if (r.status === 401 || r.status === 403) { askToken(); throw new Error("auth"); }
+    if (r.status === 401 || r.status === 403 || r.status === 429) {
+      let why = "HTTP " + r.status;
+      try { why = (await r.json()).detail || why; } catch (e) { /* not JSON */ }
+      refused(why); throw new Error("auth");
+    }
     if (r.status === 404) return null;
     if (!r.ok) throw new Error(path + ": HTTP " + r.status);
     return r.json();
   }
   function askToken() { $("login").hidden = false; }
+  // a bad, revoked or rate-limited token: say so on the page, stop retrying, ask for another
+  function refused(why) {
+    $("login-error").textContent = "Token refused: " + why;
+    $("login-error").hidden = false; askToken();
+  }
   $("login").addEventListener("submit", (ev) => {
     ev.preventDefault(); token = $("token").value.trim(); localStorage.setItem("unseen.token", token);
-    $("login").hidden = true; start();
+    $("login").hidden = true; $("login-error").hidden = true; start();
   });
+  const utc = (s) => new Date(s * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
 
   async function loadHunt() {
     state.obs = []; state.fixes = []; state.heat = null;
@@ -119,7 +129,7 @@
     ws.onclose = (ev) => {
       $("conn").textContent = "offline"; $("conn").className = "pill off";
       $("conn").title = ev.reason || "live connection";
-      if (ev.code === 4401 || ev.code === 4403) { askToken(); return; }  // refused: no retry
+      if (ev.code === 4401 || ev.code === 4403 || ev.code === 4429) { refused(ev.reason || "closed " + ev.code); return; }  // no retry
       if (state.ws === ws) setTimeout(() => { if (state.ws === ws) connect(); }, 2000);
     };
     ws.onmessage = (ev) => {
@@ -132,8 +142,14 @@
       } else if (m.type === "fix") {
         const first = !state.fixes.length;
         if (first || state.fixes[state.fixes.length - 1].id < m.id) state.fixes.push(m);
+        else state.fixes[state.fixes.length - 1] = m;
         if (first) fitView();
         scheduleRender(); loadHeat();
+      } else if (m.type === "status" && state.fixes.length) {
+        const f = state.fixes[state.fixes.length - 1];
+        f.stale = !!m.stale; f.reason = m.reason || m.message; scheduleRender();
+      } else if (m.type === "lagged") {
+        loadHunt();  // messages were dropped: reload what the server has
       }
     };
   }
@@ -183,16 +199,18 @@
     const live = $("live").checked;
     const T = live ? t1 : t0 + (t1 - t0) * $("time").value / 1000;
     if (live) $("time").value = 1000;
-    $("time-label").textContent = state.obs.length ? `t = ${(T - t0).toFixed(1)} s of ${(t1 - t0).toFixed(1)} s · ${state.obs.length} observations` : "no observations yet";
+    $("time-label").textContent = state.obs.length ? `${utc(T)} · t = ${(T - t0).toFixed(1)} s of ${(t1 - t0).toFixed(1)} s · ${state.obs.length} observations` : "no observations yet";
     const shown = state.obs.filter((o) => o.time_s <= T);
     const maxSeq = shown.reduce((m, o) => Math.max(m, o.seq || 0), 0);
     const fix = live ? state.fixes[state.fixes.length - 1] : [...state.fixes].reverse().find((f) => f.last_seq <= maxSeq);
+    rejectedNow = new Set((fix && fix.rejected) || []);
     drawStations(shown);
     drawRays(shown, T, t1 - t0, fix);
     drawFix(fix);
     drawDetections(shown);
   }
 
+  let rejectedNow = new Set();
   function drawStations(shown) {
     layers.stations.clearLayers(); layers.tracks.clearLayers();
     const last = {}, tracks = {};
@@ -211,6 +229,7 @@
       const li = document.createElement("li");
       li.innerHTML = `<span class="swatch" style="background:${col}"></span><span></span><span class="muted">${n} obs${moved ? " · mobile" : ""}</span>`;
       li.children[1].textContent = name; ul.appendChild(li);
+      if (rejectedNow.has(name)) li.insertAdjacentHTML("beforeend", '<span class="badge unlicensed">rejected</span>');
     }
   }
 
@@ -219,12 +238,17 @@
     const tau = Math.max(span / 8, 20);
     const bearings = shown.filter((o) => o.kind === "bearing").slice(-400);
     const target = fix ? [fix.lat, fix.lon] : null;
+    const out = new Set((fix && fix.rejected) || []);
     for (const o of bearings) {
       const age = Math.max(0, T - o.time_s);
-      const op = Math.max(0.06, Math.exp(-age / tau));
+      const bad = out.has(o.station);  // rejected by the fit: dashed and kept visible, as in the report
+      const op = bad ? 0.9 : Math.max(0.06, Math.exp(-age / tau));
       const len = target ? Math.min(Math.max(1.6 * distance([o.lat, o.lon], target), 300), 60000) : 8000;
       L.polyline([[o.lat, o.lon], destination(o.lat, o.lon, o.bearing_deg, len)],
-        { color: colour(o.station), weight: 2, opacity: op, interactive: false }).addTo(layers.rays);
+        { color: colour(o.station), weight: bad ? 2.5 : 2, opacity: op, dashArray: bad ? "6 5" : null,
+          className: bad ? "ray rejected" : "ray" })
+        .bindTooltip(`${o.station}: ${o.bearing_deg.toFixed(1)}° ± ${o.sigma_deg}° at ${utc(o.time_s)}${bad ? " (rejected)" : ""}`)
+        .addTo(layers.rays);
     }
   }
 
@@ -245,7 +269,14 @@
     $("fix-used").textContent = `${x.n_used ?? "?"} of ${f.n_obs} (window)`;
     $("fix-rejected").textContent = (x.rejected && x.rejected.length) ? x.rejected.join(", ") : "none";
     $("fix-method").textContent = x.method || "—";
+    $("fix-time").textContent = `${utc(x.time_s)} (computed ${utc(x.computed_s)})`;
+    $("fix-stale").hidden = !x.stale;
+    $("fix-stale").textContent = x.stale ? "Stale: the newest observations could not be fused: " + (x.reason || "") : "";
   }
+  $("centre").addEventListener("click", () => {
+    const f = state.fixes[state.fixes.length - 1]; if (!f) return;
+    map.setView([f.lat, f.lon], Math.max(map.getZoom(), 15));
+  });
 
   function drawDetections(shown) {
     const tb = $("detections").tBodies[0]; tb.innerHTML = "";
@@ -291,7 +322,7 @@
       $("hunt").value = state.hunt;
       localStorage.setItem("unseen.token", token);
       await loadHunt();
-    } catch (e) { console.error(e); }
+    } catch (e) { if (e.message !== "auth") console.error(e); }  // a refusal is shown on the page
   }
   start();
 })();
