@@ -15,7 +15,7 @@ import typer
 from unseen.cli.app import app
 from unseen.errors import UnseenError
 
-from . import doa, hunt, locate, serve, signals  # noqa: F401  (registers commands)
+from . import doa, hunt, locate, serve, signals, track  # noqa: F401  (registers commands)
 
 # typer >= 0.20 vendors click; older typer raises click's own exceptions. Catch both.
 _EXIT = tuple({typer.Exit, click.exceptions.Exit})

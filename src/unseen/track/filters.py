@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unseen.track.models import Frame, Measurements, predict_measurements, residual_space, wrap_rows
+from unseen.track.kernels import iekf
+from unseen.track.models import (
+    TDOA,
+    Frame,
+    Measurements,
+    predict_measurements,
+    residual_space,
+    wrap_rows,
+)
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -53,6 +61,12 @@ def update(
     tol_m: float = 1e-3,
 ) -> Update:
     """Iterated-EKF update of `g` with all rows of `meas` (one joint update)."""
+    if np.all(meas.kind <= TDOA):
+        x, P, nis, ll = iekf(
+            g.x, g.P, meas.kind, meas.sta, meas.sta_b, meas.rot, meas.z, meas.sig, delta,
+            frame.ecef, frame.rot, alt_m - frame.alt_m, iterations, tol_m,
+        )  # fmt: skip
+        return Update(Gaussian(x, P), float(nis), float(ll), meas.size)
     D, zd, R = residual_space(meas, frame)
     x0, P0 = g.x, g.P
     xi = x0

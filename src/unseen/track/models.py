@@ -18,15 +18,22 @@ a fix is a direct position measurement with its own covariance.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from unseen.geo.frames import enu2geodetic, enu_basis, geodetic2ecef, geodetic2enu
+from unseen.geo.frames import enu_basis, geodetic2ecef, geodetic2enu
 from unseen.geo.geodesic import inverse
 from unseen.locate.model import LN10, MIN_RANGE_M, bearing_model, wrap_pi
 
 EARTH_RADIUS_M = 6_371_000.0
+WGS84_A = 6_378_137.0
+WGS84_F = 1.0 / 298.257223563
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
+WGS84_B = WGS84_A * (1.0 - WGS84_F)
+FAR_M = 50_000.0  # beyond this the geodesic and normal-section azimuths may differ by > 1e-9 rad
 RECENTRE_M = 2_000.0
 BEARING, TDOA, RSSI, FIX = 0, 1, 2, 3
 
@@ -64,15 +71,36 @@ class Frame:
         return P, dP
 
     def geodetic(self, en: np.ndarray, alt_m: float) -> tuple[float, float]:
-        """(lat, lon) of one east/north position at altitude `alt_m`."""
-        e, n = float(en[0]), float(en[1])
-        u = (alt_m - self.alt_m) - (e * e + n * n) / (2.0 * EARTH_RADIUS_M)
-        lat, lon, _ = enu2geodetic(np.array([e, n, u]), self.lat_deg, self.lon_deg, self.alt_m)
-        return float(lat), float(lon)
+        """(lat, lon) of one east/north position at altitude `alt_m` (Bowring, sub-mm)."""
+        P, _ = self.ecef_of(np.asarray(en, dtype=float)[None, :2], alt_m)
+        return ecef2latlon(*P[0])
 
     def en_of(self, lat_deg: float, lon_deg: float, alt_m: float) -> np.ndarray:
         """East/north (2,) of a geodetic point in this frame."""
         return geodetic2enu(lat_deg, lon_deg, alt_m, self.lat_deg, self.lon_deg, self.alt_m)[:2]
+
+
+@lru_cache(maxsize=4096)
+def station_frame(lat_deg: float, lon_deg: float, alt_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """ECEF (3,) of a WGS84 point and its east, north unit vectors (2, 3); closed form, cached."""
+    la, lo = math.radians(lat_deg), math.radians(lon_deg)
+    sl, cl, so, co = math.sin(la), math.cos(la), math.sin(lo), math.cos(lo)
+    N = WGS84_A / math.sqrt(1.0 - WGS84_E2 * sl * sl)
+    xyz = np.array([(N + alt_m) * cl * co, (N + alt_m) * cl * so, (N * (1 - WGS84_E2) + alt_m) * sl])
+    rot = np.array([[-so, co, 0.0], [-sl * co, -sl * so, cl]])
+    xyz.flags.writeable = False
+    rot.flags.writeable = False
+    return xyz, rot
+
+
+def ecef2latlon(x: float, y: float, z: float) -> tuple[float, float]:
+    """WGS84 latitude, longitude (deg) of an ECEF point near the surface (Bowring's formula)."""
+    p = math.hypot(x, y)
+    ep2 = WGS84_E2 / (1.0 - WGS84_E2)
+    th = math.atan2(z * WGS84_A, p * WGS84_B)
+    st, ct = math.sin(th), math.cos(th)
+    lat = math.atan2(z + ep2 * WGS84_B * st**3, p - WGS84_E2 * WGS84_A * ct**3)
+    return math.degrees(lat), math.degrees(math.atan2(y, x))
 
 
 def recentre(
@@ -156,9 +184,16 @@ class _Stations:
 
 
 def bearing_offsets(meas: Measurements, lat_deg: float, lon_deg: float) -> np.ndarray:
-    """δ (rad, (m,)) = geodesic initial azimuth − normal-section azimuth, station → (lat, lon)."""
+    """δ (rad, (m,)) = geodesic initial azimuth − normal-section azimuth, station → (lat, lon).
+
+    Computed (Karney) for stations beyond FAR_M; nearer, |δ| < 1e-9 rad and it is left at 0.
+    """
     out = np.zeros(meas.size)
     b = np.flatnonzero(meas.kind == BEARING)
+    if b.size == 0:
+        return out
+    P0 = station_frame(lat_deg, lon_deg, 0.0)[0]
+    b = b[np.linalg.norm(meas.sta[b] - P0, axis=1) > FAR_M]
     if b.size == 0:
         return out
     geo_az, _, _ = inverse(meas.lat[b], meas.lon[b], lat_deg, lon_deg)
@@ -263,8 +298,8 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
     InputError names the bad value.
     """
     from unseen.doa.array import C_M_S
-    from unseen.locate.prepare import DEFAULT_PATH_LOSS_EXPONENT, prepare, stack
-    from unseen.types import Fix
+    from unseen.locate.prepare import DEFAULT_PATH_LOSS_EXPONENT, prepare
+    from unseen.types import Fix, SignalStrength
 
     obs = [o for o in observations if not isinstance(o, Fix)]
     fix_idx = [i for i, o in enumerate(observations) if isinstance(o, Fix)]
@@ -272,27 +307,27 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
     parts = []
     if obs:
         pr = prepare(obs, year=year)
-        b = stack([pr])
-        nb, nt, nr = b.counts
-        z3 = np.zeros((0, 3))
-        sta = np.concatenate([b.b_sta[0], b.t_a[0], b.r_sta[0]])
-        sta_b = np.concatenate([np.zeros((nb, 3)), b.t_b[0], np.zeros((nr, 3))])
-        rot = np.concatenate(
-            [b.b_rot[0], np.zeros((nt, 2, 3)), enu_basis(pr.r[:, 0], pr.r[:, 1])[:, :2, :]]
-        )
+        nb, nt, nr = len(pr.b), len(pr.t), len(pr.r)
+        sites = [tuple(r[:3]) for r in pr.b] + [tuple(r[:3]) for r in pr.t] + [
+            tuple(r[:3]) for r in pr.r
+        ]
+        fr = [station_frame(*map(float, s)) for s in sites]
+        fb = [station_frame(*map(float, r[3:6])) for r in pr.t]
         ples = [
             o.path_loss_exponent or DEFAULT_PATH_LOSS_EXPONENT
             for o in obs
-            if type(o).__name__ == "SignalStrength"
+            if isinstance(o, SignalStrength)
         ]
         parts.append(
             dict(
                 kind=np.repeat([BEARING, TDOA, RSSI], [nb, nt, nr]),
-                sta=sta if sta.size else z3,
-                sta_b=sta_b,
-                rot=rot,
-                z=np.concatenate([b.b_az[0], b.t_d[0], b.r_p[0]]),
-                sig=np.concatenate([b.b_sig[0], b.t_sig[0], b.r_sig[0]]),
+                sta=np.array([f[0] for f in fr]).reshape(-1, 3),
+                sta_b=np.concatenate(
+                    [np.zeros((nb, 3)), np.array([f[0] for f in fb]).reshape(-1, 3), np.zeros((nr, 3))]
+                ),
+                rot=np.array([f[1] for f in fr]).reshape(-1, 2, 3),
+                z=np.concatenate([np.radians(pr.b[:, 3]), pr.t[:, 6] * C_M_S, pr.r[:, 3]]),
+                sig=np.concatenate([np.radians(pr.b[:, 4]), pr.t[:, 7] * C_M_S, pr.r[:, 4]]),
                 ple=np.concatenate([np.zeros(nb + nt), np.asarray(ples, dtype=float)]),
                 lat=np.concatenate([pr.b[:, 0], pr.t[:, 0], pr.r[:, 0]]),
                 lon=np.concatenate([pr.b[:, 1], pr.t[:, 1], pr.r[:, 1]]),
@@ -304,7 +339,6 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
                 index=tuple(obs_idx[i] for i in pr.index),
             )
         )
-        del C_M_S
     fixes = []
     for i in fix_idx:
         f = observations[i]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -33,6 +34,8 @@ from scipy.stats import chi2
 
 from unseen.errors import GeometryError, InputError, UnseenError
 from unseen.geo.uncertainty import ellipse
+from unseen.locate.prepare import prepare
+from unseen.locate.solve import solve_prepared
 from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
 from unseen.track.models import (
     BEARING,
@@ -53,6 +56,11 @@ from unseen.types import Ellipse, Fix
 MODELS = ("cv", "ncv", "imm")
 TENTATIVE, CONFIRMED, DELETED = "tentative", "confirmed", "deleted"
 MAX_COMBOS = 512
+
+
+@lru_cache(maxsize=256)
+def chi2_ppf(p: float, dof: int) -> float:
+    return float(chi2.ppf(p, dof))
 
 
 @dataclass(frozen=True)
@@ -265,7 +273,7 @@ def associate(
     units = _units(meas)
     if n:
         costs = [_gate_costs(t, meas, d) for t, d in zip(tracks, deltas, strict=True)]
-        gate1 = chi2.ppf(opts.gate_p, 1)
+        gate1 = chi2_ppf(opts.gate_p, 1)
         big = 1e9
         for key, obs_rows in units.items():
             if meas.kind[obs_rows[0][0]] == RSSI:
@@ -299,9 +307,6 @@ def _initiate(
     opts: TrackOptions,
 ) -> tuple[list[Fix], str | None]:
     """Fixes to start tracks from the unassigned rows; a note when nothing can be located."""
-    from unseen.locate.prepare import prepare
-    from unseen.locate.solve import solve_prepared
-
     sub = meas.take(rows)
     fixes: list[Fix] = []
     for i in sorted({sub.index[j] for j in range(sub.size) if sub.kind[j] == FIX}):
@@ -313,6 +318,13 @@ def _initiate(
             if sub.index[j] not in by_key[sub.key[j]]:
                 by_key[sub.key[j]].append(sub.index[j])
     note = None
+    places = {tuple(np.round(meas.sta[r], 0)) for r in rows if meas.kind[r] != FIX}
+    if by_key and len(places) == 1 and all(k.startswith("b:") for k in by_key):
+        note = (
+            f"bearings from one station only ({', '.join(k[2:] for k in sorted(by_key))}): a "
+            "transmitter is not observable from the lines of bearing of a single place"
+        )
+        by_key = {}
     if by_key:
         keys = sorted(by_key)
         ambiguous = any(len(v) > 1 for v in by_key.values())
@@ -329,7 +341,7 @@ def _initiate(
             dof = r.extra.get("dof", 0)
             if dof < 1 and ambiguous:
                 continue
-            if dof >= 1 and r.extra["chi2"] > chi2.ppf(opts.init_p, dof):
+            if dof >= 1 and r.extra["chi2"] > chi2_ppf(opts.init_p, dof):
                 continue
             if r.ellipse95.semi_major_m > 2.45 * opts.max_sigma_m:
                 continue
@@ -343,7 +355,7 @@ def _initiate(
             taken.update(c)
             fixes.append(r)
     out = []
-    gate2 = chi2.ppf(opts.gate_p, 2)
+    gate2 = chi2_ppf(opts.gate_p, 2)
     for f in fixes:
         near = False
         for t in live:
@@ -356,6 +368,7 @@ def _initiate(
         if not near:
             out.append(f)
     return out, (note if not fixes else None)
+
 
 
 def _channel_label(freq: float | None) -> str:
