@@ -86,7 +86,9 @@ def station_frame(lat_deg: float, lon_deg: float, alt_m: float) -> tuple[np.ndar
     la, lo = math.radians(lat_deg), math.radians(lon_deg)
     sl, cl, so, co = math.sin(la), math.cos(la), math.sin(lo), math.cos(lo)
     N = WGS84_A / math.sqrt(1.0 - WGS84_E2 * sl * sl)
-    xyz = np.array([(N + alt_m) * cl * co, (N + alt_m) * cl * so, (N * (1 - WGS84_E2) + alt_m) * sl])
+    xyz = np.array(
+        [(N + alt_m) * cl * co, (N + alt_m) * cl * so, (N * (1 - WGS84_E2) + alt_m) * sl]
+    )
     rot = np.array([[-so, co, 0.0], [-sl * co, -sl * so, cl]])
     xyz.flags.writeable = False
     rot.flags.writeable = False
@@ -183,8 +185,9 @@ class _Stations:
         self.b_sta, self.b_rot = sta, rot
 
 
-def bearing_offsets(meas: Measurements, lat_deg: float, lon_deg: float) -> np.ndarray:
-    """δ (rad, (m,)) = geodesic initial azimuth − normal-section azimuth, station → (lat, lon).
+def bearing_offsets(meas: Measurements, frame: Frame, en: np.ndarray, alt_m: float) -> np.ndarray:
+    """δ (rad, (m,)) = geodesic initial azimuth − normal-section azimuth, station → the position
+    `en` in `frame`.
 
     Computed (Karney) for stations beyond FAR_M; nearer, |δ| < 1e-9 rad and it is left at 0.
     """
@@ -192,14 +195,14 @@ def bearing_offsets(meas: Measurements, lat_deg: float, lon_deg: float) -> np.nd
     b = np.flatnonzero(meas.kind == BEARING)
     if b.size == 0:
         return out
-    P0 = station_frame(lat_deg, lon_deg, 0.0)[0]
+    P0 = frame.ecef_of(np.asarray(en, dtype=float)[None, :2], alt_m)[0]
     b = b[np.linalg.norm(meas.sta[b] - P0, axis=1) > FAR_M]
     if b.size == 0:
         return out
+    lat_deg, lon_deg = ecef2latlon(*P0[0])
     geo_az, _, _ = inverse(meas.lat[b], meas.lon[b], lat_deg, lon_deg)
-    P = geodetic2ecef(lat_deg, lon_deg, 0.0).reshape(1, 3)
     st = _Stations(meas.sta[None, b], meas.rot[None, b])
-    ns, _ = bearing_model(st, P)
+    ns, _ = bearing_model(st, P0)
     out[b] = wrap_pi(np.radians(geo_az) - ns[0])
     return out
 
@@ -308,9 +311,11 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
     if obs:
         pr = prepare(obs, year=year)
         nb, nt, nr = len(pr.b), len(pr.t), len(pr.r)
-        sites = [tuple(r[:3]) for r in pr.b] + [tuple(r[:3]) for r in pr.t] + [
-            tuple(r[:3]) for r in pr.r
-        ]
+        sites = (
+            [tuple(r[:3]) for r in pr.b]
+            + [tuple(r[:3]) for r in pr.t]
+            + [tuple(r[:3]) for r in pr.r]
+        )
         fr = [station_frame(*map(float, s)) for s in sites]
         fb = [station_frame(*map(float, r[3:6])) for r in pr.t]
         ples = [
@@ -323,7 +328,11 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
                 kind=np.repeat([BEARING, TDOA, RSSI], [nb, nt, nr]),
                 sta=np.array([f[0] for f in fr]).reshape(-1, 3),
                 sta_b=np.concatenate(
-                    [np.zeros((nb, 3)), np.array([f[0] for f in fb]).reshape(-1, 3), np.zeros((nr, 3))]
+                    [
+                        np.zeros((nb, 3)),
+                        np.array([f[0] for f in fb]).reshape(-1, 3),
+                        np.zeros((nr, 3)),
+                    ]
                 ),
                 rot=np.array([f[1] for f in fr]).reshape(-1, 2, 3),
                 z=np.concatenate([np.radians(pr.b[:, 3]), pr.t[:, 6] * C_M_S, pr.r[:, 3]]),

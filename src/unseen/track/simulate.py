@@ -27,9 +27,7 @@ class Truth:
     states: np.ndarray
 
 
-def ncv_truth(
-    rng: np.random.Generator, x0: np.ndarray, q: float, dt: float, n: int
-) -> Truth:
+def ncv_truth(rng: np.random.Generator, x0: np.ndarray, q: float, dt: float, n: int) -> Truth:
     """A nearly-constant-velocity trajectory drawn from the model itself (the PCRB's prior)."""
     F, Q = ncv(dt, q)
     L = np.linalg.cholesky(Q + 1e-12 * np.eye(4))
@@ -59,7 +57,7 @@ def geodetic(en: np.ndarray, origin=ORIGIN) -> tuple[np.ndarray, np.ndarray]:
     """(lat, lon) of east/north points (…, 2) in the frame at `origin`."""
     en = np.asarray(en, dtype=float)
     lat, lon, _ = enu2geodetic(
-        np.concatenate([en, np.zeros(en.shape[:-1] + (1,))], axis=-1), *origin
+        np.concatenate([en, np.zeros((*en.shape[:-1], 1))], axis=-1), *origin
     )
     return lat, lon
 
@@ -88,8 +86,11 @@ def bearings(
                 out.append(
                     Bearing(
                         Site(name, float(slat[k]), float(slon[k]), origin[2]),
-                        float(az[k]), sigma_deg, float(T[k]), freq_hz,
-                    )  # fmt: skip
+                        float(az[k]),
+                        sigma_deg,
+                        float(T[k]),
+                        freq_hz,
+                    )
                 )
     out.sort(key=lambda b: b.time_s)
     return out

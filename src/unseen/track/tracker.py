@@ -37,11 +37,13 @@ from unseen.geo.uncertainty import ellipse
 from unseen.locate.prepare import prepare
 from unseen.locate.solve import solve_prepared
 from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
+from unseen.track.kernels import hjac
 from unseen.track.models import (
     BEARING,
     FIX,
     RECENTRE_M,
     RSSI,
+    TDOA,
     Frame,
     Measurements,
     bearing_offsets,
@@ -100,7 +102,9 @@ class TrackOptions:
             if not (np.isfinite(v) and v > 0):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
         if not (0 < self.gate_p < 1 and 0 < self.init_p < 1):
-            raise InputError(f"gate_p and init_p must be in (0, 1), got {self.gate_p}, {self.init_p}")
+            raise InputError(
+                f"gate_p and init_p must be in (0, 1), got {self.gate_p}, {self.init_p}"
+            )
         if not (1 <= self.confirm_m <= self.confirm_n):
             raise InputError(
                 f"need 1 <= confirm_m <= confirm_n, got {self.confirm_m} of {self.confirm_n}"
@@ -236,14 +240,17 @@ def _units(meas: Measurements) -> dict[str, list[list[int]]]:
     return {k: list(v.values()) for k, v in out.items()}
 
 
-def _gate_costs(
-    t: Track, meas: Measurements, delta: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _gate_costs(t: Track, meas: Measurements, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: squared normalised innovation d² and ln S at the track's prediction (scalar rows).
     Fix rows get the 2-D d² of the pair on each row."""
     g = t.state
-    h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
-    h, H = h[0], H[0]
+    if np.all(meas.kind <= TDOA):
+        f = t.frame
+        h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
+                    t.alt_m - f.alt_m)  # fmt: skip
+    else:
+        h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
+        h, H = h[0], H[0]
     Pp = g.P[:2, :2]
     S = np.einsum("mi,ij,mj->m", H, Pp, H) + meas.sig**2
     v = meas.z - h
@@ -275,7 +282,7 @@ def associate(
         costs = [_gate_costs(t, meas, d) for t, d in zip(tracks, deltas, strict=True)]
         gate1 = chi2_ppf(opts.gate_p, 1)
         big = 1e9
-        for key, obs_rows in units.items():
+        for _key, obs_rows in units.items():
             if meas.kind[obs_rows[0][0]] == RSSI:
                 if n == 1:
                     for rows in obs_rows:
@@ -370,7 +377,6 @@ def _initiate(
     return out, (note if not fixes else None)
 
 
-
 def _channel_label(freq: float | None) -> str:
     return "" if freq is None else f"{freq:.0f} Hz"
 
@@ -392,19 +398,20 @@ def step(
         p, c = predict_track(t, time_s, opts)
         preds.append((p, c))
     tracks = [p for p, _ in preds]
-    deltas = []
-    for t in tracks:
-        lat, lon = t.frame.geodetic(t.state.x[:2], t.alt_m)
-        deltas.append(bearing_offsets(meas, lat, lon))
+    deltas = [bearing_offsets(meas, t.frame, t.state.x[:2], t.alt_m) for t in tracks]
     assigned, left = associate(tracks, meas, deltas, opts)
     out: list[Track] = []
     for t, rows, d in zip(tracks, assigned, deltas, strict=True):
         hit = bool(rows)
         if hit:
-            sub = meas.take(rows)
-            modes, mu, _ = imm_update(t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations)
-            t = replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)), last_hit_s=time_s)
-        hits = (t.hits + (hit,))[-opts.confirm_n :]
+            sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
+            modes, mu, _ = imm_update(
+                t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
+            )
+            t = replace(
+                t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)), last_hit_s=time_s
+            )
+        hits = ((*t.hits, hit))[-opts.confirm_n :]
         out.append(replace(t, hits=hits))
     updates: list[TrackUpdate] = []
     notes = dict(state.notes)
