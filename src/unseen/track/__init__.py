@@ -5,6 +5,7 @@
 """
 
 from unseen.track.tracker import (
+    Tracker,
     TrackerState,
     TrackOptions,
     TrackUpdate,
@@ -13,4 +14,4 @@ from unseen.track.tracker import (
     unobservable,
 )
 
-__all__ = ["TrackOptions", "TrackUpdate", "TrackerState", "run", "step", "unobservable"]
+__all__ = ["TrackOptions", "TrackUpdate", "Tracker", "TrackerState", "run", "step", "unobservable"]

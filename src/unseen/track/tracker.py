@@ -459,39 +459,49 @@ def freq_of(o) -> float | None:
     return None if f is None else float(f)
 
 
-def channels(freqs: Sequence[float], width_hz: float) -> list[float]:
-    """Channel centres: sorted frequencies split where neighbours differ by more than width_hz."""
-    fs = sorted(set(freqs))
-    out: list[list[float]] = []
-    for f in fs:
-        if out and f - out[-1][-1] <= width_hz:
-            out[-1].append(f)
+class ChannelMap:
+    """Frequencies → channels: a frequency within `width_hz` of a known channel's first frequency
+    joins it, otherwise it opens a new channel. Without a frequency the group names the channel."""
+
+    def __init__(self, width_hz: float) -> None:
+        self.width_hz = width_hz
+        self.centres: list[float] = []
+
+    def key(self, o, group: str = "") -> tuple[str, float | None]:
+        f = freq_of(o)
+        if f is None:
+            return (f"group {group!r}" if group else ""), None
+        if not np.isfinite(f):
+            raise InputError(f"freq_hz must be finite, got {f}")
+        near = [c for c in self.centres if abs(c - f) <= self.width_hz]
+        if near:
+            c = min(near, key=lambda c: abs(c - f))
         else:
-            out.append([f])
-    return [float(np.mean(c)) for c in out]
+            c = f
+            self.centres.append(f)
+        return _channel_label(c), c
+
+
+def _time(o) -> float:
+    t = float(o.time_s)
+    if not np.isfinite(t):
+        raise InputError(f"time_s must be finite, got {t}")
+    return t
 
 
 def scans(
     groups: dict[str, Sequence], opts: TrackOptions
 ) -> list[tuple[float, str, float | None, list]]:
     """(time_s, channel, freq_hz, observations) per scan in time order (stable within a time)."""
-    allf = [f for obs in groups.values() for o in obs if (f := freq_of(o)) is not None]
-    centres = channels(allf, opts.channel_hz)
+    flat = [(_time(o), g, o) for g, obs in groups.items() for o in obs]
+    flat.sort(key=lambda x: x[0])
+    cmap = ChannelMap(opts.channel_hz)
     buckets: dict[tuple[float, str], list] = {}
     meta: dict[str, float | None] = {}
-    for g, obs in groups.items():
-        for o in obs:
-            f = freq_of(o)
-            if f is None:
-                ch, fc = f"group {g!r}" if g else "", None
-            else:
-                fc = min(centres, key=lambda c: abs(c - f))
-                ch = _channel_label(fc)
-            t = float(o.time_s)
-            if not np.isfinite(t):
-                raise InputError(f"time_s must be finite, got {t}")
-            meta[ch] = fc
-            buckets.setdefault((t, ch), []).append(o)
+    for t, g, o in flat:
+        ch, fc = cmap.key(o, g)
+        meta[ch] = fc
+        buckets.setdefault((t, ch), []).append(o)
     keys = sorted(buckets, key=lambda k: (k[0], k[1]))
     return [(t, ch, meta[ch], buckets[(t, ch)]) for t, ch in keys]
 
@@ -509,6 +519,54 @@ def run(
         state, up = step(state, obs, t, ch, f, opts)
         updates.extend(up)
     return updates, state
+
+
+class Tracker:
+    """Observations one at a time, in any order within `opts.lag_s` of the latest time seen.
+
+    Each scan's starting state is kept while the scan is within the lag; an observation for an
+    earlier time joins its scan and every scan from there on is filtered again from the retained
+    state, so the result equals filtering the observations in time order. `add` returns the
+    updates of the scans it (re)filtered: a later update for the same track and time revises the
+    earlier one. Observations older than the lag are refused (kept in `late`, never used).
+    """
+
+    def __init__(self, opts: TrackOptions | None = None) -> None:
+        self.opts = opts or TrackOptions()
+        self.state = TrackerState()
+        self.cmap = ChannelMap(self.opts.channel_hz)
+        self.scans: list[tuple[float, str, float | None, list]] = []
+        self.snaps: list[TrackerState] = []
+        self.latest = -np.inf
+        self.late: list = []
+
+    def add(self, obs, group: str = "") -> list[TrackUpdate]:
+        t = _time(obs)
+        if t < self.latest - self.opts.lag_s:
+            self.late.append(obs)
+            return []
+        ch, fc = self.cmap.key(obs, group)
+        keys = [(s[0], s[1]) for s in self.scans]
+        if (t, ch) in keys:
+            i = keys.index((t, ch))
+            self.scans[i][3].append(obs)
+        else:
+            i = sum(1 for k in keys if k < (t, ch))
+            self.scans.insert(i, (t, ch, fc, [obs]))
+            self.snaps.insert(i, self.snaps[i] if i < len(self.snaps) else self.state)
+        state = self.snaps[i]
+        ups: list[TrackUpdate] = []
+        for j in range(i, len(self.scans)):
+            self.snaps[j] = state
+            tj, chj, fj, oj = self.scans[j]
+            state, up = step(state, oj, tj, chj, fj, self.opts)
+            ups.extend(up)
+        self.state = state
+        self.latest = max(self.latest, t)
+        while self.scans and self.scans[0][0] < self.latest - self.opts.lag_s:
+            self.scans.pop(0)
+            self.snaps.pop(0)
+        return ups
 
 
 def unobservable(state: TrackerState) -> dict[str, GeometryError]:
