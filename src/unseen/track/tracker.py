@@ -70,14 +70,15 @@ class TrackOptions:
     """Tracker settings (SI units in the names).
 
     `process_noise_m_s2` σ_a sets the NCV acceleration spectral density q = σ_a²·(1 s) (m²/s³);
-    `still_m2_s` the stationary mode's position diffusion; `switch_s` the mean time in an IMM
-    mode; `init_speed_m_s` the 1-σ speed prior of a new track.
+    `still_m2_s` the stationary mode's position diffusion; `manoeuvre_m_s2` the RMS acceleration
+    of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM mode; `init_speed_m_s` the 1-σ speed prior of a new track.
     """
 
     model: str = "imm"
     process_noise_m_s2: float = 0.5
     still_m2_s: float = 0.05
     switch_s: float = 60.0
+    manoeuvre_m_s2: float = 3.0
     init_speed_m_s: float = 15.0
     gate_p: float = 0.999
     init_p: float = 0.99
@@ -97,7 +98,7 @@ class TrackOptions:
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
-        for name in ("switch_s", "init_speed_m_s", "coast_s", "max_sigma_m"):
+        for name in ("switch_s", "manoeuvre_m_s2", "init_speed_m_s", "coast_s", "max_sigma_m"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
@@ -197,9 +198,11 @@ def _transition(opts: TrackOptions, dt: float) -> tuple[list, np.ndarray]:
         return [ncv(dt, 0.0)], np.ones((1, 1))
     if opts.model == "ncv":
         return [ncv(dt, opts.q)], np.ones((1, 1))
-    p = 0.5 * (1.0 - np.exp(-2.0 * dt / opts.switch_s))
-    Pi = np.array([[1.0 - p, p], [p, 1.0 - p]])
-    return [stationary(dt, opts.still_m2_s), ncv(dt, opts.q)], Pi
+    models = [stationary(dt, opts.still_m2_s), ncv(dt, opts.q), ncv(dt, opts.manoeuvre_m_s2**2)]
+    r = len(models)
+    p = (1.0 - np.exp(-r * dt / ((r - 1) * opts.switch_s))) / r
+    Pi = np.full((r, r), p) + np.eye(r) * (1.0 - r * p)
+    return models, Pi
 
 
 def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, np.ndarray]:
@@ -223,7 +226,7 @@ def _new_track(fix: Fix, tid: int, channel: str, freq: float | None, opts: Track
     P = np.zeros((4, 4))
     P[:2, :2] = np.asarray(fix.cov_enu_m2, dtype=float)[:2, :2]
     P[2, 2] = P[3, 3] = opts.init_speed_m_s**2
-    nm = 2 if opts.model == "imm" else 1
+    nm = 3 if opts.model == "imm" else 1
     g = Gaussian(np.zeros(4), P)
     return Track(
         id=tid, channel=channel, freq_hz=freq, frame=frame, alt_m=fix.alt_m,
