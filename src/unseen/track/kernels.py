@@ -68,7 +68,7 @@ def iekf(x0, P0, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, iterations, t
             if kind[r] == 0:
                 d = (d + math.pi) % TWO_PI - math.pi
             v[r] = d - H[r, 0] * (x0[0] - xi[0]) - H[r, 1] * (x0[1] - xi[1])
-        PHt = P0[:, :2] @ H.T
+        PHt = np.ascontiguousarray(P0[:, :2]) @ np.ascontiguousarray(H.T)
         S = H @ PHt[:2] + R
         L = np.linalg.cholesky(S)
         Si = np.linalg.inv(S)
@@ -88,3 +88,23 @@ def iekf(x0, P0, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, iterations, t
     IKH[:, :2] -= K @ H
     P = IKH @ P0 @ IKH.T + K @ R @ K.T
     return xi, 0.5 * (P + P.T), nis, loglik
+
+
+@njit(cache=True)
+def gate(h, H, Pp, z, sig, kind):
+    """Squared normalised innovations d² and ln S of scalar rows (bearings wrapped)."""
+    m = kind.shape[0]
+    d2 = np.empty(m)
+    lnS = np.empty(m)
+    for r in range(m):
+        S = (
+            H[r, 0] * (Pp[0, 0] * H[r, 0] + Pp[0, 1] * H[r, 1])
+            + H[r, 1] * (Pp[1, 0] * H[r, 0] + Pp[1, 1] * H[r, 1])
+            + sig[r] * sig[r]
+        )
+        v = z[r] - h[r]
+        if kind[r] == 0:
+            v = (v + math.pi) % TWO_PI - math.pi
+        d2[r] = v * v / S
+        lnS[r] = math.log(S)
+    return d2, lnS

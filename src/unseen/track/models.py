@@ -70,10 +70,15 @@ class Frame:
         dP[:, :, 1] = N - np.outer(n / EARTH_RADIUS_M, U)
         return P, dP
 
+    def point(self, en: np.ndarray, alt_m: float) -> np.ndarray:
+        """ECEF (3,) of one east/north position at altitude `alt_m`."""
+        e, n = float(en[0]), float(en[1])
+        u = (alt_m - self.alt_m) - (e * e + n * n) / (2.0 * EARTH_RADIUS_M)
+        return self.ecef + e * self.rot[0] + n * self.rot[1] + u * self.rot[2]
+
     def geodetic(self, en: np.ndarray, alt_m: float) -> tuple[float, float]:
         """(lat, lon) of one east/north position at altitude `alt_m` (Bowring, sub-mm)."""
-        P, _ = self.ecef_of(np.asarray(en, dtype=float)[None, :2], alt_m)
-        return ecef2latlon(*P[0])
+        return ecef2latlon(*self.point(en, alt_m))
 
     def en_of(self, lat_deg: float, lon_deg: float, alt_m: float) -> np.ndarray:
         """East/north (2,) of a geodetic point in this frame."""
@@ -192,10 +197,12 @@ def bearing_offsets(meas: Measurements, frame: Frame, en: np.ndarray, alt_m: flo
     Computed (Karney) for stations beyond FAR_M; nearer, |δ| < 1e-9 rad and it is left at 0.
     """
     out = np.zeros(meas.size)
+    r_t = math.hypot(float(en[0]), float(en[1])) + abs(alt_m - frame.alt_m) + 1.0
+    far = np.sqrt(np.sum((meas.sta - frame.ecef) ** 2, axis=1)) + r_t > FAR_M
+    if not np.any(far & (meas.kind == BEARING)):
+        return out  # no station can be beyond FAR_M from the target
     b = np.flatnonzero(meas.kind == BEARING)
-    if b.size == 0:
-        return out
-    P0 = frame.ecef_of(np.asarray(en, dtype=float)[None, :2], alt_m)[0]
+    P0 = frame.point(en, alt_m)[None]
     b = b[np.linalg.norm(meas.sta[b] - P0, axis=1) > FAR_M]
     if b.size == 0:
         return out
@@ -311,13 +318,9 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
     if obs:
         pr = prepare(obs, year=year)
         nb, nt, nr = len(pr.b), len(pr.t), len(pr.r)
-        sites = (
-            [tuple(r[:3]) for r in pr.b]
-            + [tuple(r[:3]) for r in pr.t]
-            + [tuple(r[:3]) for r in pr.r]
-        )
-        fr = [station_frame(*map(float, s)) for s in sites]
-        fb = [station_frame(*map(float, r[3:6])) for r in pr.t]
+        sites = np.concatenate([pr.b[:, :3], pr.t[:, :3], pr.r[:, :3]]).tolist()
+        fr = [station_frame(*s) for s in sites]
+        fb = [station_frame(*s) for s in pr.t[:, 3:6].tolist()]
         ples = [
             o.path_loss_exponent or DEFAULT_PATH_LOSS_EXPONENT
             for o in obs
@@ -376,7 +379,12 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
         from unseen.errors import GeometryError
 
         raise GeometryError("no observations")
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("key", "index")}
+    if len(parts) == 1:
+        cat = {k: v for k, v in parts[0].items() if k not in ("key", "index")}
+    else:
+        cat = {
+            k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("key", "index")
+        }
     return Measurements(
         key=tuple(k for p in parts for k in p["key"]),
         index=tuple(i for p in parts for i in p["index"]),

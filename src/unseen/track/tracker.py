@@ -24,6 +24,7 @@ a scan and returns the next state and the track updates; nothing is mutated.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -37,7 +38,7 @@ from unseen.geo.uncertainty import ellipse
 from unseen.locate.prepare import prepare
 from unseen.locate.solve import solve_prepared
 from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
-from unseen.track.kernels import hjac
+from unseen.track.kernels import gate, hjac
 from unseen.track.models import (
     BEARING,
     FIX,
@@ -80,7 +81,7 @@ class TrackOptions:
     switch_s: float = 60.0
     manoeuvre_m_s2: float = 3.0
     init_speed_m_s: float = 15.0
-    gate_p: float = 0.999
+    gate_p: float = 0.9999
     init_p: float = 0.99
     confirm_m: int = 3
     confirm_n: int = 5
@@ -169,6 +170,12 @@ class TrackerState:
     started: frozenset[str] = field(default_factory=frozenset)
 
 
+def sigma_major(P: np.ndarray) -> float:
+    """1-σ error (m) along the major axis of the east/north block of P."""
+    a, b, d = P[0, 0], P[0, 1], P[1, 1]
+    return math.sqrt(0.5 * (a + d) + math.sqrt(0.25 * (a - d) ** 2 + b * b))
+
+
 def to_update(t: Track, status: str | None = None) -> TrackUpdate:
     g = t.state
     lat, lon = t.frame.geodetic(g.x[:2], t.alt_m)
@@ -193,7 +200,20 @@ def to_update(t: Track, status: str | None = None) -> TrackUpdate:
 
 
 def _transition(opts: TrackOptions, dt: float) -> tuple[list, np.ndarray]:
-    """Mode models [(F, Q)] and the mode transition matrix Π over dt."""
+    """Mode models [(F, Q)] and the mode transition matrix Π over dt (cached; never mutated)."""
+    return _transition_cached(
+        opts.model, dt, opts.q, opts.still_m2_s, opts.manoeuvre_m_s2, opts.switch_s
+    )
+
+
+@lru_cache(maxsize=1024)
+def _transition_cached(
+    model: str, dt: float, q: float, still: float, man: float, switch_s: float
+) -> tuple[list, np.ndarray]:
+    opts = TrackOptions(
+        model=model, process_noise_m_s2=float(np.sqrt(q)), still_m2_s=still,
+        manoeuvre_m_s2=man, switch_s=switch_s,
+    )  # fmt: skip
     if opts.model == "cv":
         return [ncv(dt, 0.0)], np.ones((1, 1))
     if opts.model == "ncv":
@@ -243,18 +263,20 @@ def _units(meas: Measurements) -> dict[str, list[list[int]]]:
     return {k: list(v.values()) for k, v in out.items()}
 
 
-def _gate_costs(t: Track, meas: Measurements, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gate_costs(
+    t: Track, meas: Measurements, delta: np.ndarray, fix_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row: squared normalised innovation d² and ln S at the track's prediction (scalar rows).
-    Fix rows get the 2-D d² of the pair on each row."""
+    Fix rows get the 2-D d² of the pair times `fix_scale` (χ²₁/χ²₂ gate ratio) on each row."""
     g = t.state
+    Pp = g.P[:2, :2]
     if np.all(meas.kind <= TDOA):
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
-    else:
-        h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
-        h, H = h[0], H[0]
-    Pp = g.P[:2, :2]
+        return gate(h, H, Pp, meas.z, meas.sig, meas.kind)
+    h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
+    h, H = h[0], H[0]
     S = np.einsum("mi,ij,mj->m", H, Pp, H) + meas.sig**2
     v = meas.z - h
     b = meas.kind == BEARING
@@ -267,7 +289,7 @@ def _gate_costs(t: Track, meas: Measurements, delta: np.ndarray) -> tuple[np.nda
         zf = t.frame.en_of(fx.lat_deg, fx.lon_deg, fx.alt_m)
         Sf = Pp + np.asarray(fx.cov_enu_m2, dtype=float)[:2, :2]
         vf = zf - g.x[:2]
-        d2[f[j]] = d2[f[j + 1]] = float(vf @ np.linalg.solve(Sf, vf)) / 2.0
+        d2[f[j]] = d2[f[j + 1]] = float(vf @ np.linalg.solve(Sf, vf)) * fix_scale
         lnS[f[j]] = lnS[f[j + 1]] = 0.5 * np.log(np.linalg.det(Sf))
     d2[meas.kind == RSSI] = np.nan
     return d2, lnS
@@ -282,10 +304,16 @@ def associate(
     used: set[int] = set()
     units = _units(meas)
     if n:
-        costs = [_gate_costs(t, meas, d) for t, d in zip(tracks, deltas, strict=True)]
         gate1 = chi2_ppf(opts.gate_p, 1)
+        scale = gate1 / chi2_ppf(opts.gate_p, 2)
+        costs = [_gate_costs(t, meas, d, scale) for t, d in zip(tracks, deltas, strict=True)]
         big = 1e9
         for _key, obs_rows in units.items():
+            if n == 1 and len(obs_rows) == 1 and meas.kind[obs_rows[0][0]] != RSSI:
+                if costs[0][0][obs_rows[0][0]] <= gate1:
+                    assigned[0].extend(obs_rows[0])
+                    used.update(obs_rows[0])
+                continue
             if meas.kind[obs_rows[0][0]] == RSSI:
                 if n == 1:
                     for rows in obs_rows:
@@ -414,7 +442,7 @@ def step(
             t = replace(
                 t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)), last_hit_s=time_s
             )
-        hits = ((*t.hits, hit))[-opts.confirm_n :]
+        hits = (*t.hits, hit)[-opts.confirm_n :]
         out.append(replace(t, hits=hits))
     updates: list[TrackUpdate] = []
     notes = dict(state.notes)
@@ -431,8 +459,7 @@ def step(
     live = []
     for t in others + out:
         dead = time_s - t.last_hit_s > opts.coast_s
-        sig = np.sqrt(np.linalg.eigvalsh(t.state.P[:2, :2])[-1])
-        dead |= sig > opts.max_sigma_m
+        dead |= sigma_major(t.state.P) > opts.max_sigma_m
         if t.status == TENTATIVE and t.channel == channel:
             n_hit = sum(t.hits)
             if n_hit >= opts.confirm_m:
