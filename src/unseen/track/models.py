@@ -166,7 +166,7 @@ class Measurements:
     lon: np.ndarray  # (m,)
     key: tuple[str, ...]
     index: tuple[int, ...]  # position of each in the caller's input
-    fixes: tuple = ()  # Fix values for kind FIX, in order
+    fixes: tuple = ()  # per row: the Fix of a FIX row, None otherwise
 
     @property
     def size(self) -> int:
@@ -174,12 +174,11 @@ class Measurements:
 
     def take(self, idx) -> Measurements:
         idx = np.asarray(idx, dtype=int)
-        fix_pos = np.cumsum(self.kind == FIX) - 1
         return Measurements(
             self.kind[idx], self.sta[idx], self.sta_b[idx], self.rot[idx], self.z[idx],
             self.sig[idx], self.ple[idx], self.lat[idx], self.lon[idx],
             tuple(self.key[i] for i in idx), tuple(self.index[i] for i in idx),
-            tuple(self.fixes[fix_pos[i]] for i in idx if self.kind[i] == FIX),
+            tuple(self.fixes[i] for i in idx),
         )  # fmt: skip
 
 
@@ -280,14 +279,14 @@ def residual_space(meas: Measurements, frame: Frame) -> tuple[np.ndarray, np.nda
     R = D @ (np.diag(meas.sig**2)) @ D.T
     f = np.flatnonzero(k == FIX)
     for j in range(0, f.size, 2):
-        fx = meas.fixes[j // 2]
+        fx = meas.fixes[f[j]]
         C = np.asarray(fx.cov_enu_m2, dtype=float)[:2, :2]
         ia, ib = np.searchsorted(rows, f[j]), np.searchsorted(rows, f[j + 1])
         R[np.ix_([ia, ib], [ia, ib])] = C
     z = meas.z.copy()
     if f.size:
         for j in range(0, f.size, 2):
-            fx = meas.fixes[j // 2]
+            fx = meas.fixes[f[j]]
             z[f[j] : f[j] + 2] = frame.en_of(fx.lat_deg, fx.lon_deg, fx.alt_m)
     return D, D @ z, R
 
@@ -349,6 +348,7 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
                     + [f"r:{s}" for s in pr.r_ids]
                 ),
                 index=tuple(obs_idx[i] for i in pr.index),
+                fixes=(None,) * (nb + nt + nr),
             )
         )
     fixes = []
@@ -372,6 +372,7 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
                 lat=np.full(2, f.lat_deg),
                 lon=np.full(2, f.lon_deg),
                 key=(f"f:{i}", f"f:{i}"),
+                fixes=(f, f),
                 index=(i, i),
             )
         )
@@ -380,14 +381,14 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
 
         raise GeometryError("no observations")
     if len(parts) == 1:
-        cat = {k: v for k, v in parts[0].items() if k not in ("key", "index")}
+        cat = {k: v for k, v in parts[0].items() if k not in ("key", "index", "fixes")}
     else:
         cat = {
-            k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("key", "index")
+            k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("key", "index", "fixes")
         }
     return Measurements(
         key=tuple(k for p in parts for k in p["key"]),
         index=tuple(i for p in parts for i in p["index"]),
-        fixes=tuple(fixes),
+        fixes=tuple(f for p in parts for f in p["fixes"]),
         **cat,
     )

@@ -82,6 +82,7 @@ class TrackOptions:
     manoeuvre_m_s2: float = 3.0
     init_speed_m_s: float = 15.0
     gate_p: float = 0.9999
+    association: str = "jpda"
     init_p: float = 0.99
     confirm_m: int = 3
     confirm_n: int = 5
@@ -93,6 +94,8 @@ class TrackOptions:
     year: float | None = None
 
     def __post_init__(self) -> None:
+        if self.association not in ("gnn", "jpda"):
+            raise InputError(f"association must be gnn or jpda, got {self.association!r}")
         if self.model not in MODELS:
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz"):
@@ -285,7 +288,7 @@ def _gate_costs(
     lnS = np.log(S)
     f = np.flatnonzero(meas.kind == FIX)
     for j in range(0, f.size, 2):
-        fx = meas.fixes[j // 2]
+        fx = meas.fixes[f[j]]
         zf = t.frame.en_of(fx.lat_deg, fx.lon_deg, fx.alt_m)
         Sf = Pp + np.asarray(fx.cov_enu_m2, dtype=float)[:2, :2]
         vf = zf - g.x[:2]
@@ -337,6 +340,139 @@ def associate(
     return assigned, left
 
 
+P_DETECT = 0.95
+FALSE_PER_SCAN = 0.01  # expected false observations per sensor and scan (clutter density below)
+CLUTTER = {BEARING: FALSE_PER_SCAN / (2.0 * np.pi), TDOA: FALSE_PER_SCAN / 2.0e4}
+
+
+def _events(L: np.ndarray, miss: float) -> np.ndarray:
+    """JPDA marginals β (n, m + 1) (column 0: no observation) from likelihood ratios L (n, m):
+    every joint event gives each track at most one observation and each observation at most one
+    track; p(event) ∝ Π L_ij over the pairs × miss^(tracks without one)."""
+    n, m = L.shape
+    beta = np.zeros((n, m + 1))
+    total = 0.0
+
+    def walk(i: int, taken: int, p: float, path: list[int]) -> None:
+        nonlocal total
+        if i == n:
+            total += p
+            for a, j in enumerate(path):
+                beta[a, j] += p
+            return
+        walk(i + 1, taken, p * miss, [*path, 0])
+        for j in range(m):
+            if L[i, j] > 0 and not taken & (1 << j):
+                walk(i + 1, taken | (1 << j), p * L[i, j], [*path, j + 1])
+
+    walk(0, 0, 1.0, [])
+    return beta / total if total > 0 else beta
+
+
+def jpda(
+    tracks: Sequence[Track], meas: Measurements, deltas: Sequence[np.ndarray], opts: TrackOptions
+) -> tuple[list[Track], list[int], list[bool]]:
+    """Joint probabilistic data association, one sensor after another (bearing and TDOA rows).
+
+    Per sensor, each track's posterior is the mixture of "no observation" (β₀, the prediction)
+    and "observation j" (β_j, the EKF update with it), moment-matched (`combine`): where two
+    transmitters sit on nearly the same line of bearing the covariance grows by the spread of the
+    candidate innovations instead of trusting one guess. IMM modes share the β of the combined
+    state; each mode's likelihood is (1 − P_D) + P_D Σ_j N(ν_j; 0, S_j)/λ.
+    Returns the updated tracks, the rows left for initiation, and which tracks were seen.
+    """
+    n = len(tracks)
+    gate1 = chi2_ppf(opts.gate_p, 1)
+    modes = [list(t.modes) for t in tracks]
+    loglik = [np.zeros(len(t.modes)) for t in tracks]
+    seen = [False] * n
+    nobs = [0] * n
+    used: set[int] = set()
+    for _key, obs_rows in _units(meas).items():
+        rows = [r[0] for r in obs_rows]
+        kind = int(meas.kind[rows[0]])
+        if kind not in CLUTTER or any(len(r) > 1 for r in obs_rows):
+            continue
+        sub = meas.take(rows)
+        lam = CLUTTER[kind]
+        m = len(rows)
+        L = np.zeros((n, m))
+        for i, t in enumerate(tracks):
+            g = combine(tuple(modes[i]), t.mu)
+            d2, lnS = _scalar_gate(t, g, sub, deltas[i][rows])
+            ok = d2 <= gate1
+            L[i, ok] = P_DETECT * np.exp(-0.5 * d2[ok] - 0.5 * lnS[ok]) / (np.sqrt(2 * np.pi) * lam)
+        beta = _events(L, 1.0 - P_DETECT)
+        for i, t in enumerate(tracks):
+            if not np.any(beta[i, 1:] > 0):
+                continue
+            seen[i] = True
+            nobs[i] += int(np.sum(np.argmax(beta[:, 1:], axis=0) == i) if n else 0)
+            f = t.frame
+            for k, g in enumerate(modes[i]):
+                h, H = hjac(g.x[:2], sub.kind, sub.sta, sub.sta_b, sub.rot, deltas[i][rows],
+                            f.ecef, f.rot, t.alt_m - f.alt_m)  # fmt: skip
+                v = sub.z - h
+                if kind == BEARING:
+                    v = np.mod(v + np.pi, 2.0 * np.pi) - np.pi
+                comps, w, like = [g], [beta[i, 0]], 1.0 - P_DETECT
+                for j in range(m):
+                    if beta[i, j + 1] <= 0:
+                        continue
+                    PHt = g.P[:, :2] @ H[j]
+                    S = float(H[j] @ PHt[:2]) + sub.sig[j] ** 2
+                    K = PHt / S
+                    comps.append(Gaussian(g.x + K * v[j], g.P - np.outer(K, K) * S))
+                    w.append(beta[i, j + 1])
+                    like += P_DETECT * np.exp(-0.5 * v[j] ** 2 / S) / (np.sqrt(2 * np.pi * S) * lam)
+                modes[i][k] = combine(tuple(comps), np.asarray(w) / np.sum(w))
+                loglik[i][k] += np.log(like)
+        used.update(r for j, r in enumerate(rows) if np.any(beta[:, j + 1] > 0))
+    out = []
+    for i, t in enumerate(tracks):
+        lw = loglik[i] + np.log(np.maximum(t.mu, 1e-300))
+        mu = np.exp(lw - lw.max())
+        out.append(replace(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
+    return out, [r for r in range(meas.size) if r not in used], seen
+
+
+def _scalar_gate(
+    t: Track, g: Gaussian, sub: Measurements, delta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    f = t.frame
+    h, H = hjac(g.x[:2], sub.kind, sub.sta, sub.sta_b, sub.rot, delta, f.ecef, f.rot,
+                t.alt_m - f.alt_m)  # fmt: skip
+    return gate(h, H, g.P[:2, :2], sub.z, sub.sig, sub.kind)
+
+
+def _partition(cands: list) -> list:
+    """The set of candidate fixes sharing no observation with the most members and, among those,
+    the least total χ² (exhaustive up to 16 candidates, else greedy by χ²/dof): a ghost at a
+    false intersection has to beat the true pairing as a whole, not one fix at a time."""
+    cands = sorted(cands, key=lambda s: s[0])
+    if len(cands) > 16:
+        taken: set[int] = set()
+        out = []
+        for sc, c, r in cands:
+            if not taken.intersection(c):
+                taken.update(c)
+                out.append((sc, c, r))
+        return out
+    best: tuple[int, float, list] = (0, 0.0, [])
+
+    def walk(i: int, taken: frozenset, chosen: list, cost: float) -> None:
+        nonlocal best
+        if (len(chosen), -cost) > (best[0], -best[1]):
+            best = (len(chosen), cost, list(chosen))
+        for j in range(i, len(cands)):
+            _, c, r = cands[j]
+            if not taken.intersection(c):
+                walk(j + 1, taken | set(c), [*chosen, cands[j]], cost + r.extra["chi2"])
+
+    walk(0, frozenset(), [], 0.0)
+    return best[2]
+
+
 def _initiate(
     observations: Sequence,
     meas: Measurements,
@@ -385,13 +521,7 @@ def _initiate(
                 continue
             score = r.extra["chi2"] / max(dof, 1) if dof else 0.0
             cands.append((score, c, r))
-        cands.sort(key=lambda s: s[0])
-        taken: set[int] = set()
-        for _, c, r in cands:
-            if taken.intersection(c):
-                continue
-            taken.update(c)
-            fixes.append(r)
+        fixes.extend(r for _, _, r in _partition(cands))
     out = []
     gate2 = chi2_ppf(opts.gate_p, 2)
     for f in fixes:
@@ -430,20 +560,22 @@ def step(
         preds.append((p, c))
     tracks = [p for p, _ in preds]
     deltas = [bearing_offsets(meas, t.frame, t.state.x[:2], t.alt_m) for t in tracks]
-    assigned, left = associate(tracks, meas, deltas, opts)
+    if opts.association == "jpda" and len(tracks) > 1:
+        tracks, left, seen = jpda(tracks, meas, deltas, opts)
+        assigned = [[] for _ in tracks]
+    else:
+        assigned, left = associate(tracks, meas, deltas, opts)
+        seen = [bool(r) for r in assigned]
     out: list[Track] = []
-    for t, rows, d in zip(tracks, assigned, deltas, strict=True):
-        hit = bool(rows)
-        if hit:
+    for t, rows, d, hit in zip(tracks, assigned, deltas, seen, strict=True):
+        if rows:
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
             modes, mu, _ = imm_update(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
-            t = replace(
-                t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)), last_hit_s=time_s
-            )
+            t = replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)))
         hits = (*t.hits, hit)[-opts.confirm_n :]
-        out.append(replace(t, hits=hits))
+        out.append(replace(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
     updates: list[TrackUpdate] = []
     notes = dict(state.notes)
     started = set(state.started)
@@ -469,7 +601,7 @@ def step(
             elif n_hit + (opts.confirm_n - len(t.hits)) < opts.confirm_m:
                 dead = True
         if dead:
-            updates.append(to_update(t, DELETED))
+            updates.append(replace(to_update(t, DELETED), time_s=max(time_s, t.time_s)))
             continue
         live.append(t)
         if t.channel == channel and t.hits[-1]:
