@@ -201,28 +201,36 @@ def crossing_round(seed: int):
     rng = np.random.default_rng(seed)
     truths = crossing_truths(rng)
     obs = bearings(rng, truths, FIXED, SIGMA_DEG, freq_hz=446.00625e6)
-    opts = TrackOptions(model="ncv", process_noise_m_s2=np.sqrt(Q), init_speed_m_s=20.0)
-    tic = time.perf_counter()
-    ups, _ = run(obs, opts)
-    t_un = time.perf_counter() - tic
     T = len(truths[0].times_s)
-    by_t: dict[int, list] = {}
-    for u in ups:
-        if u.status == "confirmed":
-            by_t.setdefault(round(u.time_s), []).append((u.track, enu(u)))
-    ss_by_t, t_ss = stonesoup_crossing(obs, truths)
-    out = {}
-    for name, tracks in (("un", by_t), ("ss", ss_by_t)):
+    runs, out = {}, {}
+    for assoc in ("jpda", "gnn"):
+        opts = TrackOptions(model="ncv", process_noise_m_s2=np.sqrt(Q), init_speed_m_s=20.0,
+                            association=assoc)  # fmt: skip
+        tic = time.perf_counter()
+        ups, _ = run(obs, opts)
+        out[f"t_{assoc}"] = time.perf_counter() - tic
+        by_t: dict[int, list] = {}
+        for u in ups:
+            if u.status == "confirmed":
+                by_t.setdefault(round(u.time_s), []).append(
+                    (u.track, enu(u), np.array(u.cov_enu_m2))
+                )
+        runs[assoc] = by_t
+    runs["ss"], out["t_ss"] = stonesoup_crossing(obs, truths)
+    for name, tracks in runs.items():
         # per time: optimal assignment of tracks to truths within 500 m; a break is a change of
-        # the track id following a truth; a ghost is a track assigned at under half its times
-        g, follow, seen, hit = [], [[], []], {}, {}
+        # the track id following a truth; a ghost is a track assigned at under half its times;
+        # coverage: the nearest truth inside the track's 95 % ellipse
+        g, follow, seen, hit, cover = [], [[], []], {}, {}, []
         for k in range(T):
             tk = tracks.get(k, [])
             tru = np.array([tr.states[k, :2] for tr in truths])
-            est = np.array([p for _, p in tk]).reshape(-1, 2)
+            est = np.array([p for _, p, _ in tk]).reshape(-1, 2)
             g.append(gospa(est, tru))
-            for tid, _ in tk:
+            for tid, p, C in tk:
                 seen[tid] = seen.get(tid, 0) + 1
+                Ci = np.linalg.inv(C)
+                cover.append(min((p - t) @ Ci @ (p - t) for t in tru) <= 5.991)
             if len(tk):
                 D = np.linalg.norm(est[:, None] - tru[None], axis=-1)
                 i, j = linear_sum_assignment(D)
@@ -232,8 +240,9 @@ def crossing_round(seed: int):
                         hit[tk[a][0]] = hit.get(tk[a][0], 0) + 1
         breaks = sum(int(np.sum(np.diff(f) != 0)) for f in follow if len(f) > 1)
         ghosts = sum(1 for tid, n in seen.items() if hit.get(tid, 0) < 0.5 * n)
-        out[name] = dict(gospa=float(np.mean(g[10:])), breaks=breaks, ghosts=ghosts)
-    out["t_un"], out["t_ss"], out["n_obs"] = t_un, t_ss, len(obs)
+        out[name] = dict(gospa=float(np.mean(g[10:])), breaks=breaks, ghosts=ghosts,
+                         cover=float(np.mean(cover)))  # fmt: skip
+    out["n_obs"] = len(obs)
     return out
 
 
@@ -252,38 +261,34 @@ def stonesoup_crossing(obs, truths):
     tracks = set()
     for tr in truths:
         x = tr.states[0]
-        tracks.add(
-            Track([GaussianState(np.array([[x[0]], [x[2]], [x[1]], [x[3]]]), P0, timestamp=t0)])
-        )
+        s0 = GaussianState(np.array([[x[0]], [x[2]], [x[1]], [x[3]]]), P0, timestamp=t0)
+        tracks.add(Track([s0]))
     scans: dict[tuple[float, str], list] = {}
     for o in obs:
-        scans.setdefault((o.time_s, o.site.station), []).append(
-            _ss_detection(o, FIXED[o.site.station], t0)
-        )
+        d = _ss_detection(o, FIXED[o.site.station], t0)
+        scans.setdefault((o.time_s, o.site.station), []).append(d)
     by_t: dict[int, list] = {}
     tic = time.perf_counter()
     for (ts, _), dets in sorted(scans.items()):
         hyps = assoc.associate(tracks, set(dets), t0 + dt.timedelta(seconds=ts))
         for track in tracks:
             h = hyps[track]
-            if h.measurement:
-                track.append(upd.update(h))
-            else:
-                track.append(h.prediction)
-        k = round(ts)
-        by_t[k] = [(id(t), np.array([t.state_vector[0, 0], t.state_vector[2, 0]])) for t in tracks]
+            track.append(upd.update(h) if h.measurement else h.prediction)
+        by_t[round(ts)] = [
+            (id(t), np.array([t.state_vector[0, 0], t.state_vector[2, 0]]),
+             np.asarray(t.covar)[np.ix_([0, 2], [0, 2])])
+            for t in tracks
+        ]  # fmt: skip
     return by_t, time.perf_counter() - tic
 
 
 def crossing(rounds: int) -> dict:
     R = [crossing_round(500 + r) for r in range(rounds)]
-    return {
-        k: [r[name][key] for r in R]
-        for k, (name, key) in {
-            "gospa": ("un", "gospa"), "ss_gospa": ("ss", "gospa"), "breaks": ("un", "breaks"),
-            "ss_breaks": ("ss", "breaks"), "ghosts": ("un", "ghosts"), "ss_ghosts": ("ss", "ghosts"),
-        }.items()
-    } | {"us": [r["t_un"] / r["n_obs"] * 1e6 for r in R], "ss_us": [r["t_ss"] / r["n_obs"] * 1e6 for r in R]}  # fmt: skip
+    out = {f"{n}_{k}": [r[n][k] for r in R] for n in ("jpda", "gnn", "ss")
+           for k in ("gospa", "breaks", "ghosts", "cover")}  # fmt: skip
+    for n in ("jpda", "gnn", "ss"):
+        out[f"{n}_us"] = [r[f"t_{n}"] / r["n_obs"] * 1e6 for r in R]
+    return out
 
 
 def cli_time() -> float:
@@ -294,8 +299,8 @@ def cli_time() -> float:
         p = Path(d) / "obs.jsonl"
         p.write_text("".join(json.dumps(observation_to_row(o)) + "\n" for o in obs))
         tic = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "unseen", "track", str(p), "--json", "--model", "ncv"],
-                       check=True, capture_output=True)  # fmt: skip
+        cmd = [sys.executable, "-m", "unseen", "track", str(p), "--json", "--model", "ncv"]
+        subprocess.run(cmd, check=True, capture_output=True)
         return time.perf_counter() - tic, len(obs)
 
 
@@ -308,38 +313,38 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=10)
     a = ap.parse_args()
-    run(bearings(np.random.default_rng(0), [ncv_truth(np.random.default_rng(0), np.zeros(4), Q, 1, 5)],
-                 FIXED, 2.0))  # warm numba  # fmt: skip
+    warm = ncv_truth(np.random.default_rng(0), np.zeros(4), Q, 1, 5)
+    run(bearings(np.random.default_rng(0), [warm], FIXED, 2.0))  # numba
     s = single(a.rounds)
     print(f"## single transmitter, 3 fixed + 1 mobile station, {a.rounds} rounds × {T_SINGLE} s")
-    print(f"position RMSE (t ≥ 10 s): unseen {s['rmse']:.1f} m, Stone Soup UKF {s['ss_rmse']:.1f} m, "
-          f"PCRB {s['crb']:.1f} m → unseen/PCRB {s['rmse'] / s['crb']:.2f}, "
+    print(f"position RMSE (t ≥ 10 s): unseen {s['rmse']:.1f} m, "
+          f"Stone Soup UKF {s['ss_rmse']:.1f} m, PCRB {s['crb']:.1f} m → unseen/PCRB {s['rmse'] / s['crb']:.2f}, "
           f"unseen/StoneSoup {s['rmse'] / s['ss_rmse']:.2f}")  # fmt: skip
     print("RMSE at t = 0/10/50/100/199 s: unseen", [round(v, 1) for v in s["rmse_t"].values()],
           " Stone Soup", [round(v, 1) for v in s["ss_rmse_t"].values()],
           " PCRB", [round(v, 1) for v in s["crb_t"].values()])  # fmt: skip
     print(
-        f"per-round RMSE min/median/max: unseen {mmm(s['per_round'])} m, Stone Soup {mmm(s['ss_per_round'])} m"
+        f"per-round RMSE min/median/max: unseen {mmm(s['per_round'])} m, "
+        f"Stone Soup {mmm(s['ss_per_round'])} m"
     )
     print(f"95 % ellipse coverage: unseen {s['cover']:.3f}, Stone Soup {s['ss_cover']:.3f}")
     print(f"µs per bearing (whole tracker vs predict+update): unseen {mmm(s['us'])}, "
-          f"Stone Soup {mmm(s['ss_us'])}, ratio {np.median(s['ss_us']) / np.median(s['us']):.1f}×")  # fmt: skip
+          f"Stone Soup {mmm(s['ss_us'])}, "
+          f"ratio {np.median(s['ss_us']) / np.median(s['us']):.1f}×")  # fmt: skip
     c = crossing(a.rounds)
     print(f"## two transmitters crossing on one channel, 3 stations, {a.rounds} rounds × 120 s")
-    print(
-        f"GOSPA mean (m) min/median/max: unseen {mmm(c['gospa'])}, Stone Soup {mmm(c['ss_gospa'])}"
-    )
-    print(
-        f"track breaks (sum): unseen {sum(c['breaks'])}, Stone Soup {sum(c['ss_breaks'])}; "
-        f"ghost tracks: unseen {sum(c['ghosts'])}, Stone Soup {sum(c['ss_ghosts'])}"
-    )
-    print(
-        f"µs per bearing: unseen {mmm(c['us'])}, Stone Soup {mmm(c['ss_us'])}, "
-        f"ratio {np.median(c['ss_us']) / np.median(c['us']):.1f}×"
-    )
+    print("tracker | GOSPA mean m (min/median/max) | breaks | ghosts | 95 % coverage | µs/bearing")
+    for n, label in (("jpda", "unseen JPDA"), ("gnn", "unseen GNN"), ("ss", "Stone Soup GNN")):
+        print(
+            f"{label} | {mmm(c[n + '_gospa'])} | {sum(c[n + '_breaks'])} | "
+            f"{sum(c[n + '_ghosts'])} | {np.mean(c[n + '_cover']):.3f} | {mmm(c[n + '_us'])}"
+        )
+    r = np.median(c["ss_us"]) / np.median(c["jpda_us"])
+    print(f"Stone Soup / unseen JPDA time per bearing: {r:.1f}×")
     t, n = cli_time()
     print(
-        f"CLI `unseen track OBS --json --model ncv` on {n} bearings: {t:.2f} s wall (incl. start-up)"
+        f"CLI `unseen track OBS --json --model ncv` on {n} bearings: {t:.2f} s wall "
+        f"(incl. start-up), {t / n * 1e6:.0f} µs per bearing"
     )
 
 

@@ -140,7 +140,8 @@ STILL_VEL_M2_S2 = 1e-4  # (1 cm/s)²: the stationary model's velocity variance
 
 
 def stationary(dt: float, q_pos: float) -> tuple[np.ndarray, np.ndarray]:
-    """F, Q of the near-constant-position model: velocity forgotten, position diffuses q_pos m²/s."""
+    """F, Q of the near-constant-position model: velocity forgotten, position diffuses q_pos
+    m²/s."""
     F = np.diag([1.0, 1.0, 0.0, 0.0])
     Q = np.diag([q_pos * dt, q_pos * dt, STILL_VEL_M2_S2, STILL_VEL_M2_S2])
     return F, Q
@@ -384,7 +385,9 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
         cat = {k: v for k, v in parts[0].items() if k not in ("key", "index", "fixes")}
     else:
         cat = {
-            k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("key", "index", "fixes")
+            k: np.concatenate([p[k] for p in parts])
+            for k in parts[0]
+            if k not in ("key", "index", "fixes")
         }
     return Measurements(
         key=tuple(k for p in parts for k in p["key"]),

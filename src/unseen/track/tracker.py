@@ -72,7 +72,9 @@ class TrackOptions:
 
     `process_noise_m_s2` σ_a sets the NCV acceleration spectral density q = σ_a²·(1 s) (m²/s³);
     `still_m2_s` the stationary mode's position diffusion; `manoeuvre_m_s2` the RMS acceleration
-    of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM mode; `init_speed_m_s` the 1-σ speed prior of a new track.
+    of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM
+    mode; `init_speed_m_s` the 1-σ speed prior of a new track; `association` "jpda" (several
+    tracks on a channel; one track always uses GNN with the iterated EKF) or "gnn".
     """
 
     model: str = "imm"
