@@ -318,7 +318,8 @@ def main() -> None:
     s = single(a.rounds)
     print(f"## single transmitter, 3 fixed + 1 mobile station, {a.rounds} rounds × {T_SINGLE} s")
     print(f"position RMSE (t ≥ 10 s): unseen {s['rmse']:.1f} m, "
-          f"Stone Soup UKF {s['ss_rmse']:.1f} m, PCRB {s['crb']:.1f} m → unseen/PCRB {s['rmse'] / s['crb']:.2f}, "
+          f"Stone Soup UKF {s['ss_rmse']:.1f} m, PCRB {s['crb']:.1f} m → "
+          f"unseen/PCRB {s['rmse'] / s['crb']:.2f}, "
           f"unseen/StoneSoup {s['rmse'] / s['ss_rmse']:.2f}")  # fmt: skip
     print("RMSE at t = 0/10/50/100/199 s: unseen", [round(v, 1) for v in s["rmse_t"].values()],
           " Stone Soup", [round(v, 1) for v in s["ss_rmse_t"].values()],

@@ -40,7 +40,7 @@ def errors(ups, truth):
 
 def test_jacobians_numeric_vs_analytic():
     lat, lon = geodetic(np.array([[-3000.0, 1000.0], [2500.0, -4000.0], [0.0, 6000.0]]))
-    sites = [Site(s, la, lo, 10.0 * i) for i, (s, la, lo) in enumerate(zip("abc", lat, lon))]
+    sites = [Site(s, lat[i], lon[i], 10.0 * i) for i, s in enumerate("abc")]
     obs = [
         *bearings(np.random.default_rng(0), [route_truth([(0, 0, 0), (0, 0, 1)], 1.0)],
                   {"a": np.array([-3000.0, 1000.0]), "b": np.array([2500.0, -4000.0])}, 1.0)[:2],
@@ -153,7 +153,7 @@ def test_two_transmitters_crossing_on_one_channel_no_ghosts(seed):
 
 
 def _crossing_coverage(association):
-    cover, gospa_m = [], []
+    cover = []
     for seed in range(500, 504):
         truths, obs = crossing(seed)
         opts = TrackOptions(model="ncv", process_noise_m_s2=np.sqrt(Q), init_speed_m_s=20,
@@ -258,7 +258,7 @@ def test_imm_holds_a_parked_transmitter_better_than_ncv():
 def test_tdoa_and_fix_measurements_track_truth():
     rng = np.random.default_rng(5)
     tr = route_truth([(-500, -500, 0), (500, 500, 100)], 1.0)
-    names = list(FIXED) + ["D"]
+    names = [*FIXED, "D"]
     pos = [*FIXED.values(), np.array([0.0, -7000.0])]
     la, lo = geodetic(np.array(pos))
     sites = [Site(n, a, b) for n, a, b in zip(names, la, lo, strict=True)]
@@ -272,8 +272,9 @@ def test_tdoa_and_fix_measurements_track_truth():
         if k % 10 == 5:
             e = tr.states[k, :2] + 30.0 * rng.standard_normal(2)
             fl, fo = geodetic(e)
-            obs.append(Fix(float(fl), float(fo), 0.0, ((900.0, 0.0), (0.0, 900.0)),
-                           *[ellipse(np.eye(2), 0.5)] * 2, 25.0, "fix", 3, time_s=float(t)))  # fmt: skip
+            el = ellipse(np.eye(2), 0.5)
+            cov = ((900.0, 0.0), (0.0, 900.0))
+            obs.append(Fix(float(fl), float(fo), 0.0, cov, el, el, 25.0, "fix", 3, time_s=float(t)))
     ups, _ = run(obs, TrackOptions(model="ncv"))
     k, e, C = errors(ups, tr)
     d2 = np.einsum("ki,kij,kj->k", e, np.linalg.inv(C), e)
