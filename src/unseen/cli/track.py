@@ -9,30 +9,6 @@ import typer
 from unseen.cli.app import app
 
 
-def update_to_dict(u) -> dict:
-    """The `unseen track --json` object of one track update."""
-    e = u.ellipse95
-    return {
-        "track": u.track,
-        "time_s": u.time_s,
-        "lat": u.lat,
-        "lon": u.lon,
-        "alt_m": u.alt_m,
-        "vel_east_m_s": u.vel_east_m_s,
-        "vel_north_m_s": u.vel_north_m_s,
-        "cov_enu_m2": [list(r) for r in u.cov_enu_m2],
-        "ellipse95": {
-            "semi_major_m": e.semi_major_m,
-            "semi_minor_m": e.semi_minor_m,
-            "orientation_deg": e.orientation_deg,
-        },
-        "speed_m_s": u.speed_m_s,
-        "status": u.status,
-        "n_obs": u.n_obs,
-        "freq_hz": u.freq_hz,
-    }
-
-
 @app.command("track")
 def track(
     obs: Annotated[
@@ -65,7 +41,7 @@ def track(
 
     from unseen.errors import InputError, UnseenError
     from unseen.locate.io import read_observations
-    from unseen.track import TrackOptions, run, unobservable
+    from unseen.track import TrackOptions, run, unobservable, update_to_dict
 
     if model not in ("cv", "ncv", "imm"):
         raise InputError(f"--model: expected cv, ncv or imm, got {model!r}")

@@ -12,6 +12,16 @@ from unseen.track.tracker import (
     run,
     step,
     unobservable,
+    update_to_dict,
 )
 
-__all__ = ["TrackOptions", "TrackUpdate", "Tracker", "TrackerState", "run", "step", "unobservable"]
+__all__ = [
+    "TrackOptions",
+    "TrackUpdate",
+    "Tracker",
+    "TrackerState",
+    "run",
+    "step",
+    "unobservable",
+    "update_to_dict",
+]

@@ -204,6 +204,30 @@ def to_update(t: Track, status: str | None = None) -> TrackUpdate:
     )
 
 
+def update_to_dict(u: TrackUpdate) -> dict:
+    """The `unseen track --json` object of one track update."""
+    e = u.ellipse95
+    return {
+        "track": u.track,
+        "time_s": u.time_s,
+        "lat": u.lat,
+        "lon": u.lon,
+        "alt_m": u.alt_m,
+        "vel_east_m_s": u.vel_east_m_s,
+        "vel_north_m_s": u.vel_north_m_s,
+        "cov_enu_m2": [list(r) for r in u.cov_enu_m2],
+        "ellipse95": {
+            "semi_major_m": e.semi_major_m,
+            "semi_minor_m": e.semi_minor_m,
+            "orientation_deg": e.orientation_deg,
+        },
+        "speed_m_s": u.speed_m_s,
+        "status": u.status,
+        "n_obs": u.n_obs,
+        "freq_hz": u.freq_hz,
+    }
+
+
 def _transition(opts: TrackOptions, dt: float) -> tuple[list, np.ndarray]:
     """Mode models [(F, Q)] and the mode transition matrix Π over dt (cached; never mutated)."""
     return _transition_cached(
