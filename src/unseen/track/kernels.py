@@ -108,3 +108,44 @@ def gate(h, H, Pp, z, sig, kind):
         d2[r] = v * v / S
         lnS[r] = math.log(S)
     return d2, lnS
+
+
+@njit(cache=True)
+def pda(x, P, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, beta, lam, p_d):
+    """Probabilistic data association of one sensor's scalar rows into one Gaussian.
+
+    The posterior mixture β₀·N(x, P) + Σ_j β_j·N(x + K_j ν_j, P − K_j S_j K_jᵀ), moment-matched;
+    also ln[(1 − P_D) + P_D Σ_j N(ν_j; 0, S_j)/λ] (the IMM mode likelihood).
+    """
+    h, H = hjac(x, kind, sta, sta_b, rot, delta, O, F, dalt)
+    m = kind.shape[0]
+    like = 1.0 - p_d
+    w = beta[0]
+    mean = x * beta[0]
+    cov = P * beta[0]
+    xs = np.empty((m, 4))
+    for j in range(m):
+        xs[j] = x
+        if beta[j + 1] <= 0.0:
+            continue
+        v = z[j] - h[j]
+        if kind[j] == 0:
+            v = (v + math.pi) % TWO_PI - math.pi
+        PHt = P[:, 0] * H[j, 0] + P[:, 1] * H[j, 1]
+        S = H[j, 0] * PHt[0] + H[j, 1] * PHt[1] + sig[j] * sig[j]
+        K = PHt / S
+        xs[j] = x + K * v
+        b = beta[j + 1]
+        w += b
+        mean += b * xs[j]
+        cov += b * (P - np.outer(K, K) * S)
+        like += p_d * math.exp(-0.5 * v * v / S) / (math.sqrt(TWO_PI * S) * lam)
+    mean /= w
+    cov /= w
+    d = x - mean
+    cov += (beta[0] / w) * np.outer(d, d)
+    for j in range(m):
+        if beta[j + 1] > 0.0:
+            d = xs[j] - mean
+            cov += (beta[j + 1] / w) * np.outer(d, d)
+    return mean, 0.5 * (cov + cov.T), math.log(like)

@@ -38,7 +38,7 @@ from unseen.geo.uncertainty import ellipse
 from unseen.locate.prepare import prepare
 from unseen.locate.solve import solve_prepared
 from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
-from unseen.track.kernels import gate, hjac
+from unseen.track.kernels import gate, hjac, pda
 from unseen.track.models import (
     BEARING,
     FIX,
@@ -436,23 +436,11 @@ def jpda(
             nobs[i] += int(np.sum(np.argmax(beta[:, 1:], axis=0) == i) if n else 0)
             f = t.frame
             for k, g in enumerate(modes[i]):
-                h, H = hjac(g.x[:2], sub.kind, sub.sta, sub.sta_b, sub.rot, deltas[i][rows],
-                            f.ecef, f.rot, t.alt_m - f.alt_m)  # fmt: skip
-                v = sub.z - h
-                if kind == BEARING:
-                    v = np.mod(v + np.pi, 2.0 * np.pi) - np.pi
-                comps, w, like = [g], [beta[i, 0]], 1.0 - P_DETECT
-                for j in range(m):
-                    if beta[i, j + 1] <= 0:
-                        continue
-                    PHt = g.P[:, :2] @ H[j]
-                    S = float(H[j] @ PHt[:2]) + sub.sig[j] ** 2
-                    K = PHt / S
-                    comps.append(Gaussian(g.x + K * v[j], g.P - np.outer(K, K) * S))
-                    w.append(beta[i, j + 1])
-                    like += P_DETECT * np.exp(-0.5 * v[j] ** 2 / S) / (np.sqrt(2 * np.pi * S) * lam)
-                modes[i][k] = combine(tuple(comps), np.asarray(w) / np.sum(w))
-                loglik[i][k] += np.log(like)
+                x, P, ll = pda(g.x, g.P, sub.kind, sub.sta, sub.sta_b, sub.rot, sub.z, sub.sig,
+                               deltas[i][rows], f.ecef, f.rot, t.alt_m - f.alt_m, beta[i], lam,
+                               P_DETECT)  # fmt: skip
+                modes[i][k] = Gaussian(x, P)
+                loglik[i][k] += ll
         used.update(r for j, r in enumerate(rows) if np.any(beta[:, j + 1] > 0))
     out = []
     for i, t in enumerate(tracks):
