@@ -16,7 +16,7 @@ import typer
 from unseen.cli.app import app
 from unseen.errors import UnseenError
 
-from . import doa, hunt, locate, rss, serve, signals  # noqa: F401  (registers commands)
+from . import doa, hunt, locate, rss, serve, signals, track  # noqa: F401  (registers commands)
 from .options import harden
 
 harden(app)

@@ -1,5 +1,6 @@
 """The hunt report: `index.html` (self-contained, offline), `hunt.geojson`, `hunt.kml`,
-`observations.csv` (the `unseen locate` input format) and `fixes.jsonl` (its output format)."""
+`observations.csv` (the `unseen locate` input format), `fixes.jsonl` (its output format) and
+`tracks.jsonl` (the `unseen track --json` output on the same observations)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ def write_report(result: HuntResult, out_dir: str | Path) -> dict[str, Path]:
         "fixes": out / "fixes.jsonl",
         "html": out / "index.html",
     }
+    from unseen.report.tracks import hunt_tracks, track_features, write_tracks
+
+    tracks = hunt_tracks(result)
+    gj["features"].extend(track_features(tracks))
+    paths["tracks"] = write_tracks(tracks, out / "tracks.jsonl")
     paths["geojson"].write_text(json.dumps(gj, indent=1), encoding="utf-8")
-    write_kml(result, paths["kml"])
+    write_kml(result, paths["kml"], tracks)
     write_observations(result, paths["observations"])
     write_fixes(result, paths["fixes"])
     figs = {

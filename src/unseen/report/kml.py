@@ -16,8 +16,9 @@ def _kml_color(hex_rgb: str, alpha: int = 255) -> str:
     return f"{alpha:02x}{b}{g}{r}"
 
 
-def write_kml(result: HuntResult, path: str | Path) -> Path:
-    """Write `result` as KML: folders Stations, Route, Bearings, Fixes and 95 % ellipses."""
+def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
+    """Write `result` as KML: folders Stations, Route, Bearings, Fixes and 95 % ellipses (and
+    Tracks, given the track updates)."""
     from unseen.geo import forward
 
     colors = station_colors(result)
@@ -70,6 +71,10 @@ def write_kml(result: HuntResult, path: str | Path) -> Path:
         pol.style.linestyle.color = _kml_color("#000000", 255 if final else 120)
     if result.truth is not None:
         kml.newpoint(name=result.truth.name, coords=[(result.truth.lon_deg, result.truth.lat_deg)])
+    if tracks:
+        from unseen.report.tracks import add_kml
+
+        add_kml(kml, list(tracks))
     out = Path(path)
     kml.save(str(out))
     return out

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from unseen.serve import locating
 from unseen.serve.limits import AuthLimiter, BodyTimeout
 from unseen.serve.live import FixWorker, Hub
-from unseen.serve.routes import hunts, observations, stations, tokens
+from unseen.serve.routes import hunts, observations, stations, tokens, tracks
 from unseen.serve.schemas import KINDS, ValidationIssue, ValidationProblem
 from unseen.serve.settings import Settings
 from unseen.store import Repo
@@ -185,7 +185,7 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
             )
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
-    for r in (stations.router, tokens.router, observations.router, hunts.router):
+    for r in (stations.router, tokens.router, observations.router, hunts.router, tracks.router):
         app.include_router(r)
 
     web = resources.files("unseen.serve") / "web"

@@ -170,4 +170,7 @@ class FixWorker:
         self.solves += 1
         stored = self.repo.add_fix(hunt, fix, last_seq=last_seq, n_obs=len(rows))
         self.hub.publish_threadsafe(hunt, {"type": "fix", **stored})
+        from unseen.serve.routes.tracks import publish
+
+        publish(self.repo, self.hub, hunt)
         return stored

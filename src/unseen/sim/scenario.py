@@ -14,10 +14,12 @@ import datetime as dt
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from unseen import validate
 from unseen.doa.array import MAX_ELEMENTS, Array
@@ -25,7 +27,7 @@ from unseen.errors import ConfigError, InputError
 
 WAVEFORMS = ("cw", "am", "fm", "noise")
 PATH_LOSS_MODELS = ("free-space", "two-ray", "log-distance")
-BUILTIN = ("saint-malo",)
+BUILTIN = ("saint-malo", "saint-malo-drive")
 MIN_GATE_S = 1e-3
 MAX_OFFSET_S = 1e7
 START_RANGE = (
@@ -120,6 +122,18 @@ class Emitter:
     bandwidth_hz: float = 200e3
     audio: str = "speech"
     schedule: Schedule = field(default_factory=Schedule)
+    route: tuple[tuple[float, float, float], ...] = ()  # (lat_deg, lon_deg, time_s) waypoints
+
+    def at(self, time_s: float) -> Emitter:
+        """The emitter where its route puts it at `time_s` (linear between waypoints; before the
+        first and after the last it waits there; two waypoints at one place are a stop)."""
+        if not self.route:
+            return self
+        r = self.route
+        t = [w[2] for w in r]
+        lat = float(np.interp(time_s, t, [w[0] for w in r]))
+        lon = float(np.interp(time_s, t, [w[1] for w in r]))
+        return replace(self, lat_deg=lat, lon_deg=lon)
 
 
 @dataclass(frozen=True)
@@ -374,6 +388,31 @@ def _latlon(ctx: _Ctx, v: Any, path: tuple) -> tuple[float, float]:
             path, f"expected latitude in [-90, 90] and longitude in [-180, 180], got {v}"
         )
     return lat, lon
+
+
+def _emitter_route(ctx: _Ctx, v: Any, path: tuple) -> tuple[tuple[float, float, float], ...]:
+    """A moving emitter's waypoints: [[lat_deg, lon_deg, time_s], ...], at least two, times
+    strictly increasing."""
+    if v is None:
+        return ()
+    if not isinstance(v, list) or len(v) < 2:
+        raise ctx.error(
+            path, f"expected at least two [lat_deg, lon_deg, time_s] waypoints, got {v!r}"
+        )
+    out = []
+    for i, w in enumerate(v):
+        if not isinstance(w, list | tuple) or len(w) != 3:
+            raise ctx.error((*path, i), f"expected [lat_deg, lon_deg, time_s], got {w!r}")
+        lat, lon = _latlon(ctx, list(w[:2]), (*path, i))
+        t = w[2]
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+            raise ctx.error((*path, i), f"expected a finite time_s, got {t!r}")
+        if out and t <= out[-1][2]:
+            raise ctx.error(
+                (*path, i), f"time_s must increase along the route, got {t} after {out[-1][2]}"
+            )
+        out.append((lat, lon, float(t)))
+    return tuple(out)
 
 
 def _position(ctx: _Ctx, t: dict, path: tuple) -> tuple[float, float]:
@@ -726,9 +765,14 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
                 "bandwidth_hz",
                 "audio",
                 "schedule",
+                "route",
             },
         )
-        lat, lon = _position(ctx, et, ep)
+        route = _emitter_route(ctx, et.get("route"), (*ep, "route"))
+        if route and "lat_deg" not in et and "lon_deg" not in et:
+            lat, lon = route[0][0], route[0][1]
+        else:
+            lat, lon = _position(ctx, et, ep)
         sch = _table(ctx, et, "schedule", ep)
         shp = (*ep, "schedule")
         _check_keys(ctx, sch, shp, {"on_s", "off_s", "offset_s"})
@@ -758,6 +802,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None 
                     ctx, et, "audio", ep, "speech", ("speech", "music", "speech+music", "tone")
                 ),
                 schedule=schedule,
+                route=route,
             )
         )
 

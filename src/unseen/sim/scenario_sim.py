@@ -172,6 +172,7 @@ def station_frames(
         sources = []
         all_rays: list[Ray] = []
         for e in sc.emitters:
+            e = e.at(t)  # a moving emitter where it is at this frame
             g = gates(e, t - wf.lead / fs, t + n / fs)
             if g == () or abs(e.freq_hz - rx.center_freq_hz) >= fs / 2:
                 continue  # off the air, or outside the band the receiver's filters pass

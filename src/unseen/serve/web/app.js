@@ -20,6 +20,29 @@
   L.control.layers({ "Plain (offline)": plain, "OpenStreetMap (online)": osm },
     { "Likelihood": layers.heat, "Bearings": layers.rays, "Routes": layers.tracks, "Fix": layers.fix,
       "Stations": layers.stations }, { collapsed: true }).addTo(map);
+  // moving transmitters ({"type": "track"} pushes): path so far, latest 95 % ellipse
+  const txLayer = L.layerGroup().addTo(map), txPaths = {};
+  function drawTrack(m) {
+    const pts = (txPaths[m.track] = txPaths[m.track] || []);
+    if (!pts.length || pts[pts.length - 1].time_s < m.time_s) pts.push(m);
+    txLayer.clearLayers();
+    for (const id in txPaths) {
+      const p = txPaths[id], last = p[p.length - 1], e = last.ellipse95;
+      if (last.status === "deleted") continue;
+      L.polyline(p.map((q) => [q.lat, q.lon]), { color: "#ff8c00", weight: 3 }).addTo(txLayer);
+      const th = (e.orientation_deg * Math.PI) / 180, ring = [];
+      const mlat = 111132, mlon = 111320 * Math.cos((last.lat * Math.PI) / 180);
+      for (let k = 0; k <= 72; k++) {
+        const t = (2 * Math.PI * k) / 72, a = e.semi_major_m * Math.cos(t), b = e.semi_minor_m * Math.sin(t);
+        ring.push([last.lat + (a * Math.cos(th) - b * Math.sin(th)) / mlat,
+                   last.lon + (a * Math.sin(th) + b * Math.cos(th)) / mlon]);
+      }
+      L.polygon(ring, { color: "#ff8c00", weight: 1.5, fillOpacity: 0.08 }).addTo(txLayer);
+      L.circleMarker([last.lat, last.lon], { radius: 5, color: "#000", weight: 1, fillColor: "#ff8c00", fillOpacity: 1 })
+        .bindTooltip(`track ${id} (${last.status}): ${last.speed_m_s.toFixed(1)} m/s at ${last.time_s.toFixed(0)} s`)
+        .addTo(txLayer);
+    }
+  }
   const grid = L.layerGroup().addTo(map);
   function drawGrid() {
     grid.clearLayers();
@@ -139,6 +162,8 @@
         for (const r of m.rows) if (!have.has(r.id)) state.obs.push(r);
         m.rows.forEach((r) => colour(r.station));
         scheduleRender();
+      } else if (m.type === "track") {
+        drawTrack(m);
       } else if (m.type === "fix") {
         const first = !state.fixes.length;
         if (first || state.fixes[state.fixes.length - 1].id < m.id) state.fixes.push(m);

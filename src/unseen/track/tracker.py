@@ -1,0 +1,754 @@
+"""Multi-target tracking over frozen states: channels, association, initiation, lifecycle.
+
+One scan is the observations of one channel with one `time_s`. `step` takes the tracker state and
+a scan and returns the next state and the track updates; nothing is mutated.
+
+- Channels: observations whose `freq_hz` lie within `channel_hz` share a channel; without
+  `freq_hz` the observation's group names the channel. Channels are tracked separately.
+- Association (global nearest neighbour): per sensor (a bearing station, a TDOA pair, a fix),
+  the tracks × observations cost d² + ln|S| of each innovation, gated at χ²(gate_p), solved by
+  `scipy.optimize.linear_sum_assignment`; one observation per sensor per track per scan. RSSI rows
+  go to the channel's only track (their transmit power is unknown, so they cannot be gated).
+- Initiation: observations left over are split one per sensor in every combination; each is
+  solved by `unseen.locate` (robust when unambiguous) and kept when its χ² passes; combinations
+  are taken best first without sharing observations, and never within the gate of a live track.
+  A false intersection of bearing lines from three or more stations fails the χ² test; with two
+  stations (no redundancy) a scan is initiated only when each station saw one signal.
+  Bearings from a single place cannot locate anything: no track, and the channel's note says so.
+- Lifecycle: a new track is tentative; confirmed once it was associated in `confirm_m` of its last
+  `confirm_n` scans; a tentative track that can no longer reach that is deleted; any track is
+  deleted after `coast_s` without an association or when its 1-σ position error exceeds
+  `max_sigma_m`. A deleted track gives one last update with status "deleted".
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import chi2
+
+from unseen.errors import GeometryError, InputError, UnseenError
+from unseen.geo.uncertainty import ellipse
+from unseen.locate.prepare import prepare
+from unseen.locate.solve import solve_prepared
+from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
+from unseen.track.kernels import gate, hjac, pda
+from unseen.track.models import (
+    BEARING,
+    FIX,
+    RECENTRE_M,
+    RSSI,
+    TDOA,
+    Frame,
+    Measurements,
+    bearing_offsets,
+    measurements,
+    ncv,
+    predict_measurements,
+    recentre,
+    stationary,
+)
+from unseen.types import Ellipse, Fix
+
+MODELS = ("cv", "ncv", "imm")
+TENTATIVE, CONFIRMED, DELETED = "tentative", "confirmed", "deleted"
+MAX_COMBOS = 512
+
+
+@lru_cache(maxsize=256)
+def chi2_ppf(p: float, dof: int) -> float:
+    return float(chi2.ppf(p, dof))
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """Tracker settings (SI units in the names).
+
+    `process_noise_m_s2` σ_a sets the NCV acceleration spectral density q = σ_a²·(1 s) (m²/s³);
+    `still_m2_s` the stationary mode's position diffusion; `manoeuvre_m_s2` the RMS acceleration
+    of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM
+    mode; `init_speed_m_s` the 1-σ speed prior of a new track; `association` "jpda" (several
+    tracks on a channel; one track always uses GNN with the iterated EKF) or "gnn".
+    """
+
+    model: str = "imm"
+    process_noise_m_s2: float = 0.5
+    still_m2_s: float = 0.05
+    switch_s: float = 60.0
+    manoeuvre_m_s2: float = 3.0
+    init_speed_m_s: float = 15.0
+    gate_p: float = 0.9999
+    association: str = "jpda"
+    init_p: float = 0.99
+    confirm_m: int = 3
+    confirm_n: int = 5
+    coast_s: float = 30.0
+    max_sigma_m: float = 5_000.0
+    lag_s: float = 10.0
+    channel_hz: float = 5_000.0
+    iterations: int = 5
+    year: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.association not in ("gnn", "jpda"):
+            raise InputError(f"association must be gnn or jpda, got {self.association!r}")
+        if self.model not in MODELS:
+            raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0):
+                raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
+        for name in ("switch_s", "manoeuvre_m_s2", "init_speed_m_s", "coast_s", "max_sigma_m"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise InputError(f"{name} must be a finite number > 0, got {v!r}")
+        if not (0 < self.gate_p < 1 and 0 < self.init_p < 1):
+            raise InputError(
+                f"gate_p and init_p must be in (0, 1), got {self.gate_p}, {self.init_p}"
+            )
+        if not (1 <= self.confirm_m <= self.confirm_n):
+            raise InputError(
+                f"need 1 <= confirm_m <= confirm_n, got {self.confirm_m} of {self.confirm_n}"
+            )
+
+    @property
+    def q(self) -> float:
+        return self.process_noise_m_s2**2
+
+
+@dataclass(frozen=True, eq=False)
+class Track:
+    """One transmitter's state: IMM modes (one for cv/ncv) in a frame re-centred on it."""
+
+    id: int
+    channel: str
+    freq_hz: float | None
+    frame: Frame
+    alt_m: float
+    modes: tuple[Gaussian, ...]
+    mu: np.ndarray
+    time_s: float
+    status: str
+    n_obs: int
+    hits: tuple[bool, ...]
+    last_hit_s: float
+
+    @property
+    def state(self) -> Gaussian:
+        return combine(self.modes, self.mu)
+
+
+@dataclass(frozen=True)
+class TrackUpdate:
+    """A track at one time: position, velocity (local east/north), 2×2 position covariance."""
+
+    track: int
+    time_s: float
+    lat: float
+    lon: float
+    alt_m: float
+    vel_east_m_s: float
+    vel_north_m_s: float
+    cov_enu_m2: tuple[tuple[float, float], tuple[float, float]]
+    ellipse95: Ellipse
+    speed_m_s: float
+    status: str
+    n_obs: int
+    freq_hz: float | None
+    channel: str = ""
+    mode_probs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrackerState:
+    """All live tracks, the next track id, and per-channel notes (why no track could start)."""
+
+    tracks: tuple[Track, ...] = ()
+    next_id: int = 1
+    notes: tuple[tuple[str, str], ...] = ()
+    started: frozenset[str] = field(default_factory=frozenset)
+
+
+def sigma_major(P: np.ndarray) -> float:
+    """1-σ error (m) along the major axis of the east/north block of P."""
+    a, b, d = P[0, 0], P[0, 1], P[1, 1]
+    return math.sqrt(0.5 * (a + d) + math.sqrt(0.25 * (a - d) ** 2 + b * b))
+
+
+def to_update(t: Track, status: str | None = None) -> TrackUpdate:
+    g = t.state
+    lat, lon = t.frame.geodetic(g.x[:2], t.alt_m)
+    C = g.P[:2, :2]
+    return TrackUpdate(
+        track=t.id,
+        time_s=t.time_s,
+        lat=lat,
+        lon=lon,
+        alt_m=t.alt_m,
+        vel_east_m_s=float(g.x[2]),
+        vel_north_m_s=float(g.x[3]),
+        cov_enu_m2=((float(C[0, 0]), float(C[0, 1])), (float(C[1, 0]), float(C[1, 1]))),
+        ellipse95=ellipse(C, 0.95),
+        speed_m_s=float(np.hypot(g.x[2], g.x[3])),
+        status=status or t.status,
+        n_obs=t.n_obs,
+        freq_hz=t.freq_hz,
+        channel=t.channel,
+        mode_probs=tuple(float(m) for m in t.mu),
+    )
+
+
+def update_to_dict(u: TrackUpdate) -> dict:
+    """The `unseen track --json` object of one track update."""
+    e = u.ellipse95
+    return {
+        "track": u.track,
+        "time_s": u.time_s,
+        "lat": u.lat,
+        "lon": u.lon,
+        "alt_m": u.alt_m,
+        "vel_east_m_s": u.vel_east_m_s,
+        "vel_north_m_s": u.vel_north_m_s,
+        "cov_enu_m2": [list(r) for r in u.cov_enu_m2],
+        "ellipse95": {
+            "semi_major_m": e.semi_major_m,
+            "semi_minor_m": e.semi_minor_m,
+            "orientation_deg": e.orientation_deg,
+        },
+        "speed_m_s": u.speed_m_s,
+        "status": u.status,
+        "n_obs": u.n_obs,
+        "freq_hz": u.freq_hz,
+    }
+
+
+def _transition(opts: TrackOptions, dt: float) -> tuple[list, np.ndarray]:
+    """Mode models [(F, Q)] and the mode transition matrix Π over dt (cached; never mutated)."""
+    return _transition_cached(
+        opts.model, dt, opts.q, opts.still_m2_s, opts.manoeuvre_m_s2, opts.switch_s
+    )
+
+
+@lru_cache(maxsize=1024)
+def _transition_cached(
+    model: str, dt: float, q: float, still: float, man: float, switch_s: float
+) -> tuple[list, np.ndarray]:
+    opts = TrackOptions(
+        model=model, process_noise_m_s2=float(np.sqrt(q)), still_m2_s=still,
+        manoeuvre_m_s2=man, switch_s=switch_s,
+    )  # fmt: skip
+    if opts.model == "cv":
+        return [ncv(dt, 0.0)], np.ones((1, 1))
+    if opts.model == "ncv":
+        return [ncv(dt, opts.q)], np.ones((1, 1))
+    models = [stationary(dt, opts.still_m2_s), ncv(dt, opts.q), ncv(dt, opts.manoeuvre_m_s2**2)]
+    r = len(models)
+    p = (1.0 - np.exp(-r * dt / ((r - 1) * opts.switch_s))) / r
+    Pi = np.full((r, r), p) + np.eye(r) * (1.0 - r * p)
+    return models, Pi
+
+
+def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, np.ndarray]:
+    """The track at `time_s` (re-centred when far from its frame) and the predicted mode weights."""
+    frame, modes = t.frame, t.modes
+    if np.hypot(*t.state.x[:2]) > RECENTRE_M:
+        new = []
+        for m in modes:
+            frame2, x, P = recentre(t.frame, m.x, m.P, t.alt_m)
+            new.append(Gaussian(x, P))
+        frame, modes = frame2, tuple(new)
+    dt = max(time_s - t.time_s, 0.0)
+    models, Pi = _transition(opts, dt)
+    mixed, c = mix(modes, t.mu, Pi)
+    pred = tuple(predict(m, F, Q) for m, (F, Q) in zip(mixed, models, strict=True))
+    return replace(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
+
+
+def _new_track(fix: Fix, tid: int, channel: str, freq: float | None, opts: TrackOptions) -> Track:
+    frame = Frame.at(fix.lat_deg, fix.lon_deg, fix.alt_m)
+    P = np.zeros((4, 4))
+    P[:2, :2] = np.asarray(fix.cov_enu_m2, dtype=float)[:2, :2]
+    P[2, 2] = P[3, 3] = opts.init_speed_m_s**2
+    nm = 3 if opts.model == "imm" else 1
+    g = Gaussian(np.zeros(4), P)
+    return Track(
+        id=tid, channel=channel, freq_hz=freq, frame=frame, alt_m=fix.alt_m,
+        modes=(g,) * nm, mu=np.full(nm, 1.0 / nm), time_s=fix.time_s, status=TENTATIVE,
+        n_obs=fix.n_used, hits=(True,), last_hit_s=fix.time_s,
+    )  # fmt: skip
+
+
+def _units(meas: Measurements) -> dict[str, list[list[int]]]:
+    """Rows per observation, grouped by sensor key: {key: [[rows of obs 1], ...]}."""
+    out: dict[str, dict[int, list[int]]] = {}
+    for r, (k, i) in enumerate(zip(meas.key, meas.index, strict=True)):
+        out.setdefault(k, {}).setdefault(i, []).append(r)
+    return {k: list(v.values()) for k, v in out.items()}
+
+
+def _gate_costs(
+    t: Track, meas: Measurements, delta: np.ndarray, fix_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: squared normalised innovation d² and ln S at the track's prediction (scalar rows).
+    Fix rows get the 2-D d² of the pair times `fix_scale` (χ²₁/χ²₂ gate ratio) on each row."""
+    g = t.state
+    Pp = g.P[:2, :2]
+    if np.all(meas.kind <= TDOA):
+        f = t.frame
+        h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
+                    t.alt_m - f.alt_m)  # fmt: skip
+        return gate(h, H, Pp, meas.z, meas.sig, meas.kind)
+    h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
+    h, H = h[0], H[0]
+    S = np.einsum("mi,ij,mj->m", H, Pp, H) + meas.sig**2
+    v = meas.z - h
+    b = meas.kind == BEARING
+    v[b] = np.mod(v[b] + np.pi, 2.0 * np.pi) - np.pi
+    d2 = v * v / S
+    lnS = np.log(S)
+    f = np.flatnonzero(meas.kind == FIX)
+    for j in range(0, f.size, 2):
+        fx = meas.fixes[f[j]]
+        zf = t.frame.en_of(fx.lat_deg, fx.lon_deg, fx.alt_m)
+        Sf = Pp + np.asarray(fx.cov_enu_m2, dtype=float)[:2, :2]
+        vf = zf - g.x[:2]
+        d2[f[j]] = d2[f[j + 1]] = float(vf @ np.linalg.solve(Sf, vf)) * fix_scale
+        lnS[f[j]] = lnS[f[j + 1]] = 0.5 * np.log(np.linalg.det(Sf))
+    d2[meas.kind == RSSI] = np.nan
+    return d2, lnS
+
+
+def associate(
+    tracks: Sequence[Track], meas: Measurements, deltas: Sequence[np.ndarray], opts: TrackOptions
+) -> tuple[list[list[int]], list[int]]:
+    """GNN per sensor: rows assigned to each track, and the rows left unassigned."""
+    n = len(tracks)
+    assigned: list[list[int]] = [[] for _ in range(n)]
+    used: set[int] = set()
+    units = _units(meas)
+    if n:
+        gate1 = chi2_ppf(opts.gate_p, 1)
+        scale = gate1 / chi2_ppf(opts.gate_p, 2)
+        costs = [_gate_costs(t, meas, d, scale) for t, d in zip(tracks, deltas, strict=True)]
+        big = 1e9
+        for _key, obs_rows in units.items():
+            if n == 1 and len(obs_rows) == 1 and meas.kind[obs_rows[0][0]] != RSSI:
+                if costs[0][0][obs_rows[0][0]] <= gate1:
+                    assigned[0].extend(obs_rows[0])
+                    used.update(obs_rows[0])
+                continue
+            if meas.kind[obs_rows[0][0]] == RSSI:
+                if n == 1:
+                    for rows in obs_rows:
+                        assigned[0].extend(rows)
+                        used.update(rows)
+                continue
+            m = len(obs_rows)
+            C = np.full((n, m + n), big)
+            for i, (d2, lnS) in enumerate(costs):
+                for j, rows in enumerate(obs_rows):
+                    r = rows[0]
+                    if d2[r] <= gate1:
+                        C[i, j] = d2[r] + lnS[r]
+                C[i, m + i] = gate1 + max(lnS[r] for r in (rows[0] for rows in obs_rows))
+            ri, ci = linear_sum_assignment(C)
+            for i, j in zip(ri, ci, strict=True):
+                if j < m and C[i, j] < big:
+                    assigned[i].extend(obs_rows[j])
+                    used.update(obs_rows[j])
+    left = [r for r in range(meas.size) if r not in used]
+    return assigned, left
+
+
+P_DETECT = 0.95
+FALSE_PER_SCAN = 0.01  # expected false observations per sensor and scan (clutter density below)
+CLUTTER = {BEARING: FALSE_PER_SCAN / (2.0 * np.pi), TDOA: FALSE_PER_SCAN / 2.0e4}
+
+
+def _events(L: np.ndarray, miss: float) -> np.ndarray:
+    """JPDA marginals β (n, m + 1) (column 0: no observation) from likelihood ratios L (n, m):
+    every joint event gives each track at most one observation and each observation at most one
+    track; p(event) ∝ Π L_ij over the pairs × miss^(tracks without one)."""
+    n, m = L.shape
+    beta = np.zeros((n, m + 1))
+    total = 0.0
+
+    def walk(i: int, taken: int, p: float, path: list[int]) -> None:
+        nonlocal total
+        if i == n:
+            total += p
+            for a, j in enumerate(path):
+                beta[a, j] += p
+            return
+        walk(i + 1, taken, p * miss, [*path, 0])
+        for j in range(m):
+            if L[i, j] > 0 and not taken & (1 << j):
+                walk(i + 1, taken | (1 << j), p * L[i, j], [*path, j + 1])
+
+    walk(0, 0, 1.0, [])
+    return beta / total if total > 0 else beta
+
+
+def jpda(
+    tracks: Sequence[Track], meas: Measurements, deltas: Sequence[np.ndarray], opts: TrackOptions
+) -> tuple[list[Track], list[int], list[bool]]:
+    """Joint probabilistic data association, one sensor after another (bearing and TDOA rows).
+
+    Per sensor, each track's posterior is the mixture of "no observation" (β₀, the prediction)
+    and "observation j" (β_j, the EKF update with it), moment-matched (`combine`): where two
+    transmitters sit on nearly the same line of bearing the covariance grows by the spread of the
+    candidate innovations instead of trusting one guess. IMM modes share the β of the combined
+    state; each mode's likelihood is (1 − P_D) + P_D Σ_j N(ν_j; 0, S_j)/λ.
+    Returns the updated tracks, the rows left for initiation, and which tracks were seen.
+    """
+    n = len(tracks)
+    gate1 = chi2_ppf(opts.gate_p, 1)
+    modes = [list(t.modes) for t in tracks]
+    loglik = [np.zeros(len(t.modes)) for t in tracks]
+    seen = [False] * n
+    nobs = [0] * n
+    used: set[int] = set()
+    for _key, obs_rows in _units(meas).items():
+        rows = [r[0] for r in obs_rows]
+        kind = int(meas.kind[rows[0]])
+        if kind not in CLUTTER or any(len(r) > 1 for r in obs_rows):
+            continue
+        sub = meas.take(rows)
+        lam = CLUTTER[kind]
+        m = len(rows)
+        L = np.zeros((n, m))
+        for i, t in enumerate(tracks):
+            g = combine(tuple(modes[i]), t.mu)
+            d2, lnS = _scalar_gate(t, g, sub, deltas[i][rows])
+            ok = d2 <= gate1
+            L[i, ok] = P_DETECT * np.exp(-0.5 * d2[ok] - 0.5 * lnS[ok]) / (np.sqrt(2 * np.pi) * lam)
+        beta = _events(L, 1.0 - P_DETECT)
+        for i, t in enumerate(tracks):
+            if not np.any(beta[i, 1:] > 0):
+                continue
+            seen[i] = True
+            nobs[i] += int(np.sum(np.argmax(beta[:, 1:], axis=0) == i) if n else 0)
+            f = t.frame
+            for k, g in enumerate(modes[i]):
+                x, P, ll = pda(g.x, g.P, sub.kind, sub.sta, sub.sta_b, sub.rot, sub.z, sub.sig,
+                               deltas[i][rows], f.ecef, f.rot, t.alt_m - f.alt_m, beta[i], lam,
+                               P_DETECT)  # fmt: skip
+                modes[i][k] = Gaussian(x, P)
+                loglik[i][k] += ll
+        used.update(r for j, r in enumerate(rows) if np.any(beta[:, j + 1] > 0))
+    out = []
+    for i, t in enumerate(tracks):
+        lw = loglik[i] + np.log(np.maximum(t.mu, 1e-300))
+        mu = np.exp(lw - lw.max())
+        out.append(replace(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
+    return out, [r for r in range(meas.size) if r not in used], seen
+
+
+def _scalar_gate(
+    t: Track, g: Gaussian, sub: Measurements, delta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    f = t.frame
+    h, H = hjac(g.x[:2], sub.kind, sub.sta, sub.sta_b, sub.rot, delta, f.ecef, f.rot,
+                t.alt_m - f.alt_m)  # fmt: skip
+    return gate(h, H, g.P[:2, :2], sub.z, sub.sig, sub.kind)
+
+
+def _partition(cands: list) -> list:
+    """The set of candidate fixes sharing no observation with the most members and, among those,
+    the least total χ² (exhaustive up to 16 candidates, else greedy by χ²/dof): a ghost at a
+    false intersection has to beat the true pairing as a whole, not one fix at a time."""
+    cands = sorted(cands, key=lambda s: s[0])
+    if len(cands) > 16:
+        taken: set[int] = set()
+        out = []
+        for sc, c, r in cands:
+            if not taken.intersection(c):
+                taken.update(c)
+                out.append((sc, c, r))
+        return out
+    best: tuple[int, float, list] = (0, 0.0, [])
+
+    def walk(i: int, taken: frozenset, chosen: list, cost: float) -> None:
+        nonlocal best
+        if (len(chosen), -cost) > (best[0], -best[1]):
+            best = (len(chosen), cost, list(chosen))
+        for j in range(i, len(cands)):
+            _, c, r = cands[j]
+            if not taken.intersection(c):
+                walk(j + 1, taken | set(c), [*chosen, cands[j]], cost + r.extra["chi2"])
+
+    walk(0, frozenset(), [], 0.0)
+    return best[2]
+
+
+def _initiate(
+    observations: Sequence,
+    meas: Measurements,
+    rows: list[int],
+    live: Sequence[Track],
+    opts: TrackOptions,
+) -> tuple[list[Fix], str | None]:
+    """Fixes to start tracks from the unassigned rows; a note when nothing can be located."""
+    sub = meas.take(rows)
+    fixes: list[Fix] = []
+    for i in sorted({sub.index[j] for j in range(sub.size) if sub.kind[j] == FIX}):
+        fixes.append(observations[i])
+    by_key: dict[str, list[int]] = {}
+    for j in range(sub.size):
+        if sub.kind[j] != FIX:
+            by_key.setdefault(sub.key[j], [])
+            if sub.index[j] not in by_key[sub.key[j]]:
+                by_key[sub.key[j]].append(sub.index[j])
+    note = None
+    places = {tuple(np.round(meas.sta[r], 0)) for r in rows if meas.kind[r] != FIX}
+    if by_key and len(places) == 1 and all(k.startswith("b:") for k in by_key):
+        note = (
+            f"bearings from one station only ({', '.join(k[2:] for k in sorted(by_key))}): a "
+            "transmitter is not observable from the lines of bearing of a single place"
+        )
+        by_key = {}
+    if by_key:
+        keys = sorted(by_key)
+        ambiguous = any(len(v) > 1 for v in by_key.values())
+        combos = list(itertools.islice(itertools.product(*(by_key[k] for k in keys)), MAX_COMBOS))
+        preps = []
+        for c in combos:
+            preps.append(prepare([observations[i] for i in c], year=opts.year))
+        results = solve_prepared(preps, robust=not ambiguous)
+        cands = []
+        for c, r in zip(combos, results, strict=True):
+            if isinstance(r, UnseenError):
+                note = note or str(r)
+                continue
+            dof = r.extra.get("dof", 0)
+            if dof < 1 and ambiguous:
+                continue
+            if dof >= 1 and r.extra["chi2"] > chi2_ppf(opts.init_p, dof):
+                continue
+            if r.ellipse95.semi_major_m > 2.45 * opts.max_sigma_m:
+                continue
+            score = r.extra["chi2"] / max(dof, 1) if dof else 0.0
+            cands.append((score, c, r))
+        fixes.extend(r for _, _, r in _partition(cands))
+    out = []
+    gate2 = chi2_ppf(opts.gate_p, 2)
+    for f in fixes:
+        near = False
+        for t in live:
+            g = t.state
+            v = t.frame.en_of(f.lat_deg, f.lon_deg, f.alt_m) - g.x[:2]
+            S = g.P[:2, :2] + np.asarray(f.cov_enu_m2, dtype=float)[:2, :2]
+            if float(v @ np.linalg.solve(S, v)) <= gate2:
+                near = True
+                break
+        if not near:
+            out.append(f)
+    return out, (note if not fixes else None)
+
+
+def _channel_label(freq: float | None) -> str:
+    return "" if freq is None else f"{freq:.0f} Hz"
+
+
+def step(
+    state: TrackerState,
+    observations: Sequence,
+    time_s: float,
+    channel: str,
+    freq_hz: float | None,
+    opts: TrackOptions,
+) -> tuple[TrackerState, list[TrackUpdate]]:
+    """One scan of one channel: predict, associate, update, initiate, manage. Pure."""
+    meas = measurements(observations, year=opts.year)
+    mine = [t for t in state.tracks if t.channel == channel]
+    others = [t for t in state.tracks if t.channel != channel]
+    preds = []
+    for t in mine:
+        p, c = predict_track(t, time_s, opts)
+        preds.append((p, c))
+    tracks = [p for p, _ in preds]
+    deltas = [bearing_offsets(meas, t.frame, t.state.x[:2], t.alt_m) for t in tracks]
+    if opts.association == "jpda" and len(tracks) > 1:
+        tracks, left, seen = jpda(tracks, meas, deltas, opts)
+        assigned = [[] for _ in tracks]
+    else:
+        assigned, left = associate(tracks, meas, deltas, opts)
+        seen = [bool(r) for r in assigned]
+    out: list[Track] = []
+    for t, rows, d, hit in zip(tracks, assigned, deltas, seen, strict=True):
+        if rows:
+            sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
+            modes, mu, _ = imm_update(
+                t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
+            )
+            t = replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)))
+        hits = (*t.hits, hit)[-opts.confirm_n :]
+        out.append(replace(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
+    updates: list[TrackUpdate] = []
+    notes = dict(state.notes)
+    started = set(state.started)
+    next_id = state.next_id
+    if left:
+        fixes, note = _initiate(observations, meas, left, out, opts)
+        for f in fixes:
+            f = replace(f, time_s=time_s)
+            out.append(_new_track(f, next_id, channel, freq_hz, opts))
+            next_id += 1
+        if note and channel not in started:
+            notes[channel] = note
+    live = []
+    for t in others + out:
+        dead = time_s - t.last_hit_s > opts.coast_s
+        dead |= sigma_major(t.state.P) > opts.max_sigma_m
+        if t.status == TENTATIVE and t.channel == channel:
+            n_hit = sum(t.hits)
+            if n_hit >= opts.confirm_m:
+                t = replace(t, status=CONFIRMED)
+                started.add(channel)
+                notes.pop(channel, None)
+            elif n_hit + (opts.confirm_n - len(t.hits)) < opts.confirm_m:
+                dead = True
+        if dead:
+            updates.append(replace(to_update(t, DELETED), time_s=max(time_s, t.time_s)))
+            continue
+        live.append(t)
+        if t.channel == channel and t.hits[-1]:
+            updates.append(to_update(t))
+    live.sort(key=lambda t: t.id)
+    updates.sort(key=lambda u: u.track)
+    return (
+        TrackerState(tuple(live), next_id, tuple(sorted(notes.items())), frozenset(started)),
+        updates,
+    )
+
+
+def freq_of(o) -> float | None:
+    f = getattr(o, "freq_hz", None)
+    if f is None and isinstance(o, Fix):
+        f = o.extra.get("freq_hz") if o.extra else None
+    return None if f is None else float(f)
+
+
+class ChannelMap:
+    """Frequencies → channels: a frequency within `width_hz` of a known channel's first frequency
+    joins it, otherwise it opens a new channel. Without a frequency the group names the channel."""
+
+    def __init__(self, width_hz: float) -> None:
+        self.width_hz = width_hz
+        self.centres: list[float] = []
+
+    def key(self, o, group: str = "") -> tuple[str, float | None]:
+        f = freq_of(o)
+        if f is None:
+            return (f"group {group!r}" if group else ""), None
+        if not np.isfinite(f):
+            raise InputError(f"freq_hz must be finite, got {f}")
+        near = [c for c in self.centres if abs(c - f) <= self.width_hz]
+        if near:
+            c = min(near, key=lambda c: abs(c - f))
+        else:
+            c = f
+            self.centres.append(f)
+        return _channel_label(c), c
+
+
+def _time(o) -> float:
+    t = float(o.time_s)
+    if not np.isfinite(t):
+        raise InputError(f"time_s must be finite, got {t}")
+    return t
+
+
+def scans(
+    groups: dict[str, Sequence], opts: TrackOptions
+) -> list[tuple[float, str, float | None, list]]:
+    """(time_s, channel, freq_hz, observations) per scan in time order (stable within a time)."""
+    flat = [(_time(o), g, o) for g, obs in groups.items() for o in obs]
+    flat.sort(key=lambda x: x[0])
+    cmap = ChannelMap(opts.channel_hz)
+    buckets: dict[tuple[float, str], list] = {}
+    meta: dict[str, float | None] = {}
+    for t, g, o in flat:
+        ch, fc = cmap.key(o, g)
+        meta[ch] = fc
+        buckets.setdefault((t, ch), []).append(o)
+    keys = sorted(buckets, key=lambda k: (k[0], k[1]))
+    return [(t, ch, meta[ch], buckets[(t, ch)]) for t, ch in keys]
+
+
+def run(
+    groups: dict[str, Sequence] | Sequence, opts: TrackOptions | None = None
+) -> tuple[list[TrackUpdate], TrackerState]:
+    """Track every channel of a batch of observations (any order); updates in time order."""
+    opts = opts or TrackOptions()
+    if not isinstance(groups, dict):
+        groups = {"": list(groups)}
+    state = TrackerState()
+    updates: list[TrackUpdate] = []
+    for t, ch, f, obs in scans(groups, opts):
+        state, up = step(state, obs, t, ch, f, opts)
+        updates.extend(up)
+    return updates, state
+
+
+class Tracker:
+    """Observations one at a time, in any order within `opts.lag_s` of the latest time seen.
+
+    Each scan's starting state is kept while the scan is within the lag; an observation for an
+    earlier time joins its scan and every scan from there on is filtered again from the retained
+    state, so the result equals filtering the observations in time order. `add` returns the
+    updates of the scans it (re)filtered: a later update for the same track and time revises the
+    earlier one. Observations older than the lag are refused (kept in `late`, never used).
+    """
+
+    def __init__(self, opts: TrackOptions | None = None) -> None:
+        self.opts = opts or TrackOptions()
+        self.state = TrackerState()
+        self.cmap = ChannelMap(self.opts.channel_hz)
+        self.scans: list[tuple[float, str, float | None, list]] = []
+        self.snaps: list[TrackerState] = []
+        self.latest = -np.inf
+        self.late: list = []
+
+    def add(self, obs, group: str = "") -> list[TrackUpdate]:
+        t = _time(obs)
+        if t < self.latest - self.opts.lag_s:
+            self.late.append(obs)
+            return []
+        ch, fc = self.cmap.key(obs, group)
+        keys = [(s[0], s[1]) for s in self.scans]
+        if (t, ch) in keys:
+            i = keys.index((t, ch))
+            self.scans[i][3].append(obs)
+        else:
+            i = sum(1 for k in keys if k < (t, ch))
+            self.scans.insert(i, (t, ch, fc, [obs]))
+            self.snaps.insert(i, self.snaps[i] if i < len(self.snaps) else self.state)
+        state = self.snaps[i]
+        ups: list[TrackUpdate] = []
+        for j in range(i, len(self.scans)):
+            self.snaps[j] = state
+            tj, chj, fj, oj = self.scans[j]
+            state, up = step(state, oj, tj, chj, fj, self.opts)
+            ups.extend(up)
+        self.state = state
+        self.latest = max(self.latest, t)
+        while self.scans and self.scans[0][0] < self.latest - self.opts.lag_s:
+            self.scans.pop(0)
+            self.snaps.pop(0)
+        return ups
+
+
+def unobservable(state: TrackerState) -> dict[str, GeometryError]:
+    """Channels that never started a track, with the reason."""
+    return {
+        ch: GeometryError(f"channel {ch or 'default'}: no track: {msg}")
+        for ch, msg in state.notes
+        if ch not in state.started
+    }
