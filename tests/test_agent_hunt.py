@@ -1,0 +1,106 @@
+"""Agent = hunt: the Saint-Malo recordings through `unseen serve` + one `unseen station --once`
+per site (station.toml with only what a field engineer knows) give the hunt's fix.
+
+Truth is the simulator's: the attic's position and Etienne's on-air schedule (10–30 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from unseen.cli import main
+from unseen.geo import distance
+from unseen.locate.coverage import inside_ellipse
+from unseen.pipeline.hunt import hunt_dir
+from unseen.pipeline.layout import load_dir
+from unseen.serve.process import ServerProcess
+from unseen.types import Ellipse, Fix
+
+ATTIC = (48.64985, -2.02720)
+START = datetime(2026, 8, 13, 21, 0, tzinfo=UTC).timestamp()  # the scenario's start_utc
+ON_S = (10.0, 30.0)  # Etienne on the air (scenario schedule: offset 10 s, 20 s on)
+FRAME_S = 8192 / 2.4e6
+
+
+def _toml(d, name, lat, lon, url, token, extra=""):
+    p = d / f"{name}.toml"
+    p.write_text(f"""
+[station]
+name = "{name}"
+lat = {lat}
+lon = {lon}
+[server]
+url = "{url}"
+token = "{token}"
+hunt = "saint-malo"
+[spool]
+path = "{name}-spool.sqlite"
+[source]
+kind = "file"
+path = "{d / name}.sigmf-meta"
+registry = "{d / "registry.csv"}"
+{extra}
+""")
+    return p
+
+
+def _fix(doc: dict) -> Fix:
+    e = doc["ellipse95"]
+    return Fix(doc["lat"], doc["lon"], doc.get("alt_m", 0.0),
+               tuple(tuple(r) for r in doc["cov_enu_m2"]), Ellipse(1, 1, 0),
+               Ellipse(e["semi_major_m"], e["semi_minor_m"], e["orientation_deg"]), 0.0, "", 0)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_agents_posting_to_the_server_give_the_hunts_fix(tmp_path, caplog):
+    d = tmp_path / "sm"
+    assert main(["simulate", "saint-malo", "--out", str(d), "--duration-s", "22", "--quiet"]) == 0
+    hunt = hunt_dir(d).final
+    admin = secrets.token_urlsafe(32)
+    h = {"Authorization": f"Bearer {admin}"}
+    caplog.set_level(logging.INFO)
+    with ServerProcess(tmp_path / "s.sqlite", admin) as srv:
+        for st in load_dir(d):
+            fr = st.frames[0]
+            tok = httpx.post(f"{srv.url}/api/v1/stations", headers=h, trust_env=False,
+                             json={"name": st.id, "lat": fr.lat_deg, "lon": fr.lon_deg}
+                             ).json()["token"]  # fmt: skip
+            cfg = _toml(d, st.id, fr.lat_deg, fr.lon_deg, srv.url, tok)
+            assert main(["station", "--config", str(cfg), "--once"]) == 0
+        rows = httpx.get(f"{srv.url}/api/v1/hunts/saint-malo/observations", headers=h,
+                         params={"limit": 1000}, trust_env=False).json()  # fmt: skip
+        last = max(r["seq"] for r in rows)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the server fuses in the background
+            got = httpx.get(f"{srv.url}/api/v1/hunts/saint-malo/fix", headers=h, trust_env=False)
+            if got.status_code == 200 and got.json()["last_seq"] == last:
+                break
+            time.sleep(0.2)
+    assert got.status_code == 200, got.text
+    fix = _fix(got.json())
+    log = caplog.text
+    # Every agent calibrated on a licensed transmitter from the registry, and said so.
+    assert log.count("array calibrated on Licensed FM") == 4
+    bearings = [r for r in rows if r["kind"] == "bearing"]
+    assert {r["station"] for r in bearings} == {"dinard", "aleth", "parame", "werner"}
+    # Absolute times (core:datetime), and no bearing while the pirate is off the air.
+    rel = [r["time_s"] - START for r in bearings]
+    assert min(rel) >= 0 and max(rel) <= 22
+    off = [t for t in rel if not ON_S[0] - 1 <= t <= ON_S[1] + FRAME_S]
+    assert off == [], off
+    assert all(r["sigma_sys_deg"] >= 0 and r["sigma_deg"] >= 0.5 for r in bearings)
+    # No target frequency given: every agent found the unlicensed 94.2 MHz carrier.
+    assert all(abs(r["freq_hz"] - 94.2e6) < 20e3 for r in bearings)
+    err = float(distance(fix.lat_deg, fix.lon_deg, *ATTIC))
+    to_hunt = float(distance(fix.lat_deg, fix.lon_deg, hunt.lat_deg, hunt.lon_deg))
+    inside, d2 = inside_ellipse(fix, *ATTIC)
+    print(f"agent fix: {err:.2f} m from the attic (d² {d2:.2f}), {to_hunt:.2f} m from the hunt's;"
+          f" ellipse95 {fix.ellipse95}; {len(bearings)} bearings, {len(off)} off the air")
+    assert err < 10.0 and inside, (err, d2)
+    assert to_hunt < 3.0, to_hunt
