@@ -52,9 +52,9 @@ registry = "{d / "registry.csv"}"
 
 def _fix(doc: dict) -> Fix:
     e = doc["ellipse95"]
-    return Fix(doc["lat"], doc["lon"], doc.get("alt_m", 0.0),
-               tuple(tuple(r) for r in doc["cov_enu_m2"]), Ellipse(1, 1, 0),
-               Ellipse(e["semi_major_m"], e["semi_minor_m"], e["orientation_deg"]), 0.0, "", 0)  # fmt: skip
+    e95 = Ellipse(e["semi_major_m"], e["semi_minor_m"], e["orientation_deg"])
+    cov = tuple(tuple(r) for r in doc["cov_enu_m2"])
+    return Fix(doc["lat"], doc["lon"], doc.get("alt_m", 0.0), cov, e95, e95, 0.0, "", 0)
 
 
 @pytest.mark.slow

@@ -24,12 +24,14 @@ timeout_s = 10.0                # HTTP timeout
 
 [source]                        # required; kind = file | directory | soapy | kraken
 kind = "kraken"
-url = "http://kraken.local:8081/DOA_value.html"   # or a local file path
-format = "xml"                  # xml (doa.xml, DF Aggregator) | csv (Kraken App line)
-poll_s = 1.0
-sigma_deg = 5.0                 # bearing standard deviation to report
-min_confidence = 0.0            # drop readings below (0..1)
-use_gnss = true                 # take position/heading from the Kraken output when valid
+url = "http://kraken.local:8081/DOA_value.html"   # or doa.xml, or a local file path
+poll_s = 1.0                    # XML or CSV is told from the content (`format` is ignored)
+sigma_deg = 5.0                 # bearing standard deviation to report (≥ min_sigma_deg)
+min_sigma_deg = 0.5             # no bearing's sigma below this, any source kind
+confidence_full_db = 10.0       # Kraken PAPR (dB) that maps to confidence 1.0
+min_confidence = 0.0            # drop readings below (0..1): PAPR < min_confidence × full_db
+csv_convention = "auto"         # auto: θ or 360 − θ per line from its DOA spectrum
+use_gnss = true                 # take position/heading from the Kraken output when it has a fix
 ```
 For `kind = "file"` (one recording), `"directory"` (recordings appearing in a folder; each is
 processed once its size stops changing) or `"soapy"` (live): `path`, `frame` (samples per DOA
@@ -193,13 +195,17 @@ def load_config(path: str | os.PathLike) -> StationConfig:
         u = _get(src, "url", str, file, "source")
         if "://" not in u and not Path(u).is_absolute():
             src["url"] = str(file.parent / u)
-        fmt = _get(src, "format", str, file, "source", "xml")
-        if fmt not in ("xml", "csv"):
-            raise ConfigError(f"{file}: [source] format = {fmt!r}: expected 'xml' or 'csv'")
+        fmt = _get(src, "format", str, file, "source", "auto")
+        if fmt not in ("auto", "xml", "csv"):
+            raise ConfigError(f"{file}: [source] format = {fmt!r}: expected auto, xml or csv")
+        conv = _get(src, "csv_convention", str, file, "source", "auto")
+        if conv not in ("auto", "theta", "360-theta"):
+            raise ConfigError(f"{file}: [source] csv_convention = {conv!r}: expected auto, "
+                              "theta or 360-theta")  # fmt: skip
         _range(_get(src, "sigma_deg", float, file, "source", 5.0), 0.01, 180, file,
                "[source] sigma_deg")  # fmt: skip
-        _range(_get(src, "confidence_full", float, file, "source", 1.0), 0.001, 1e6, file,
-               "[source] confidence_full")  # fmt: skip
+        _range(_get(src, "confidence_full_db", float, file, "source", 10.0), 0.01, 1000, file,
+               "[source] confidence_full_db")  # fmt: skip
         _get(src, "use_gnss", bool, file, "source", True)
     else:
         _get(src, "path", str, file, "source", "")
