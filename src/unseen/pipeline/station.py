@@ -363,8 +363,11 @@ class IqFollower:
                     continue
                 try:
                     rows = process_recording(f, self.setup)
-                except (InputError, OSError, UnicodeDecodeError, ValueError) as exc:
-                    log.error("%s: skipped, unreadable: %s", f, str(exc).splitlines()[0])
+                except Exception as exc:  # one bad recording must not stop the others
+                    why = (str(exc).splitlines() or [""])[0]
+                    if not isinstance(exc, InputError | OSError):
+                        why = f"{type(exc).__name__}: {why}"
+                    log.error("%s: skipped, unreadable: %s", f, why)
                     continue
                 self.pending.append(key)
                 return rows
