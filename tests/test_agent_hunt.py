@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from unseen.cli import main
+from unseen.doa import Array
 from unseen.geo import distance
 from unseen.locate.coverage import inside_ellipse
 from unseen.pipeline.hunt import hunt_dir
@@ -57,10 +58,46 @@ def _fix(doc: dict) -> Fix:
     return Fix(doc["lat"], doc["lon"], doc.get("alt_m", 0.0), cov, e95, e95, 0.0, "", 0)
 
 
-@pytest.mark.slow
-def test_agents_posting_to_the_server_give_the_hunts_fix(tmp_path, caplog):
-    d = tmp_path / "sm"
+@pytest.fixture(scope="module")
+def saint_malo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sm")
     assert main(["simulate", "saint-malo", "--out", str(d), "--duration-s", "31", "--quiet"]) == 0
+    return d
+
+
+def test_calibrate_picks_one_transmitter_out_of_a_multi_signal_recording(saint_malo, tmp_path):
+    """Dinard hears FM A (strongest), FM B and the pirate. Calibrated on FM B alone (--freq-hz)
+    before the pirate starts (--stop-s), the array points at FM A within the bearing floor;
+    calibrated at FM B's azimuth on the whole band (where FM A dominates) it does not."""
+    from unseen.channelize import channelize
+    from unseen.doa import Calibration, estimate
+    from unseen.geo import azimuth, wrap180
+    from unseen.sources import open_recording
+
+    dinard, fm_a, fm_b = (48.6325, -2.06), (48.58, -2.06), (48.645, -2.005)
+    rec = saint_malo / "dinard.sigmf-meta"
+    az_b = float(azimuth(*dinard, *fm_b))
+    args = ["calibrate", str(rec), "--azimuth", f"{az_b}", "--stop-s", f"{8 * 8192 / 2.4e6}"]
+    assert main([*args, "--freq-hz", "94.9e6", "--out", str(tmp_path / "b.json")]) == 0
+    assert main([*args, "--out", str(tmp_path / "all.json")]) == 0
+    r = open_recording(rec)
+    blk = channelize(r.read(0, 8192), 93.5e6, 200e3)
+    arr = Array.from_dict(r.extensions["unseen:array"])
+    true_a = float(azimuth(*dinard, *fm_a))
+
+    def err(path):
+        est = estimate(blk, arr, 93.5e6, "music", 1, calibration=Calibration.load(path))
+        return abs(float(wrap180(est.azimuths_deg[0] - true_a)))
+
+    assert err(tmp_path / "b.json") < 2.0
+    assert err(tmp_path / "all.json") > 5.0
+    assert main([*args[:2], "--azimuth", "1", "--start-s", "5", "--stop-s", "1",
+                 "--out", str(tmp_path / "x.json")]) == 2  # fmt: skip
+
+
+@pytest.mark.slow
+def test_agents_posting_to_the_server_give_the_hunts_fix(saint_malo, tmp_path, caplog):
+    d = saint_malo
     hunt = hunt_dir(d).final
     admin = secrets.token_urlsafe(32)
     h = {"Authorization": f"Bearer {admin}"}
