@@ -122,11 +122,15 @@ def load_config(path: str | os.PathLike) -> StationConfig:
     """Read and check a station.toml; errors name the file, section and key."""
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text())
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{file}: no such station config file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{file}: not valid TOML: {' '.join(str(exc).split())}") from None
     for sec in ("station", "server", "source"):
         if not isinstance(data.get(sec), dict):
             raise ConfigError(f"{file}: missing section [{sec}]")
