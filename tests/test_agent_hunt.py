@@ -141,3 +141,18 @@ def test_agents_posting_to_the_server_give_the_hunts_fix(saint_malo, tmp_path, c
           f" ellipse95 {fix.ellipse95}; {len(bearings)} bearings, {len(off)} off the air")
     assert err < 10.0 and inside, (err, d2)
     assert to_hunt < 3.0, to_hunt
+
+
+def test_with_freq_hz_the_agent_dfs_that_channel(saint_malo):
+    """freq_hz = FM A (licensed, continuous): a bearing in every frame, pointing at FM A."""
+    from unseen.geo import azimuth, wrap180
+    from unseen.pipeline.station import StationSetup, process_recording
+    from unseen.types import Site
+
+    setup = StationSetup("dinard", "h", Site("dinard", 48.6325, -2.06), freq_hz=93.5e6,
+                         registry=str(saint_malo / "registry.csv"))  # fmt: skip
+    rows = process_recording(saint_malo / "dinard.sigmf-meta", setup)
+    b = [r for r in rows if r["kind"] == "bearing"]
+    assert len(b) == 31 and all(r["freq_hz"] == pytest.approx(93.5e6, abs=20e3) for r in b)
+    true = float(azimuth(48.6325, -2.06, 48.58, -2.06))
+    assert all(abs(float(wrap180(r["bearing_deg"] - true))) < 3 * r["sigma_deg"] for r in b)
