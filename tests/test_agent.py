@@ -150,11 +150,15 @@ def test_spool_survives_kill_minus_9_of_its_writer(tmp_path):
 
 
 def kraken_lines(t_ms: int, n: int) -> str:
-    return "".join(
-        f"{t_ms}, {(7 * k) % 360}.0, 0.9, -40.0, {93_000_000 + 100_000 * k}, UCA, 100, parame, "
-        f"48.657, -1.99, 20, 20, GPS, R, R, R, R, 1.0, 2.0\n"
-        for k in range(n)
-    )
+    """n VFO lines as the current DSP writes them: DOA = 360 − θ, PAPR 9 dB, 360 spectrum values
+    peaking at θ."""
+    out = []
+    for k in range(n):
+        theta = (7 * k) % 360
+        spec = ", ".join("10.00" if b == theta else "0.00" for b in range(360))
+        head = f"{t_ms}, {(360 - theta) % 360}, 9.00, -40.0, {93_000_000 + 100_000 * k}, UCA"
+        out.append(f"{head}, 100, parame, 48.657, -1.99, 20, 20, GPS, R, R, R, R, {spec} \n")
+    return "".join(out)
 
 
 def all_ids(url: str, token: str) -> list[str]:

@@ -27,7 +27,9 @@ def recording(tmp_path_factory):
     return base.with_suffix(".sigmf-meta")
 
 
-def config(tmp_path, source: str, url="http://127.0.0.1:9", token="t", hunt="iq"):
+def config(tmp_path, source: str, url="http://127.0.0.1:9", token="t", hunt="iq",
+           floors=None):  # fmt: skip
+    floors = NO_FLOORS if floors is None else floors
     p = tmp_path / "station.toml"
     p.write_text(f"""
 [station]
@@ -44,8 +46,13 @@ path = "spool.sqlite"
 {source}
 frame = 4096
 poll_s = 0.05
+{floors}
 """)
     return load_config(p)
+
+
+# the honest CRB sigma is checked below, so the operator's floors are lowered here
+NO_FLOORS = "sigma_floor_deg = 0.0\nmin_sigma_deg = 0.001"
 
 
 def test_file_source_gives_bearings_consistent_with_truth_and_their_sigma(tmp_path, recording):
@@ -140,3 +147,11 @@ def test_site_calibration_removes_channel_phase_errors(tmp_path):
     # inflating sigma well past the calibrated one
     assert err(raw).mean() > 2 * err(fixed).mean()
     assert sig(raw).min() > 10 * sig(fixed).max()
+
+
+def test_bearing_sigma_never_below_the_floors(tmp_path, recording):
+    src = f'kind = "file"\npath = "{recording}"'
+    rows = [r for r in IqFollower(config(tmp_path, src, floors="")).poll()]
+    assert rows and min(r["sigma_deg"] for r in rows) == 2.0  # the hunt's sigma_floor_deg
+    rows = IqFollower(config(tmp_path, src, floors="sigma_floor_deg = 0.0")).poll()
+    assert rows and min(r["sigma_deg"] for r in rows) == 0.5  # min_sigma_deg, every source

@@ -22,3 +22,25 @@ def test_core_does_not_import_edge():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"numeric core imports the edge: {out.stdout.strip()}"
+
+
+def test_report_does_not_import_the_pipeline():
+    """The report draws a HuntResult; the pipeline makes one (no report → pipeline cycle)."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import unseen.report as r\n"
+        "for info in pkgutil.walk_packages(r.__path__, 'unseen.report.'):\n"
+        "    importlib.import_module(info.name)\n"
+        "print(','.join(m for m in sys.modules if m.startswith('unseen.pipeline')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"report imports the pipeline: {out.stdout.strip()}"
+    import ast
+    from pathlib import Path
+
+    import unseen.report
+
+    for f in Path(unseen.report.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("unseen.pipeline"), f"{f}: {node.module}"

@@ -10,30 +10,36 @@ import time
 
 from unseen.agent.config import StationConfig
 from unseen.agent.spool import Spool
-from unseen.agent.uplink import RejectedError, TransientError, Uplink, backoff_s
+from unseen.agent.uplink import RejectedError, StuckError, TransientError, Uplink, backoff_s
 from unseen.errors import ConfigError, UnseenError
 
 log = logging.getLogger("unseen.agent")
 ONCE_ATTEMPTS = 5
 
 
-def make_source(cfg: StationConfig):
-    """The observation source of `cfg`: an object with `poll() -> list[rows]`, `poll_s` and
-    `exhausted` (True once a finite source has nothing more to give)."""
+def make_source(cfg: StationConfig, *, state: Spool | None = None, once: bool = False):
+    """The observation source of `cfg`: an object with `poll() -> list[rows]`, `poll_s`,
+    `exhausted` (True once a finite source has nothing more to give) and optionally
+    `mark_done()` (called once the rows of the last poll are durably spooled)."""
     kind = cfg.source["kind"]
     if kind == "kraken":
         from unseen.agent.kraken import KrakenFollower
 
-        return KrakenFollower(cfg)
+        return KrakenFollower(cfg, once=once)
     from unseen.pipeline.station import IqFollower
 
-    return IqFollower(cfg)
+    return IqFollower(cfg, state=state, once=once)
 
 
-def deliver(spool: Spool, uplink: Uplink, batch: int) -> tuple[int, int]:
+def deliver(
+    spool: Spool, uplink: Uplink, batch: int, *, trusted: bool = False
+) -> tuple[int, int]:
     """Post spooled rows oldest first until the spool is empty; returns (accepted, duplicates).
 
-    Raises TransientError when the server is away (rows stay spooled)."""
+    A refused batch is retried row by row: rows refused for their own content are set aside
+    (`Spool.reject`, each logged with the server's reason) only when the server accepts others
+    (in this batch, or before: `trusted`); when it refuses every row, nothing is set aside and
+    StuckError says why. Raises TransientError when the server is away (rows stay spooled)."""
     acc = dup = 0
     while True:
         rows = spool.peek(batch)
@@ -42,21 +48,26 @@ def deliver(spool: Spool, uplink: Uplink, batch: int) -> tuple[int, int]:
         try:
             a, d = uplink.post(rows)
         except RejectedError as exc:
-            if len(rows) == 1:
-                log.error("observation %s rejected by the server: %s", rows[0]["id"], exc)
-                spool.reject(rows, str(exc))
-                continue
+            refused = []
             for one in rows:
                 try:
                     a, d = uplink.post([one])
                 except RejectedError as e1:
-                    spool.reject([one], str(e1))
+                    refused.append((one, str(e1)))
                     continue
                 spool.ack([one["id"]])
-                acc, dup = acc + a, dup + d
+                acc, dup, trusted = acc + a, dup + d, True
+            if not trusted:
+                raise StuckError(
+                    f"server refused every row of a batch of {len(rows)} ({exc}); "
+                    f"{len(spool)} rows kept in the spool"
+                ) from None
+            for one, why in refused:
+                log.error("observation %s set aside, refused by the server: %s", one["id"], why)
+                spool.reject([one], why)
             continue
         spool.ack([r["id"] for r in rows])
-        acc, dup = acc + a, dup + d
+        acc, dup, trusted = acc + a, dup + d, True
 
 
 def run(cfg: StationConfig, *, once: bool = False, max_s: float | None = None) -> int:
@@ -65,7 +76,7 @@ def run(cfg: StationConfig, *, once: bool = False, max_s: float | None = None) -
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     spool = Spool(cfg.spool_path)
     uplink = Uplink(cfg.url, cfg.token, timeout_s=cfg.timeout_s)
-    source = make_source(cfg)
+    source = make_source(cfg, state=spool, once=once)
     stop = threading.Event()
     produced = threading.Event()
     failure: list[BaseException] = []
@@ -91,6 +102,9 @@ def run(cfg: StationConfig, *, once: bool = False, max_s: float | None = None) -
                 if rows:
                     spool.put(rows)
                     produced.set()
+                done = getattr(source, "mark_done", None)
+                if done is not None:
+                    done()
                 if getattr(source, "exhausted", once):
                     return
                 stop.wait(source.poll_s)
@@ -103,16 +117,27 @@ def run(cfg: StationConfig, *, once: bool = False, max_s: float | None = None) -
     t.start()
     rng = random.Random()
     attempt = 0
+    trusted = False
+    stuck = False
     t0 = time.monotonic()
     try:
         while not stop.is_set():
             if max_s is not None and time.monotonic() - t0 > max_s:
                 break
             try:
-                a, d = deliver(spool, uplink, cfg.batch)
+                a, d = deliver(spool, uplink, cfg.batch, trusted=trusted)
                 if a or d:
+                    trusted = True
                     log.info("delivered %d observations (%d duplicates)", a, d)
                 attempt = 0
+            except StuckError as exc:
+                log.error("delivery stopped: %s", exc)
+                if once:
+                    stuck = True
+                    t.join()
+                    break
+                stop.wait(cfg.max_s)
+                continue
             except TransientError as exc:
                 wait = backoff_s(attempt, cfg.initial_s, cfg.max_s, rng)
                 attempt += 1
@@ -141,4 +166,4 @@ def run(cfg: StationConfig, *, once: bool = False, max_s: float | None = None) -
         raise failure[0]
     if left:
         log.warning("%d observations remain spooled for later delivery", left)
-    return 1 if (once and left) else 0
+    return 1 if (once and (left or stuck)) else 0

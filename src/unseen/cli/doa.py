@@ -267,8 +267,27 @@ def calibrate_cmd(
     noise_source: Annotated[
         bool, typer.Option("--noise-source", help="A common noise source feeds every channel.")
     ] = False,
+    freq_hz: Annotated[
+        float | None,
+        typer.Option(help="Calibrate on the transmitter on this frequency only (channelized)."),
+    ] = None,
+    bandwidth_hz: Annotated[
+        float, typer.Option(help="Channel width around --freq-hz, Hz.")
+    ] = 200e3,
+    start_s: Annotated[
+        float, typer.Option(help="Use the recording from this time (s from its start).")
+    ] = 0.0,
+    stop_s: Annotated[
+        float | None, typer.Option(help="... up to this time (s from its start).")
+    ] = None,
 ) -> int:
-    """Estimate per-channel gain/phase offsets and write them as JSON."""
+    """Estimate per-channel gain/phase offsets and write them as JSON.
+
+    In a recording of several transmitters, --freq-hz/--bandwidth-hz pick the known one (its
+    channel is shifted to 0 Hz and low-passed before the covariance) and --start-s/--stop-s
+    the time it was on the air."""
+    import math
+
     import numpy as np
 
     from unseen.doa import calibrate, covariance
@@ -276,21 +295,39 @@ def calibrate_cmd(
 
     if (azimuth is None) == (not noise_source):
         raise InputError("give exactly one of --azimuth DEG or --noise-source")
+    for name, v in (("--start-s", start_s), ("--stop-s", stop_s), ("--freq-hz", freq_hz)):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise InputError(f"{name} {v}: expected a finite number ≥ 0")
+    if not (math.isfinite(bandwidth_hz) and bandwidth_hz > 0):
+        raise InputError(f"--bandwidth-hz {bandwidth_hz}: expected a positive number")
     rec = open_recording(recording)
-    chunk = max(rec.num_channels, min(rec.num_samples, 1 << 16))
+    fs = rec.sample_rate_hz
+    i0 = round(start_s * fs)
+    i1 = rec.num_samples if stop_s is None else min(round(stop_s * fs), rec.num_samples)
+    if i1 - i0 < rec.num_channels:
+        raise InputError(
+            f"{recording}: --start-s {start_s} --stop-s {stop_s} leaves {max(i1 - i0, 0)} "
+            f"samples of {rec.num_samples / fs:.3f} s; expected at least {rec.num_channels}"
+        )
+    chunk = max(rec.num_channels, min(i1 - i0, 1 << 16))
     R = np.zeros((rec.num_channels, rec.num_channels), complex)
     n = 0
-    for block in rec.frames(chunk):
+    for a in range(i0, i1 - rec.num_channels + 1, chunk):
+        block = rec.read(a, min(chunk, i1 - a))
+        if freq_hz is not None:
+            from unseen.channelize import channelize
+
+            block = channelize(block, freq_hz, bandwidth_hz)
         R += covariance(block.samples) * block.num_samples
         n += block.num_samples
     if n == 0:
         raise InputError(f"{recording}: needs at least {rec.num_channels} samples per channel")
     R /= n
     if noise_source:
-        cal = calibrate(R, n, freq_hz=rec.center_freq_hz)
+        cal = calibrate(R, n, freq_hz=freq_hz or rec.center_freq_hz)
     else:
         arr = _array(array, heading_deg, rec.extensions, str(recording))
-        f = _freq(rec, str(recording))
+        f = freq_hz if freq_hz is not None else _freq(rec, str(recording))
         cal = calibrate(R, n, array=arr, azimuth_deg=azimuth, freq_hz=f)
     cal.save(out)
     typer.echo(

@@ -168,7 +168,6 @@ def tdoa_cmd(
     ),
 ) -> int:
     """Time differences between every pair of receivers, as `unseen locate` tdoa rows."""
-    import itertools
     import json
     import sys
 
@@ -234,8 +233,10 @@ def tdoa_cmd(
             bandwidth_hz=reference_bandwidth_hz,
             max_duration_s=max_duration_s,
         )
+    from unseen.tdoa.pairs import pairs
+
     tdoas, disagree = [], []
-    for i, j in itertools.combinations(range(len(recs)), 2):
+    for i, j in pairs(len(recs)):
         if method == "dcf77":
             m = difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s)
         else:

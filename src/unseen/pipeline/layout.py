@@ -409,3 +409,56 @@ def load_dir(path: str | Path, *, frame_samples: int = 8192) -> list[StationData
 
 
 # ---------------------------------------------------------------- the hunt
+
+
+def open_station(
+    path: str | Path,
+    *,
+    station: str,
+    site: Site | None,
+    frame_samples: int = 8192,
+    array: Array | None = None,
+    name: str | None = None,
+) -> StationData:
+    """One recording as a station, as `load_dir` opens each (its frames, array, mobility), with
+    frame times from its own start. A mobile recording (`unseen:mobile`, or captures carrying
+    `unseen:lat_deg`) takes its position per frame from the captures; a fixed one from its
+    `core:geolocation`, else `site`. `array` is used when the recording has no `unseen:array`."""
+    from unseen.sources import open_recording
+
+    rec = open_recording(path)
+    try:
+        doc = rec.extensions.get(K_ARRAY)
+        if doc is not None:
+            arr = Array.from_dict(doc, source=f"{rec.path}: {K_ARRAY}")
+        elif array is not None:
+            arr = array
+        else:
+            raise FileFormatError(
+                f"{rec.path}: no '{K_ARRAY}' (array geometry) in the recording; "
+                "give the array (station.toml: [source] array = \"uca:5:1.0\")"
+            )
+        if rec.num_channels != arr.num_elements:
+            raise FileFormatError(
+                f"{rec.path}: {rec.num_channels} channels but the array has {arr.num_elements}"
+            )
+        mobile = bool(rec.extensions.get(K_MOBILE, False)) or any(
+            K_LAT in c for c in rec.captures
+        )
+        frames = _frames(rec, mobile, frame_samples, rec.utc_ns_at(0), str(rec.path),
+                         rec.site or site)  # fmt: skip
+        if not frames:
+            raise FileFormatError(f"{rec.path}: no complete frame of {frame_samples} samples")
+    except BaseException:
+        rec.close()
+        raise
+    return StationData(
+        id=station,
+        name=name or station,
+        mobile=mobile,
+        gnss_sync=bool(rec.extensions.get(K_SYNC, False)),
+        recording=rec,
+        array=arr,
+        frames=frames,
+        calibration=rec.extensions.get(K_CAL),
+    )

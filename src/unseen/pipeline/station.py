@@ -1,20 +1,28 @@
-"""The station pipeline: IQ as it arrives at one DF site → observation rows for the server.
+"""The station agent's pipeline: one recording (or live IQ) → observation rows for the server.
 
-    recording/receiver ──IqBlock──▶ [channelize to freq_hz] ──▶ doa.estimate ──▶ bearing rows
-                                       (with the site's gain/phase calibration, if any)
-                          └──────▶ detect (+ registry match) ─────────────────▶ detection rows
+    recording ─▶ the station chain (`unseen.pipeline.chain`, the hunt's): band scan → carriers
+                 against the registry → calibration on a licensed transmitter of known position
+                 → channelize the target → DOA in each frame it is on the air
+              ─▶ detection rows (one per carrier) + bearing rows (one per frame on the air)
 
-Rows are the server's observation rows (`unseen locate` rows plus `id` and `hunt`); ids are
-UUIDv5 of (hunt, station, capture, frame, source), the capture being the recording's name, its
-start time (core:datetime) and the SHA-256 of its samples: reprocessing the same recording for
-the same hunt after a crash only produces duplicates the server ignores, while new data or
-another hunt gets new ids.
+The target is `freq_hz` when given, else the strongest carrier the registry does not license;
+with neither a registry nor `freq_hz` the whole band is DFed in every frame (said in the log).
+Bearing rows carry `sigma_sys_deg`, the error the station's calibration leaves common to all its
+bearings, so the server fuses them as the hunt does (`unseen.locate.aggregate`). `time_s` is
+absolute (POSIX s, UTC) from the recording's `core:datetime`; a recording without one is posted
+with seconds from its start and a warning naming the file.
+
+Row ids are UUIDv5 of (hunt, station, capture, frame, source), the capture being the recording's
+name, its start time (core:datetime) and the SHA-256 of its samples: reprocessing the same
+recording for the same hunt after a crash only produces duplicates the server ignores, while new
+data or another hunt gets new ids.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,18 +32,24 @@ import numpy as np
 
 from unseen.doa.array import Array
 from unseen.doa.calibrate import Calibration
-from unseen.errors import ConfigError, InputError, UnseenError
+from unseen.errors import ConfigError, InputError
 from unseen.types import Detection, DoaEstimate, IqBlock, Site
 
 log = logging.getLogger("unseen.station")
 
 NAMESPACE = uuid.UUID("9c1d0b7e-2f0e-4b7a-8f5e-3f4f7f0a51c2")
 PATTERNS = ("*.sigmf-meta", "*.sigmf", "*.wav")
+MIN_SIGMA_DEG = 0.5  # an array's model error is never zero
 
 
 @dataclass(frozen=True)
 class StationSetup:
-    """What the pipeline needs to know about the site (from station.toml)."""
+    """What the pipeline needs to know about the site (from station.toml).
+
+    `calibration`: a file's calibration (applied as is); `calibrate`: else calibrate on a
+    licensed transmitter of known position (False: `calibration = "none"`). `sigma_floor_deg`
+    is the hunt's floor (same name, same default); `min_sigma_deg` the floor for every source.
+    """
 
     station: str
     hunt: str
@@ -50,6 +64,9 @@ class StationSetup:
     min_confidence: float = 0.0
     registry: str | None = None
     calibration: Calibration | None = None
+    calibrate: bool = True
+    sigma_floor_deg: float = 2.0
+    min_sigma_deg: float = MIN_SIGMA_DEG
 
 
 def row_id(*parts: object) -> str:
@@ -69,58 +86,48 @@ def capture_key(path: Path, utc_ns: int | None) -> str:
     return f"{path.name}|{utc_ns}|{digest}"
 
 
-def channelize(block: IqBlock, freq_hz: float, bandwidth_hz: float, taps: int = 129) -> IqBlock:
-    """Shift `freq_hz` to 0 Hz and low-pass to ±bandwidth_hz/2 (windowed-sinc FIR, same rate)."""
-    from scipy.signal import firwin, oaconvolve
-
-    fs = block.sample_rate_hz
-    off = freq_hz - block.center_freq_hz
-    if abs(off) + bandwidth_hz / 2 > fs / 2:
-        raise InputError(
-            f"freq_hz={freq_hz:.0f}: outside the recorded band {block.center_freq_hz:.0f} "
-            f"± {fs / 2:.0f} Hz"
-        )
-    n = np.arange(block.num_samples)
-    x = block.samples * np.exp(-2j * np.pi * off / fs * n).astype(np.complex64)
-    if bandwidth_hz < fs:
-        h = firwin(taps, bandwidth_hz / 2, fs=fs).astype(np.float32)
-        x = oaconvolve(x, h[None, :], mode="same", axes=1).astype(np.complex64)
-    return IqBlock(x, fs, freq_hz, block.start_s, block.utc_ns, block.site)
-
-
 def block_time_s(block: IqBlock) -> float:
     """POSIX seconds of the block when the source knows them, else seconds from its start."""
     return block.utc_ns / 1e9 if block.utc_ns is not None else block.start_s
 
 
+def _bearing_row(
+    setup: StationSetup, key: str, frame: int, k: int, site: Site, time_s: float, az: float,
+    sigma: float, conf: float, freq_hz: float, sys_deg: float | None,
+) -> dict:  # fmt: skip
+    row = {
+        "id": row_id(setup.hunt, setup.station, key, frame, k),
+        "hunt": setup.hunt,
+        "kind": "bearing",
+        "station": setup.station,
+        "time_s": time_s,
+        "lat": site.lat_deg,
+        "lon": site.lon_deg,
+        "alt_m": site.alt_m,
+        "bearing_deg": float(az) % 360.0,
+        "sigma_deg": float(min(max(sigma, setup.min_sigma_deg), 180.0)),
+        "confidence": float(min(max(conf, 0.0), 1.0)),
+        "freq_hz": float(freq_hz),
+    }
+    if sys_deg is not None:
+        row["sigma_sys_deg"] = float(min(sys_deg, 180.0))
+    return row
+
+
 def bearing_rows(
     est: DoaEstimate, block: IqBlock, setup: StationSetup, key: str, freq_hz: float
 ) -> list[dict]:
-    """One bearing row per source found in the frame."""
+    """One bearing row per source found in a live frame (σ floored as the chain floors it)."""
     site = block.site or setup.site
-    rows = []
-    for k, (az, sig, conf) in enumerate(
-        zip(est.azimuths_deg, est.sigma_deg, est.confidence, strict=True)
-    ):
-        if not (np.isfinite(az) and np.isfinite(sig) and sig > 0) or conf < setup.min_confidence:
-            continue
-        rows.append(
-            {
-                "id": row_id(setup.hunt, setup.station, key, est.frame, k),
-                "hunt": setup.hunt,
-                "kind": "bearing",
-                "station": setup.station,
-                "time_s": block_time_s(block),
-                "lat": site.lat_deg,
-                "lon": site.lon_deg,
-                "alt_m": site.alt_m,
-                "bearing_deg": float(az) % 360.0,
-                "sigma_deg": float(min(sig, 180.0)),
-                "confidence": float(min(max(conf, 0.0), 1.0)),
-                "freq_hz": float(freq_hz),
-            }
+    floor = max(setup.sigma_floor_deg, setup.min_sigma_deg)
+    return [
+        _bearing_row(setup, key, est.frame, k, site, block_time_s(block), az, max(sig, floor),
+                     conf, freq_hz, None)
+        for k, (az, sig, conf) in enumerate(
+            zip(est.azimuths_deg, est.sigma_deg, est.confidence, strict=True)
         )
-    return rows
+        if np.isfinite(az) and np.isfinite(sig) and sig > 0 and conf >= setup.min_confidence
+    ]
 
 
 def detection_rows(dets: list[Detection], setup: StationSetup, key: str, t0_s: float) -> list[dict]:
@@ -150,55 +157,92 @@ def detection_rows(dets: list[Detection], setup: StationSetup, key: str, t0_s: f
     return out
 
 
+def chain_options(setup: StationSetup):
+    """The station chain's options from the site's setup."""
+    from unseen.pipeline.chain import ChainOptions
+
+    return ChainOptions(
+        method=setup.method,
+        sigma_floor_deg=max(setup.sigma_floor_deg, setup.min_sigma_deg),
+        target_freq_hz=setup.freq_hz,
+        channel_bandwidth_hz=setup.bandwidth_hz,
+        calibrate=setup.calibrate,
+        calibration=setup.calibration,
+    )
+
+
 def process_recording(path: Path, setup: StationSetup) -> list[dict]:
-    """Detections and per-frame bearings of one recording."""
-    from unseen.detect.detect import detect
-    from unseen.doa.stage import estimate
-    from unseen.sources import open_recording
+    """Detection rows and one bearing row per frame the target is on the air, through the
+    station chain (the hunt's)."""
+    from unseen.pipeline.chain import run_station
+    from unseen.pipeline.layout import open_station
 
-    rec = open_recording(path)
+    path = Path(path)
+    st = open_station(path, station=setup.station, site=setup.site, frame_samples=setup.frame,
+                      array=setup.array)  # fmt: skip
+    rec = st.recording
     try:
-        array = setup.array
-        if "unseen:array" in rec.extensions:
-            array = Array.from_dict(rec.extensions["unseen:array"], source=str(path))
-        if array is None:
-            raise ConfigError(
-                f"{path}: no `unseen:array` in the recording; set [source] array in station.toml"
-            )
-        if array.heading_deg == 0.0 and setup.heading_deg:
-            array = array.rotated(setup.heading_deg)
-        if rec.num_channels != array.num_elements:
-            raise InputError(
-                f"{path}: {rec.num_channels} channels but the array has {array.num_elements}"
-            )
-        key = capture_key(path, rec.utc_ns)
-        t0 = rec.utc_ns / 1e9 if rec.utc_ns is not None else 0.0
-        dets = detect(rec, max_rows=64)
+        if st.array.heading_deg == 0.0 and setup.heading_deg and not st.mobile:
+            st.array = st.array.rotated(setup.heading_deg)
+        registry = None
         if setup.registry:
-            from unseen.detect.registry import load_registry, match
+            from unseen.detect.registry import load_registry
 
-            dets = match(dets, load_registry(setup.registry))
-        rows = detection_rows(dets, setup, key, t0)
-        freq = setup.freq_hz or rec.center_freq_hz
-        for i, block in enumerate(rec.frames(setup.frame)):
-            if setup.freq_hz is not None and setup.freq_hz != block.center_freq_hz:
-                block = channelize(block, setup.freq_hz, setup.bandwidth_hz)
-            try:
-                est = estimate(
-                    block, array, freq, setup.method, setup.num_sources, frame=i,
-                    calibration=setup.calibration,
-                )  # fmt: skip
-            except UnseenError as exc:
-                log.warning("%s frame %d: %s", path, i, exc)
+            registry = load_registry(setup.registry)
+        utc0 = rec.utc_ns_at(0)
+        if utc0 is None:
+            log.warning("%s: no core:datetime: posting time_s as seconds from its start, not UTC",
+                        path)  # fmt: skip
+        key = capture_key(path, rec.utc_ns)
+        opt = chain_options(setup)
+        whole = registry is None and setup.freq_hz is None
+        if whole:
+            log.warning("%s: no registry and no freq_hz: DF the whole band in every frame", path)
+            from dataclasses import replace
+
+            opt = replace(opt, target_freq_hz=float(rec.center_freq_hz),
+                          channel_bandwidth_hz=float(rec.sample_rate_hz))  # fmt: skip
+        run = run_station(st, registry, opt)
+        if run.calibration_source:
+            log.info("%s: array calibrated on %s (σ_sys %.2f°)", path, run.calibration_source,
+                     run.sigma_sys_deg)  # fmt: skip
+        elif setup.calibration is None and setup.calibrate:
+            log.warning("%s: no licensed transmitter with a known site detected: uncalibrated",
+                        path)  # fmt: skip
+        t0 = utc0 / 1e9 if utc0 is not None else 0.0
+        rows = detection_rows(list(run.detections), setup, key, t0)
+        if run.target is None:
+            log.warning("%s: no unlicensed carrier among %d detected: no bearings", path,
+                        len(run.detections))  # fmt: skip
+            return rows
+        if not whole:
+            log.info("%s: target %.4f MHz%s; on the air in %d of %d frames", path,
+                     run.target.freq_hz / 1e6,
+                     "" if math.isfinite(run.target.snr_db) else " (not detected: every frame)",
+                     sum(run.on_air), len(run.on_air))  # fmt: skip
+        freq = run.target.freq_hz
+        if whole:
+            freq = float(rec.center_freq_hz)
+        low = 0
+        for b in run.bearings:
+            if b.confidence < setup.min_confidence:
+                low += 1
                 continue
-            rows += bearing_rows(est, block, setup, key, freq)
+            t = b.utc_ns / 1e9 if b.utc_ns is not None else b.time_s
+            rows.append(
+                _bearing_row(setup, key, b.frame, 0, b.site, t, b.azimuth_deg, b.sigma_deg,
+                             b.confidence, freq, run.sigma_sys_deg)
+            )  # fmt: skip
+        if low:
+            log.info("%s: %d bearing(s) below min_confidence %.2f not posted", path, low,
+                     setup.min_confidence)  # fmt: skip
         return rows
     finally:
         rec.close()
 
 
 def setup_from_config(cfg) -> StationSetup:
-    """A StationSetup from a station.toml (`unseen.agent.StationConfig`)."""
+    """A StationSetup from a station.toml (`unseen.agent.StationConfig`, already checked)."""
     src = cfg.source
     where = f"{cfg.path}: [source]"
     array = None
@@ -207,12 +251,13 @@ def setup_from_config(cfg) -> StationSetup:
             array = Array.from_spec(str(src["array"]), cfg.heading_deg)
         except InputError as exc:
             raise ConfigError(f"{where} array = {src['array']!r}: {exc}") from None
-    types = {"freq_hz": (int, float), "bandwidth_hz": (int, float), "frame": int,
-             "sources": int, "method": str, "registry": str, "calibration": str}  # fmt: skip
-    for key, kind in types.items():
-        if key in src and not isinstance(src[key], kind):
-            raise ConfigError(f"{where} {key} = {src[key]!r}: wrong type")
-    cal = Calibration.load(src["calibration"]) if "calibration" in src else None
+    cal_opt = src.get("calibration")
+    cal = None
+    if cal_opt is not None and cal_opt != "none":
+        try:
+            cal = Calibration.load(cal_opt)
+        except (InputError, OSError) as exc:
+            raise ConfigError(f"{where} calibration = {cal_opt!r}: {exc}") from None
     return StationSetup(
         station=cfg.name,
         hunt=cfg.hunt,
@@ -227,6 +272,9 @@ def setup_from_config(cfg) -> StationSetup:
         min_confidence=float(src.get("min_confidence", 0.0)),
         registry=src.get("registry"),
         calibration=cal,
+        calibrate=cal_opt != "none",
+        sigma_floor_deg=float(src.get("sigma_floor_deg", 2.0)),
+        min_sigma_deg=float(src.get("min_sigma_deg", MIN_SIGMA_DEG)),
     )
 
 
@@ -234,29 +282,57 @@ class IqFollower:
     """The agent's IQ source: a recording (`file`), a directory being written to, or SoapySDR.
 
     `poll()` returns the rows of the next unit of work; `exhausted` turns True when a finite
-    source is done. A directory's file is processed once its size has stopped changing.
+    source is done (a `file` once read; a `directory`, with `once`, when every recording there
+    has been processed). A directory's file is processed once its size has stopped changing.
+    With a `state` store (the spool), recordings already processed are remembered across
+    restarts: `mark_done()`, called once their rows are durably spooled, records them.
+    An unreadable recording in a directory is skipped with one line naming it.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, state=None, once: bool = False):
         self.cfg = cfg
         self.kind = cfg.source["kind"]
         self.setup = setup_from_config(cfg)
         self.poll_s = float(cfg.source.get("poll_s", 1.0))
         self.path = Path(cfg.source.get("path", ""))
+        self.state = state
+        self.once = once
         self.exhausted = False
         self.done: set[str] = set()
         self.sizes: dict[str, int] = {}
+        self.pending: list[str] = []
         self.live = None
         self.frame_no = 0
 
+    def _key(self, f: Path) -> str:
+        data = f.with_suffix(".sigmf-data") if f.suffix == ".sigmf-meta" else f
+        st = data.stat()
+        return f"done|{self.cfg.hunt}|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+    def _delivered(self, key: str) -> bool:
+        return self.state is not None and self.state.get_state(key) is not None
+
+    def mark_done(self) -> None:
+        """Remember the recordings whose rows were just spooled (survives restarts)."""
+        if self.state is not None:
+            for key in self.pending:
+                self.state.set_state(key, str(time.time()))
+        self.pending = []
+
     def poll(self) -> list[dict]:
         if self.kind == "file":
-            if not self.path.exists():
+            if not self.path.is_file():
                 raise ConfigError(
                     f"{self.cfg.path}: [source] path = {str(self.path)!r}: no such file"
                 )
             self.exhausted = True
-            return process_recording(self.path, self.setup)
+            key = self._key(self.path)
+            if self._delivered(key):
+                log.info("%s: already processed (spool state); nothing new", self.path)
+                return []
+            rows = process_recording(self.path, self.setup)
+            self.pending.append(key)
+            return rows
         if self.kind == "directory":
             return self._poll_directory()
         return self._poll_soapy()
@@ -266,23 +342,41 @@ class IqFollower:
             raise ConfigError(
                 f"{self.cfg.path}: [source] path = {str(self.path)!r}: not a directory"
             )
+        waiting = False
         for pattern in PATTERNS:
             for f in sorted(self.path.glob(pattern)):
                 if f.name in self.done:
                     continue
                 data = f.with_suffix(".sigmf-data") if f.suffix == ".sigmf-meta" else f
                 size = data.stat().st_size if data.exists() else -1
-                if size <= 0 or self.sizes.get(f.name) != size:
+                if self.sizes.get(f.name) != size:
                     self.sizes[f.name] = size  # still being written: look again next poll
+                    waiting = True
                     continue
                 self.done.add(f.name)
+                if size <= 0:
+                    log.error("%s: skipped, unreadable: no samples (%s missing or empty)", f,
+                              data.name)  # fmt: skip
+                    continue
+                key = self._key(f)
+                if self._delivered(key):
+                    continue
                 try:
-                    return process_recording(f, self.setup)
-                except (InputError, OSError) as exc:
-                    log.error("%s: skipped: %s", f, exc)
+                    rows = process_recording(f, self.setup)
+                except Exception as exc:  # one bad recording must not stop the others
+                    why = (str(exc).splitlines() or [""])[0]
+                    if not isinstance(exc, InputError | OSError):
+                        why = f"{type(exc).__name__}: {why}"
+                    log.error("%s: skipped, unreadable: %s", f, why)
+                    continue
+                self.pending.append(key)
+                return rows
+        if self.once and not waiting:
+            self.exhausted = True
         return []
 
     def _poll_soapy(self) -> list[dict]:
+        from unseen.channelize import channelize
         from unseen.doa.stage import estimate
         from unseen.sources.soapy import SoapySource
 

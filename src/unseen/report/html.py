@@ -89,7 +89,7 @@ def summary_rows(result: HuntResult) -> list[tuple[str, str]]:
             ("first fix", f"t = {first.time_s:.0f} s from {first.n_used} observations; {how}")
         )
     if result.truth is not None and f is not None:
-        from unseen.pipeline.hunt import inside_ellipse
+        from unseen.locate.coverage import inside_ellipse
 
         t = result.truth
         d = float(distance(f.lat_deg, f.lon_deg, t.lat_deg, t.lon_deg))

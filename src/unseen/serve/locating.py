@@ -3,7 +3,10 @@
 API observation rows are `unseen locate` rows plus `id`, `hunt` (and `seq` once stored);
 `detection` rows are not measurements of position and are left out of the fusion. Sigmas are
 floored at fusion (`SIGMA_FLOOR`, the rows are stored as sent), and a warm-started solve is
-checked and, when in doubt, replaced by a cold one (`solve_rows`).
+checked and, when in doubt, replaced by a cold one (`solve_rows`). Bearings that carry
+`sigma_sys_deg` (a station agent's: the error its calibration leaves common to all of a
+station's bearings) are fused as the hunt fuses them (`unseen.locate.aggregate`), so many
+bearings from one site do not shrink the ellipse as if independent.
 """
 
 from __future__ import annotations
@@ -39,14 +42,23 @@ def floored(row: dict) -> dict:
 
 
 def observations(rows: list[dict]) -> list[Observation]:
-    """Typed observations of the bearing, TDOA and signal-strength rows."""
+    """Typed observations of the bearing, TDOA and signal-strength rows; bearings with
+    `sigma_sys_deg` aggregated per station first."""
+    from unseen.locate.aggregate import aggregate_bearings
     from unseen.locate.io import row_to_observation
 
-    return [
-        row_to_observation(floored(r), f"observation {r.get('id')}")[1]
-        for r in rows
-        if r.get("kind") in ("bearing", "tdoa", "rssi")
-    ]
+    shared, sys, rest = [], [], []
+    for r in rows:
+        if r.get("kind") not in ("bearing", "tdoa", "rssi"):
+            continue
+        r = floored(r)
+        obs = row_to_observation(r, f"observation {r.get('id')}")[1]
+        if r.get("kind") == "bearing" and r.get("sigma_sys_deg") is not None:
+            shared.append(obs)
+            sys.append(float(r["sigma_sys_deg"]))
+        else:
+            rest.append(obs)
+    return [*aggregate_bearings(shared, sys), *rest] if shared else rest
 
 
 def distrust(fix, initial: tuple[float, float]) -> str | None:

@@ -113,6 +113,11 @@ class BearingIn(_Obs):
     bearing_deg: num(ge=0.0, lt=360.0) = Field(description="Degrees clockwise from true north.")
     sigma_deg: num(gt=0.0, le=180.0)
     magnetic: Flag = False
+    sigma_sys_deg: num(ge=0.0, le=180.0) | None = Field(
+        None,
+        description="Error common to every bearing of this station (its calibration's), "
+        "degrees: the server fuses such bearings as the hunt does (`unseen.locate.aggregate`).",
+    )
 
 
 class TdoaIn(_Obs):
