@@ -120,6 +120,7 @@ def on_grid(
     freq_hz: float | None = None,
     bandwidth_hz: float | None = None,
     max_duration_s: float = 120.0,
+    allow_unsynchronised: bool = False,
 ) -> list[IqBlock]:
     """Blocks of the recordings' common time span on one absolute time grid (channel 0).
 
@@ -127,7 +128,8 @@ def on_grid(
     channelized to freq_hz ± bandwidth_hz/2 when given, then interpolated at t_k = t0 + k/fs with
     fs the first recording's (decimated) rate. At most `max_duration_s` of overlap is used.
     Errors if the recordings do not overlap in time or carry no sample-accurate absolute time
-    (none, or only a file-name time).
+    (none, or only a file-name time or KiwiSDR stamps without a GNSS solution, unless
+    `allow_unsynchronised`).
     """
     from unseen.channelize import channelize, decimation_for
 
@@ -138,10 +140,13 @@ def on_grid(
                 f"{r.path}: no absolute time (core:datetime / GNSS stamps); "
                 "TDOA needs time-stamped recordings"
             )
-        if (getattr(r, "extensions", None) or {}).get("unseen:time_source") == "file name":
+        src = (getattr(r, "extensions", None) or {}).get("unseen:time_source")
+        if src in ("file name", "no GNSS solution") and not allow_unsynchronised:
             raise InputError(
-                f"{r.path}: absolute time comes only from the file name (1 s resolution); TDOA "
-                "needs sample-accurate time stamps (KiwiSDR `kiwi` GNSS chunks, core:datetime)"
+                f"{r.path}: absolute time comes only from the file name (1 s resolution"
+                f"{'; its KiwiSDR blocks have no GNSS solution' if src != 'file name' else ''}); "
+                "TDOA needs sample-accurate time stamps (KiwiSDR `kiwi` GNSS chunks, "
+                "core:datetime; --allow-unsynchronised to use it anyway)"
             )
         t = r.times_ns(0, 1)[0], r.times_ns(r.num_samples - 1, 1)[0]
         spans.append((int(t[0]), int(t[1])))
