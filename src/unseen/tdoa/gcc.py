@@ -338,11 +338,13 @@ def coherence_crb(
 
     var τ ≥ 1 / (T Σ_f Δf (2πf)² C(f) / (1 − C(f))) with C = |γ|², T the duration: each
     frequency cell of width 1/T contributes Fisher information (2πf)² C/(1−C) (Carter 1987).
-    `b` is first shifted by `delay_s` so the coherence is not lost to the delay. Frequencies
+    `b` is first shifted by `delay_s` rounded to whole samples so the coherence is not lost to
+    the delay (the fraction left is a per-bin phase common to all Welch segments, which |S_ab|
+    ignores, plus a misalignment of < 1/nperseg of a segment). Frequencies
     are relative to the signal centroid (a common phase drift carries no delay information).
     """
     n = len(a)
-    bs = fractional_shift(b, delay_s * fs)
+    bs = _shift(b, round(delay_s * fs))
     nperseg = int(min(nperseg, n // 8 if n >= 64 else n))
     f, Saa, Sbb, Sab = welch3(a, bs, fs, nperseg)
     C = np.abs(Sab) ** 2 / np.maximum(Saa * Sbb, 1e-300)
@@ -356,6 +358,17 @@ def coherence_crb(
     T = n / fs
     info = T * df * np.sum((2 * np.pi * (f - fc)) ** 2 * w)
     return (float(1 / np.sqrt(info)) if info > 0 else float("inf")), f, C
+
+
+def _shift(x: np.ndarray, k: int) -> np.ndarray:
+    """x delayed by k whole samples (zeros shifted in): y[i] = x[i − k]."""
+    y = np.zeros_like(x)
+    if abs(k) < len(x):
+        if k >= 0:
+            y[k:] = x[: len(x) - k]
+        else:
+            y[:k] = x[-k:]
+    return y
 
 
 def welch3(
