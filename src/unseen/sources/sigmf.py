@@ -16,6 +16,7 @@ import tarfile
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -276,17 +277,30 @@ def _data_file(meta: Path, glob: dict, where: str) -> Path:
     return meta.with_name(name)
 
 
+@lru_cache(maxsize=1)
+def _schema_validator():
+    """The SigMF JSON-schema validator (sigmf's schema), built once: `jsonschema.validate`
+    re-checks the schema itself on every call (~0.3 s)."""
+    import jsonschema
+    from sigmf.schema import get_schema
+
+    schema = get_schema()
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
 def _validate(doc: dict, where: str) -> None:
-    from sigmf.validate import validate
+    import jsonschema
 
     try:
-        validate(doc)
-    except Exception as exc:  # jsonschema and sigmf errors alike: reported as one line
-        path = "/".join(str(p) for p in getattr(exc, "absolute_path", []) or [])
-        msg = getattr(exc, "message", str(exc)).splitlines()[0][:300]
+        err = jsonschema.exceptions.best_match(_schema_validator().iter_errors(doc))
+    except RecursionError:
+        raise FileFormatError(f"{where}: metadata nested too deeply") from None
+    if err is not None:
+        path = "/".join(str(p) for p in err.absolute_path)
+        msg = " ".join(str(err.message).split())[:300]
         raise FileFormatError(
             f"{where}: invalid SigMF metadata{' at ' + path if path else ''}: {msg}"
-        ) from None
+        )
 
 
 def read_sigmf(
