@@ -36,12 +36,12 @@ def _ncd(tmp_path, headers, starts, n, trailing=0, rate=2.4e6):
     if trailing:
         glob["core:trailing_bytes"] = trailing
     caps = [
-        {"core:sample_start": s, "core:header_bytes": h} for s, h in zip(starts, headers, strict=True)
+        {"core:sample_start": s, "core:header_bytes": h}
+        for s, h in zip(starts, headers, strict=True)
     ]
     meta = tmp_path / "ncd.sigmf-meta"
     meta.write_text(json.dumps({"global": glob, "captures": caps, "annotations": []}))
     return meta, codes
-
 
 
 def test_header_bytes_per_capture_are_skipped_as_the_spec_example(tmp_path):
@@ -50,7 +50,7 @@ def test_header_bytes_per_capture_are_skipped_as_the_spec_example(tmp_path):
     rec = open_recording(meta)
     assert rec.num_samples == 1200
     x = rec.read().samples[0]
-    want = ((codes[:, 0].astype(np.float32) - 128) + 1j * (codes[:, 1].astype(np.float32) - 128))
+    want = (codes[:, 0].astype(np.float32) - 128) + 1j * (codes[:, 1].astype(np.float32) - 128)
     np.testing.assert_array_equal(x, (want / 128).astype(np.complex64))
     # a read straddling the second header is still contiguous samples
     np.testing.assert_array_equal(rec.read(490, 20).samples[0], x[490:510])
@@ -215,5 +215,5 @@ def test_rate_out_of_range_is_refused(tmp_path):
     meta, _ = _ncd(tmp_path, [0], [0], 100, rate=5e-324)
     with pytest.raises(FileFormatError, match=r"core:sample_rate=5e-324"):
         open_recording(meta)
-    with pytest.raises(InputError, match="sample_rate_hz=nan"):
+    with pytest.raises(InputError, match=r"ncd\.sigmf-meta: sample_rate_hz=nan"):
         open_recording(meta, sample_rate_hz=float("nan"))

@@ -80,10 +80,11 @@ def open_recording(
     path = Path(path)
     for name, v in (("sample_rate_hz", sample_rate_hz), ("center_freq_hz", center_freq_hz)):
         if v is not None and not math.isfinite(v):
-            raise InputError(f"{name}={v!r}; expected a finite number")
+            raise InputError(f"{path}: {name}={v!r}; expected a finite number")
     if sample_rate_hz is not None and not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
         raise InputError(
-            f"sample_rate_hz={sample_rate_hz!r}; expected {MIN_RATE_HZ:g} to {MAX_RATE_HZ:g} Hz"
+            f"{path}: sample_rate_hz={sample_rate_hz!r}; expected {MIN_RATE_HZ:g} to "
+            f"{MAX_RATE_HZ:g} Hz"
         )
     fmt = (fmt or guess_format(path)).lower()
     if fmt not in FORMATS:

@@ -13,7 +13,6 @@ import json
 import math
 import re
 import tarfile
-import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -96,6 +95,12 @@ MAX_META_BYTES = 64 * 2**20
 MIN_RATE_HZ, MAX_RATE_HZ = 1e-3, 1e12
 
 
+def _read_small(path: Path) -> bytes:
+    """The file's bytes, or just over MAX_META_BYTES of them (read(n) would allocate n)."""
+    with path.open("rb") as fh:
+        return fh.read(min(MAX_META_BYTES + 1, max(0, path.stat().st_size)))
+
+
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -130,7 +135,8 @@ def parse_meta(raw: bytes, where: str) -> dict:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileFormatError(
-            f"{where}: metadata is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
+            f"{where}: metadata is not UTF-8 text (byte {exc.start}: "
+            f"{raw[exc.start : exc.start + 1]!r})"
         ) from None
     try:
         doc = json.loads(text)
@@ -139,7 +145,9 @@ def parse_meta(raw: bytes, where: str) -> dict:
     except (RecursionError, ValueError) as exc:
         raise FileFormatError(f"{where}: metadata JSON cannot be read ({exc})") from None
     if not isinstance(doc, dict):
-        raise FileFormatError(f"{where}: metadata is a JSON {type(doc).__name__}; expected an object")
+        raise FileFormatError(
+            f"{where}: metadata is a JSON {type(doc).__name__}; expected an object"
+        )
     if not isinstance(doc.get("global"), dict):
         raise FileFormatError(f"{where}: the 'global' object is missing (required)")
     for key in ("captures", "annotations"):
@@ -166,8 +174,9 @@ def _checked_global(glob: dict, where: str) -> tuple:
     return dt, channels, rate, _uint(glob, "core:trailing_bytes", w)
 
 
-def _segments(captures: list, data_offset: int, data_bytes: int, trailing: int, frame: int,
-              where: str) -> tuple[Segment, ...]:
+def _segments(
+    captures: list, data_offset: int, data_bytes: int, trailing: int, frame: int, where: str
+) -> tuple[Segment, ...]:
     """Byte segments of the samples: capture i starts after the headers of captures 0..i, at
     byte Σ_{j≤i} header_bytes_j + sample_start_i·frame (SigMF non-conforming datasets)."""
     end = data_bytes - trailing
@@ -327,8 +336,7 @@ def read_sigmf(
             raise FileNotFoundError(2, "no such file", str(target))
         where = str(target)
         try:
-            with target.open("rb") as fh:
-                raw = fh.read(MAX_META_BYTES + 1)
+            raw = _read_small(target)
         except OSError as exc:
             raise FileFormatError(f"{where}: cannot read the metadata ({exc})") from None
         doc = parse_meta(raw, where)
@@ -421,8 +429,7 @@ def read_collection(
     the collection's folder)."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_META_BYTES + 1)
+        raw = _read_small(path)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise
@@ -451,10 +458,18 @@ def read_collection(
             if isinstance(st, list) and st
             else (None, None)
         )
-        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (
-            ".",
-            "..",
-        ) or "\x00" in name:
+        if (
+            not isinstance(name, str)
+            or not name
+            or "/" in name
+            or "\\" in name
+            or name
+            in (
+                ".",
+                "..",
+            )
+            or "\x00" in name
+        ):
             raise FileFormatError(
                 f"{path}: collection.core:streams[{i}].name={name!r}; expected the base name "
                 "of a recording in the collection's folder"
@@ -464,11 +479,16 @@ def read_collection(
     metas = [path.parent / (n if n.endswith(META) else n + META) for n in names]
     if checksum:
         for m, digest in zip(metas, hashes, strict=True):
-            if digest is not None and m.exists():
-                if _sha512(m, 0, m.stat().st_size) != str(digest).lower():
-                    raise FileFormatError(
-                        f"{path}: the hash of {m.name} does not match its collection entry"
-                    )
+            bad = digest is not None and m.exists()
+            if bad and _sha512(m, 0, m.stat().st_size) != str(digest).lower():
+                raise FileFormatError(
+                    f"{path}: the hash of {m.name} does not match its collection entry"
+                )
+    for i, m in enumerate(metas):
+        if not m.is_file():
+            raise FileFormatError(
+                f"{path}: collection.core:streams[{i}] names {names[i]!r} but {m.name} is missing"
+            )
     rec = read_channels(metas, checksum=checksum, sample_rate_hz=sample_rate_hz)
     rec.path = path
     rec.extensions.update({k: v for k, v in coll.items() if not k.startswith("core:")})

@@ -117,10 +117,10 @@ def read_wav(
             cid, csize = struct.unpack("<4sI", fh.read(8))
             body = pos + 8
             if cid == b"fmt ":
-                fmt = fh.read(csize)
+                fmt = fh.read(min(csize, 64))
             elif cid == b"kiwi":
                 n_kiwi += 1
-                raw = fh.read(csize)
+                raw = fh.read(min(csize, 16))
                 if csize >= 10 and len(raw) >= 10:
                     pending = (*struct.unpack("<II", raw[2:10]), raw[0])
             elif cid == b"auxi":
