@@ -175,13 +175,19 @@ def doa(
     fb: Annotated[bool, typer.Option("--fb", help="Forward-backward averaging.")] = False,
     step_deg: Annotated[float, typer.Option(help="Scan grid step, degrees.")] = 0.1,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per frame.")] = False,
+    sample_rate_hz: Annotated[
+        float | None, typer.Option(help="Sample rate (Hz) where the file lacks it (raw files).")
+    ] = None,
+    center_freq_hz: Annotated[
+        float | None, typer.Option(help="Centre frequency (Hz) where the file lacks it.")
+    ] = None,
 ) -> int:
     """Bearings per frame of a multi-channel recording (JSON lines with --json)."""
     from unseen.doa import Calibration, estimate_frames
     from unseen.sources import open_recording
 
     _choice("--method", method, METHODS)
-    rec = open_recording(recording)
+    rec = open_recording(recording, sample_rate_hz=sample_rate_hz, center_freq_hz=center_freq_hz)
     arr = _array(array, heading_deg, rec.extensions, str(recording))
     if rec.num_channels != arr.num_elements:
         raise InputError(

@@ -166,6 +166,20 @@ def tdoa_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per pair per line.")] = (
         False
     ),
+    allow_unsynchronised: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unsynchronised",
+            help="Use recordings whose time is not receiver-synchronised (KiwiSDR blocks with no "
+            "GNSS solution, file-name time): their clock offsets go into the TDOAs unmeasured.",
+        ),
+    ] = False,
+    sample_rate_hz: Annotated[
+        float | None, typer.Option(help="Sample rate (Hz) where a recording lacks it.")
+    ] = None,
+    center_freq_hz: Annotated[
+        float | None, typer.Option(help="Centre frequency (Hz) where a recording lacks it.")
+    ] = None,
 ) -> int:
     """Time differences between every pair of receivers, as `unseen locate` tdoa rows."""
     import json
@@ -198,7 +212,15 @@ def tdoa_cmd(
         raise InputError(f"--sigma-sys-s {sigma_sys_s}; expected ≥ 0")
     ref_pos = _reference(reference, reference_freq_hz, method)
     table = _stations(stations) if stations else {}
-    recs = [_open(p, None, None, None) for p in recordings]
+    recs = [_open(p, sample_rate_hz, center_freq_hz, None) for p in recordings]
+    for r in recs:
+        src = (r.extensions or {}).get("unseen:time_source")
+        if src in ("no GNSS solution", "file name") and allow_unsynchronised:
+            print(
+                f"unseen: warning: {r.path}: used without synchronised time ({src}); its "
+                "clock offset is in every TDOA with it and not in sigma",
+                file=sys.stderr,
+            )
     for r in recs:
         if r.site is None:
             site = table.get(r.station) or table.get(_stem(r.path))
@@ -213,7 +235,11 @@ def tdoa_cmd(
     if len(set(names)) != len(names):
         raise InputError(f"two recordings share a station id: {names}")
     blocks = on_grid(
-        recs, freq_hz=freq_hz, bandwidth_hz=bandwidth_hz, max_duration_s=max_duration_s
+        recs,
+        freq_hz=freq_hz,
+        bandwidth_hz=bandwidth_hz,
+        max_duration_s=max_duration_s,
+        allow_unsynchronised=allow_unsynchronised,
     )
     if method == "dcf77":
         from unseen.tdoa.dcf77 import arrivals, difference
@@ -232,6 +258,7 @@ def tdoa_cmd(
             freq_hz=reference_freq_hz,
             bandwidth_hz=reference_bandwidth_hz,
             max_duration_s=max_duration_s,
+            allow_unsynchronised=allow_unsynchronised,
         )
     from unseen.tdoa.pairs import pairs
 

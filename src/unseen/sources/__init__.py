@@ -9,13 +9,20 @@ Data is memory-mapped window by window, so memory stays bounded for multi-GB fil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from unseen.errors import InputError
 from unseen.sources.raw import read_raw
 from unseen.sources.recording import Datatype, Recording, parse_datatype
-from unseen.sources.sigmf import read_channels, read_sigmf, write_sigmf
+from unseen.sources.sigmf import (
+    MAX_RATE_HZ,
+    MIN_RATE_HZ,
+    read_channels,
+    read_sigmf,
+    write_sigmf,
+)
 from unseen.sources.wav import read_wav
 from unseen.types import Site
 
@@ -68,9 +75,17 @@ def open_recording(
         if not paths:
             raise InputError("open_recording: empty list of paths")
         if len(paths) > 1:
-            return read_channels(paths)
+            return read_channels(paths, sample_rate_hz=sample_rate_hz)
         path = paths[0]
     path = Path(path)
+    for name, v in (("sample_rate_hz", sample_rate_hz), ("center_freq_hz", center_freq_hz)):
+        if v is not None and not math.isfinite(v):
+            raise InputError(f"{path}: {name}={v!r}; expected a finite number")
+    if sample_rate_hz is not None and not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
+        raise InputError(
+            f"{path}: sample_rate_hz={sample_rate_hz!r}; expected {MIN_RATE_HZ:g} to "
+            f"{MAX_RATE_HZ:g} Hz"
+        )
     fmt = (fmt or guess_format(path)).lower()
     if fmt not in FORMATS:
         raise InputError(f"{path}: format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -89,9 +104,7 @@ def open_recording(
     if fmt == "wav":
         rec = read_wav(path, center_freq_hz=center_freq_hz, sample_rate_hz=sample_rate_hz)
     else:
-        rec = read_sigmf(path)
-        if sample_rate_hz is not None:
-            rec.sample_rate_hz = float(sample_rate_hz)
+        rec = read_sigmf(path, sample_rate_hz=sample_rate_hz)
         if center_freq_hz is not None:
             rec.center_freq_hz = float(center_freq_hz)
             rec.captures = [

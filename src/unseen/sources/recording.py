@@ -143,9 +143,9 @@ class Recording:
             self.station = self.site.station
         elif not self.station:
             self.station = _stem(Path(self.path))
-        if not (math.isfinite(self.sample_rate_hz) and self.sample_rate_hz > 0):
+        if not (math.isfinite(self.sample_rate_hz) and 1e-3 <= self.sample_rate_hz <= 1e12):
             raise FileFormatError(
-                f"{self.path}: sample rate {self.sample_rate_hz!r} Hz; expected a positive number"
+                f"{self.path}: sample rate {self.sample_rate_hz!r} Hz; expected 1e-3 to 1e12 Hz"
             )
         counts = {s.num_samples for s in self.streams}
         if len(counts) != 1:
@@ -167,11 +167,32 @@ class Recording:
         return self.num_samples / self.sample_rate_hz
 
     def _capture_at(self, index: int) -> dict | None:
-        best = None
-        for cap in self.captures:
-            if int(cap.get("core:sample_start", 0)) <= index:
-                best = cap
-        return best
+        starts = self._starts()
+        i = int(np.searchsorted(starts, index, side="right")) - 1
+        return self.captures[i] if i >= 0 else None
+
+    def _starts(self) -> np.ndarray:
+        key = (id(self.captures), len(self.captures))
+        if getattr(self, "_starts_key", None) != key:
+            self._starts_cache = np.array(
+                [int(c.get("core:sample_start", 0)) for c in self.captures], np.int64
+            )
+            dated = [
+                (int(c.get("core:sample_start", 0)), int(c["unseen:utc_ns"]))
+                for c in self.captures
+                if c.get("unseen:utc_ns") is not None
+            ]
+            self._dated_cache = (
+                np.array([d[0] for d in dated], np.int64),
+                np.array([d[1] for d in dated], np.int64),
+            )
+            self._starts_key = key
+        return self._starts_cache
+
+    def _dated(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sample_start, POSIX ns) of the captures that carry a core:datetime."""
+        self._starts()
+        return self._dated_cache
 
     def center_freq_at(self, index: int) -> float:
         """Centre frequency (Hz) of the capture segment holding sample `index`."""
@@ -181,22 +202,32 @@ class Recording:
         return float(self.center_freq_hz)
 
     def utc_ns_at(self, index: int) -> int | None:
-        """POSIX ns of sample `index`: from GNSS block stamps, a capture's datetime, or sample 0."""
+        """POSIX ns of sample `index`: from GNSS block stamps, else the latest capture
+        `core:datetime` at or before it (gaps between captures respected), else sample 0's."""
         if self.timestamps is not None:
             return int(self.times_ns(index, 1)[0])
-        cap = self._capture_at(index)
-        if cap is not None and cap.get("unseen:utc_ns") is not None:
-            start = int(cap.get("core:sample_start", 0))
-            return int(cap["unseen:utc_ns"]) + round((index - start) * 1e9 / self.sample_rate_hz)
+        si, sn = self._dated()
+        if len(si) and (self.utc_ns is None or index >= si[0]):
+            j = max(0, int(np.searchsorted(si, index, side="right")) - 1)
+            return int(sn[j]) + round((index - int(si[j])) * 1e9 / self.sample_rate_hz)
         if self.utc_ns is None:
             return None
         return int(self.utc_ns) + round(index * 1e9 / self.sample_rate_hz)
+
+    def time_s(self, index: int) -> float:
+        """Recording time (s) of sample `index` from sample 0: the absolute time difference
+        when the recording has one (capture gaps, GNSS stamps), else index / sample rate."""
+        t0 = self.utc_ns_at(0)
+        if t0 is None:
+            return index / self.sample_rate_hz
+        return (self.utc_ns_at(index) - t0) / 1e9
 
     def times_ns(self, start: int = 0, count: int | None = None) -> np.ndarray:
         """POSIX ns (int64) of each sample in [start, start+count).
 
         With per-block GNSS stamps, time is piecewise linear between stamped samples (so dropped
-        blocks and rate drift are followed); otherwise utc_ns + i/sample_rate_hz.
+        blocks and rate drift are followed); otherwise each capture's core:datetime +
+        (i − sample_start)/sample_rate_hz (utc_ns + i/sample_rate_hz without one).
         """
         count = self.num_samples - start if count is None else count
         idx = np.arange(start, start + count, dtype=np.int64)
@@ -209,6 +240,16 @@ class Recording:
             t[lo] = rel[0] + (idx[lo] - si[0]) * 1e9 / rate
             t[hi] = rel[-1] + (idx[hi] - si[-1]) * 1e9 / rate
             return sn[0] + np.round(t).astype(np.int64)
+        si, sn = self._dated()
+        if len(si) > 1:
+            j = np.maximum(np.searchsorted(si, idx, side="right") - 1, 0)
+            if self.utc_ns is not None and si[0] > 0:
+                before = idx < si[0]
+                base = np.where(before, int(self.utc_ns), sn[j])
+                ref = np.where(before, 0, si[j])
+            else:
+                base, ref = sn[j], si[j]
+            return base + np.round((idx - ref) * (1e9 / self.sample_rate_hz)).astype(np.int64)
         base = self.utc_ns_at(0)
         if base is None:
             raise InputError(f"{self.path}: recording has no absolute time (no core:datetime)")
@@ -233,7 +274,7 @@ class Recording:
             samples=out,
             sample_rate_hz=float(self.sample_rate_hz),
             center_freq_hz=self.center_freq_at(start),
-            start_s=start / self.sample_rate_hz,
+            start_s=self.time_s(start),
             utc_ns=self.utc_ns_at(start),
             site=self.site,
         )

@@ -31,6 +31,7 @@ LEAP_S = (
     ((2015, 7, 1), 17),
     ((2017, 1, 1), 18),
 )
+NO_FIX = 255  # kiwi chunk "last GNSS solution" byte: no solution (hcab14/TDoA proc_kiwi_iq_wav.m)
 _NAME_TIME = re.compile(r"(\d{8})[T_](\d{6})Z")
 _KIWI_NAME = re.compile(r"^(\d{8}T\d{6}Z)_(\d+)_(.+?)_iq$", re.IGNORECASE)
 _NAME_FREQ = re.compile(r"_(\d+(?:\.\d+)?)(k|M)?Hz", re.IGNORECASE)
@@ -109,18 +110,19 @@ def read_wav(
         stamps: list[tuple[int, int, int]] = []  # (segment index, sow, ns)
         pending = None
         n_kiwi = 0
+        n_nofix = 0
         pos = 12
         while pos + 8 <= size:
             fh.seek(pos)
             cid, csize = struct.unpack("<4sI", fh.read(8))
             body = pos + 8
             if cid == b"fmt ":
-                fmt = fh.read(csize)
+                fmt = fh.read(min(csize, 64))
             elif cid == b"kiwi":
                 n_kiwi += 1
-                raw = fh.read(csize)
-                if csize >= 10:
-                    pending = struct.unpack("<II", raw[2:10])
+                raw = fh.read(min(csize, 16))
+                if csize >= 10 and len(raw) >= 10:
+                    pending = (*struct.unpack("<II", raw[2:10]), raw[0])
             elif cid == b"auxi":
                 auxi = fh.read(min(csize, 64))
             elif cid == b"data":
@@ -134,7 +136,10 @@ def read_wav(
                         stacklevel=2,
                     )
                 if pending is not None and avail == csize:
-                    stamps.append((len(segments), pending[0], pending[1]))
+                    if pending[2] == NO_FIX:
+                        n_nofix += 1
+                    else:
+                        stamps.append((len(segments), pending[0], pending[1]))
                 segments.append(Segment(body, avail))
                 pending = None
             if csize == 0xFFFFFFFF or csize > size - body:
@@ -169,7 +174,7 @@ def read_wav(
     timestamps = None
     utc0 = name_ns
     ext: dict = {}
-    if not n_kiwi and name_ns is not None:
+    if not n_kiwi and name_ns is not None and not n_nofix:
         ext["unseen:time_source"] = "file name"
         if kiwi:
             warnings.warn(
@@ -177,6 +182,22 @@ def read_wav(
                 "1 s resolution",
                 stacklevel=2,
             )
+    if n_kiwi and n_nofix and len(stamps) < 2:
+        warnings.warn(
+            f"{path}: KiwiSDR blocks say no GNSS solution (last-fix byte 255 in {n_nofix} of "
+            f"{n_nofix + len(stamps)} stamped blocks): its times are not GNSS time; time from "
+            "the file name (1 s resolution), not synchronised with other receivers",
+            stacklevel=2,
+        )
+        n_kiwi = 0
+        ext["unseen:time_source"] = "no GNSS solution"
+        ext["unseen:synchronised"] = False
+    elif n_nofix:
+        warnings.warn(
+            f"{path}: {n_nofix} KiwiSDR block(s) say no GNSS solution (last-fix byte 255): "
+            "their stamps are not GNSS time and are ignored",
+            stacklevel=2,
+        )
     if n_kiwi:
         segs, timestamps, rate = _kiwi_axis(path, segs, stamps, rate, name_ns)
         utc0 = int(timestamps[1][0] - round(timestamps[0][0] * 1e9 / rate))
