@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 import pytest
@@ -58,9 +59,11 @@ def test_slow_and_idle_clients_are_timed_out_and_never_block_the_others(tmp_path
         idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(60)]
         half = socket.create_connection(("127.0.0.1", srv.port))
         half.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers never finished
-        slow = None
-        ws = connect(srv.url.replace("http://", "ws://") + f"/api/v1/hunts/h/live?token={admin}")
-        try:
+        socks = [*idle, half]
+        live = srv.url.replace("http://", "ws://") + f"/api/v1/hunts/h/live?token={admin}"
+        with contextlib.ExitStack() as stack:
+            stack.callback(lambda: [s.close() for s in socks])
+            ws = stack.enter_context(connect(live, open_timeout=5))
             time.sleep(0.3)
             # over the connection cap: refused at once with 503, not left hanging
             r = httpx.get(srv.url + "/healthz", timeout=2, trust_env=False)
@@ -71,6 +74,7 @@ def test_slow_and_idle_clients_are_timed_out_and_never_block_the_others(tmp_path
                 s.settimeout(2)
                 assert s.recv(100) == b""
             slow = socket.create_connection(("127.0.0.1", srv.port))
+            socks.append(slow)
             head = b"POST /api/v1/observations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
             slow.sendall(head + b"Content-Type: application/json\r\n\r\n{")  # body stalls
             slow.settimeout(3)
@@ -79,8 +83,3 @@ def test_slow_and_idle_clients_are_timed_out_and_never_block_the_others(tmp_path
             r = httpx.get(srv.url + "/healthz", timeout=2, trust_env=False)
             assert r.status_code == 200
             ws.ping().wait(5)  # a WebSocket is not an idle HTTP request: it stays open
-        finally:
-            ws.close()
-            for s in [*idle, half, slow]:
-                if s is not None:
-                    s.close()

@@ -195,7 +195,14 @@ def _mode(path) -> int:
 
 
 def test_sqlite_wal_shm_and_secret_are_0600_in_a_0700_directory(tmp_path):
-    os.umask(0o022)  # the usual umask: without care files would be 0644 in a 0755 directory
+    old = os.umask(0o022)  # the usual umask: without care files would be 0644 in a 0755 dir
+    try:
+        _check_private_files(tmp_path)
+    finally:
+        os.umask(old)
+
+
+def _check_private_files(tmp_path):
     db = tmp_path / "srv" / "unseen.sqlite"
     r = Repo.open(str(db))
     r.add_station("a", 48.6, -2.0)
