@@ -272,8 +272,8 @@ def fix_rss_many(preps: list, model: RssModel) -> list:
     size = max(1, BATCH_CELLS // (CELLS * CELLS * max(len(preps[i].r) for i, _ in frames)))
     for b in range(0, len(frames), size):
         chunk = frames[b : b + size]
-        for (i, _), fx in zip(chunk, _solve_chunk([preps[i] for i, _ in chunk],
-                                                  [f for _, f in chunk], model), strict=True):  # fmt: skip
+        fixes = _solve_chunk([preps[i] for i, _ in chunk], [f for _, f in chunk], model)
+        for (i, _), fx in zip(chunk, fixes, strict=True):
             out[i] = fx
     return out
 

@@ -316,7 +316,8 @@ def solve_prepared(
             rss.append(i)
             continue
         buckets[pr.signature].append(i)
-    for i, r in zip(rss, fix_rss_many([preps[i] for i in rss], rss_model or RssModel()), strict=True):
+    rss_fixes = fix_rss_many([preps[i] for i in rss], rss_model or RssModel())
+    for i, r in zip(rss, rss_fixes, strict=True):
         out[i] = r
     for idx in buckets.values():
         for i, r in zip(
