@@ -202,27 +202,6 @@ def posterior(sta: np.ndarray, p: np.ndarray, w: np.ndarray, n_fixed: np.ndarray
     return xy, wt, (f_hi - f_lo) / (CELLS - 1)
 
 
-def _mode(xy: np.ndarray, wt: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Posterior mode (G, 2): the heaviest cell, refined by a parabola through it and its
-    neighbours along each axis (kept within the cell)."""
-    g = np.arange(len(wt))
-    k = np.argmax(wt, -1)
-    i, j = np.divmod(k, CELLS)
-    lw = np.log(np.maximum(wt, 1e-300)).reshape(-1, CELLS, CELLS)
-    best = xy[g, k].copy()
-    for ax, (ii, jj) in enumerate(((i, j), (j, i))):
-        inner = (ii > 0) & (ii < CELLS - 1)
-        im, ip = np.clip(ii - 1, 0, CELLS - 1), np.clip(ii + 1, 0, CELLS - 1)
-        if ax == 0:
-            f0, fm, fp = lw[g, ii, jj], lw[g, im, jj], lw[g, ip, jj]
-        else:
-            f0, fm, fp = lw[g, jj, ii], lw[g, jj, im], lw[g, jj, ip]
-        den = fm - 2 * f0 + fp
-        sh = np.where(inner & (den < 0), 0.5 * (fm - fp) / np.where(den < 0, den, -1.0), 0.0)
-        best[:, ax] += np.clip(sh, -0.5, 0.5) * step[:, ax]
-    return best
-
-
 def _mass_radius(d2: np.ndarray, w: np.ndarray, prob: float) -> np.ndarray:
     """Smallest r per group with posterior mass prob inside d2 ≤ r² (G, C) → (G,)."""
     o = np.argsort(d2, -1)
@@ -249,7 +228,7 @@ def fix_rss_many(preps: list, model: RssModel) -> list:
     """Pure-RSS groups → Fix each, or GeometryError where the receivers cannot separate positions.
 
     Groups are solved together (padded to the largest, in batches). The position is the
-    posterior mode; covariance, ellipses and CEP are the posterior's own mass about that point
+    maximum-likelihood point (P0 free, n within its bounds); covariance, ellipses and CEP are the posterior's own mass about that point
     (P0, n and the noise scale integrated out), not a linearisation: the 95% ellipse has the
     posterior covariance's shape, scaled to hold 95% of the posterior.
     """
@@ -292,7 +271,18 @@ def _solve_chunk(preps: list, frames: list, model: RssModel) -> list:
     w = 1.0 / var
     n_fixed = np.array([np.nan if pr.ple is None else pr.ple for pr in preps])
     xy, wt, step = posterior(sta, p, w, n_fixed, model)
-    best = _mode(xy, wt, step)
+    q0 = log_posterior(xy, sta, p, w, n_fixed, model)[3]
+    g = np.arange(G)
+    best = xy[g, np.argmin(q0, -1)]
+    # ML point (least profiled residual sum Q, exponent within its bounds): zoom from the best
+    # cell with 5 × 5 patterns of halving spacing (a sharp minimum is narrower than a cell)
+    o = np.stack(np.meshgrid(*(np.arange(-2.0, 3.0),) * 2, indexing="ij"), -1).reshape(-1, 2)
+    h = step.copy()
+    for _ in range(24):
+        cand = best[:, None] + o[None] * h[:, None]
+        q = log_posterior(cand, sta, p, w, n_fixed, model)[3]
+        best = cand[g, np.argmin(q, -1)]
+        h = h * 0.5
     _, n_b, p0_b, q_b = log_posterior(best[:, None], sta, p, w, n_fixed, model)
     d = xy - best[:, None]
     cov = np.einsum("gc,gci,gcj->gij", wt, d, d) + np.eye(2) * (step**2 / 12.0)[:, None, :]
