@@ -228,7 +228,8 @@ def fix_rss_many(preps: list, model: RssModel) -> list:
     """Pure-RSS groups → Fix each, or GeometryError where the receivers cannot separate positions.
 
     Groups are solved together (padded to the largest, in batches). The position is the
-    maximum-likelihood point (P0 free, n within its bounds); covariance, ellipses and CEP are the posterior's own mass about that point
+    maximum-likelihood point (P0 free, n within its bounds); covariance, ellipses and CEP are
+    the posterior's own mass about that point
     (P0, n and the noise scale integrated out), not a linearisation: the 95% ellipse has the
     posterior covariance's shape, scaled to hold 95% of the posterior.
     """
