@@ -7,8 +7,8 @@ Prints one table "data set | figure | unseen | baseline/peer". Rows come from ev
 unseen, baseline) plus this file's own: the DCF77 TDOA fix (`unseen tdoa … --json | unseen
 locate - --json`, default options, run as a user runs it) against the KiwiSDR TDoA service's
 method re-implemented here (per-pair cross-correlation of the IQ less its mean in 1 s windows
-with a parabolic peak, TDOA = mean over windows, σ = spread/√K, and a χ² map over a 0.01° grid; the same GNSS time
-alignment), and reader checks on the other real files.
+with a parabolic peak, TDOA = mean over windows, σ = spread/√K, and a χ² map over a 0.01°
+grid; the same GNSS time alignment), and reader checks on the other real files.
 """
 
 from __future__ import annotations
