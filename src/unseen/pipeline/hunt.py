@@ -246,7 +246,18 @@ def hunt_dir(
         truth=truth,
         timings_s=timings,
         notes=tuple(notes),
+        frame_bearings=_frame_bearings(stations, doas, target.freq_hz),
     )
+
+
+def _frame_bearings(stations: list[StationData], doas: dict[str, _Dir], freq_hz: float) -> tuple:
+    """Every station's bearing of every frame (not averaged), in time order: for tracking."""
+    out = [
+        Bearing(st.site(fr), az, sg, fr.time_s, freq_hz)
+        for st in stations
+        for fr, az, sg in zip(doas[st.id].frames, doas[st.id].az, doas[st.id].sigma, strict=True)
+    ]
+    return tuple(sorted(out, key=lambda b: b.time_s))
 
 
 def _bearings(

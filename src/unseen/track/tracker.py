@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import chi2
+from scipy.special import chdtri
 
 from unseen.errors import GeometryError, InputError, UnseenError
 from unseen.geo.uncertainty import ellipse
@@ -63,7 +63,7 @@ MAX_COMBOS = 512
 
 @lru_cache(maxsize=256)
 def chi2_ppf(p: float, dof: int) -> float:
-    return float(chi2.ppf(p, dof))
+    return float(chdtri(dof, 1.0 - p))
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ class TrackOptions:
     coast_s: float = 30.0
     max_sigma_m: float = 5_000.0
     lag_s: float = 10.0
+    init_window_s: float = 3.0
     channel_hz: float = 5_000.0
     iterations: int = 5
     year: float | None = None
@@ -100,7 +101,7 @@ class TrackOptions:
             raise InputError(f"association must be gnn or jpda, got {self.association!r}")
         if self.model not in MODELS:
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz"):
+        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -167,12 +168,14 @@ class TrackUpdate:
 
 @dataclass(frozen=True)
 class TrackerState:
-    """All live tracks, the next track id, and per-channel notes (why no track could start)."""
+    """All live tracks, the next track id, per-channel notes (why no track could start), and the
+    recent observations no track took (`pending`, for initiation)."""
 
     tracks: tuple[Track, ...] = ()
     next_id: int = 1
     notes: tuple[tuple[str, str], ...] = ()
     started: frozenset[str] = field(default_factory=frozenset)
+    pending: tuple[tuple[str, float, object], ...] = ()  # (channel, time_s, observation)
 
 
 def sigma_major(P: np.ndarray) -> float:
@@ -493,12 +496,15 @@ def _initiate(
     rows: list[int],
     live: Sequence[Track],
     opts: TrackOptions,
-) -> tuple[list[Fix], str | None]:
-    """Fixes to start tracks from the unassigned rows; a note when nothing can be located."""
+) -> tuple[list[Fix], str | None, set[int]]:
+    """Fixes to start tracks from the unassigned rows, a note when nothing can be located, and
+    the observations (indices) the fixes used."""
     sub = meas.take(rows)
     fixes: list[Fix] = []
+    used: set[int] = set()
     for i in sorted({sub.index[j] for j in range(sub.size) if sub.kind[j] == FIX}):
         fixes.append(observations[i])
+        used.add(i)
     by_key: dict[str, list[int]] = {}
     for j in range(sub.size):
         if sub.kind[j] != FIX:
@@ -535,7 +541,9 @@ def _initiate(
                 continue
             score = r.extra["chi2"] / max(dof, 1) if dof else 0.0
             cands.append((score, c, r))
-        fixes.extend(r for _, _, r in _partition(cands))
+        for _, c, r in _partition(cands):
+            fixes.append(r)
+            used.update(c)
     out = []
     gate2 = chi2_ppf(opts.gate_p, 2)
     for f in fixes:
@@ -549,7 +557,7 @@ def _initiate(
                 break
         if not near:
             out.append(f)
-    return out, (note if not fixes else None)
+    return out, (note if not fixes else None), used
 
 
 def _channel_label(freq: float | None) -> str:
@@ -594,12 +602,24 @@ def step(
     notes = dict(state.notes)
     started = set(state.started)
     next_id = state.next_id
-    if left:
-        fixes, note = _initiate(observations, meas, left, out, opts)
+    # initiation: this scan's leftovers with the channel's recent unused observations (stations
+    # rarely observe at the same instant), the latest of each sensor only
+    since = time_s - opts.init_window_s
+    keep = [p for p in state.pending if p[0] != channel and p[1] >= since]
+    pool = [p[2] for p in state.pending if p[0] == channel and since <= p[1] < time_s]
+    pool += [observations[i] for i in sorted({meas.index[r] for r in left})]
+    if pool:
+        pm = measurements(pool, year=opts.year)
+        latest: dict[str, float] = {}
+        for r in range(pm.size):
+            latest[pm.key[r]] = max(latest.get(pm.key[r], -np.inf), _time(pool[pm.index[r]]))
+        rows = [r for r in range(pm.size) if _time(pool[pm.index[r]]) == latest[pm.key[r]]]
+        fixes, note, used = _initiate(pool, pm, rows, out, opts)
         for f in fixes:
             f = replace(f, time_s=time_s)
             out.append(_new_track(f, next_id, channel, freq_hz, opts))
             next_id += 1
+        keep += [(channel, _time(o), o) for i, o in enumerate(pool) if i not in used]
         if note and channel not in started:
             notes[channel] = note
     live = []
@@ -623,7 +643,9 @@ def step(
     live.sort(key=lambda t: t.id)
     updates.sort(key=lambda u: u.track)
     return (
-        TrackerState(tuple(live), next_id, tuple(sorted(notes.items())), frozenset(started)),
+        TrackerState(
+            tuple(live), next_id, tuple(sorted(notes.items())), frozenset(started), tuple(keep)
+        ),
         updates,
     )
 
