@@ -281,3 +281,18 @@ def test_tdoa_and_fix_measurements_track_truth():
     assert len({u.track for u in ups}) == 1 and len(k) == 101
     assert np.sqrt(np.mean(np.sum(e[10:] ** 2, 1))) < 15.0
     assert np.mean(d2[10:] <= CHI2_2_95) > 0.85
+
+
+def test_stations_observing_at_different_instants():
+    """Unsynchronised stations (offsets 0.1–0.7 s): initiation pools the last seconds."""
+    rng = np.random.default_rng(6)
+    tr = route_truth([(-600, 0, 0), (600, 300, 90)], 0.05)
+    obs = []
+    for off, (name, pos) in zip((0.1, 0.35, 0.7), FIXED.items(), strict=True):
+        k = np.round((np.arange(0, 89) + off) / 0.05).astype(int)
+        sub = replace(tr, times_s=tr.times_s[k], states=tr.states[k])
+        obs += bearings(rng, [sub], {name: pos}, 2.0)
+    ups, _ = run(obs, TrackOptions(model="ncv"))
+    assert {u.track for u in ups} == {1} and ups[-1].status == "confirmed"
+    e = enu(ups[-1]) - tr.states[round(ups[-1].time_s / 0.05), :2]
+    assert e @ np.linalg.solve(ups[-1].cov_enu_m2, e) < 13.8
