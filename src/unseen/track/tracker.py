@@ -139,6 +139,8 @@ class Track:
     n_obs: int
     hits: tuple[bool, ...]
     last_hit_s: float
+    nis: tuple[tuple[float, int], ...] = ()  # recent (NIS, dof) at the scaled noise
+    scale: float = 1.0  # measurement variances × scale: ≥ 1 once the residuals demanded it
 
     @property
     def state(self) -> Gaussian:
@@ -205,6 +207,24 @@ def to_update(t: Track, status: str | None = None) -> TrackUpdate:
         channel=t.channel,
         mode_probs=tuple(float(m) for m in t.mu),
     )
+
+
+NIS_WINDOW = 30
+MAX_SCALE = 100.0
+
+
+def _consistency(t: Track, nis: float, dof: int) -> Track:
+    """Widen a track's measurement noise when its own innovations contradict it.
+
+    Over the last NIS_WINDOW updates ΣNIS ~ χ²(Σdof) if the stated σ are right; above the 99 %
+    quantile the variances are scaled by ΣNIS/Σdof (covariance matching), below the 1 % quantile
+    a scale above 1 relaxes the same way (never under 1). The window restarts after a change.
+    """
+    hist = (*t.nis, (nis, dof))[-NIS_WINDOW:]
+    tot, n = sum(h[0] for h in hist), sum(h[1] for h in hist)
+    if len(hist) >= 10 and (tot > chi2_ppf(0.99, n) or (t.scale > 1.0 and tot < chi2_ppf(0.01, n))):
+        return replace(t, nis=(), scale=float(np.clip(t.scale * tot / n, 1.0, MAX_SCALE)))
+    return replace(t, nis=hist)
 
 
 def update_to_dict(u: TrackUpdate) -> dict:
@@ -592,10 +612,13 @@ def step(
     for t, rows, d, hit in zip(tracks, assigned, deltas, seen, strict=True):
         if rows:
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
-            modes, mu, _ = imm_update(
+            if t.scale != 1.0:
+                sub = replace(sub, sig=sub.sig * math.sqrt(t.scale))
+            modes, mu, nis = imm_update(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
-            t = replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)))
+            t = _consistency(replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
+                             nis, len(rows))  # fmt: skip
         hits = (*t.hits, hit)[-opts.confirm_n :]
         out.append(replace(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
     updates: list[TrackUpdate] = []
