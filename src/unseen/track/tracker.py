@@ -210,6 +210,7 @@ def to_update(t: Track, status: str | None = None) -> TrackUpdate:
 
 
 NIS_WINDOW = 30
+OWN_P = 1.0 - 1e-9  # ~6.1 σ: observations within it of a track never start another
 MAX_SCALE = 100.0
 
 
@@ -326,10 +327,10 @@ def _gate_costs(
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
-        return gate(h, H, Pp, meas.z, meas.sig, meas.kind)
+        return gate(h, H, Pp, meas.z, meas.sig * math.sqrt(t.scale), meas.kind)
     h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
     h, H = h[0], H[0]
-    S = np.einsum("mi,ij,mj->m", H, Pp, H) + meas.sig**2
+    S = np.einsum("mi,ij,mj->m", H, Pp, H) + t.scale * meas.sig**2
     v = meas.z - h
     b = meas.kind == BEARING
     v[b] = np.mod(v[b] + np.pi, 2.0 * np.pi) - np.pi
@@ -349,10 +350,13 @@ def _gate_costs(
 
 def associate(
     tracks: Sequence[Track], meas: Measurements, deltas: Sequence[np.ndarray], opts: TrackOptions
-) -> tuple[list[list[int]], list[int]]:
-    """GNN per sensor: rows assigned to each track, and the rows left unassigned."""
+) -> tuple[list[list[int]], list[int], list[tuple[float, int]]]:
+    """GNN per sensor: rows assigned to each track, the rows left unassigned, and per track the
+    summed d² and count of the observations its gate refused where it was the only track (so
+    that the consistency test sees the tail the gate cut off)."""
     n = len(tracks)
     assigned: list[list[int]] = [[] for _ in range(n)]
+    outside = [(0.0, 0)] * n
     used: set[int] = set()
     units = _units(meas)
     if n:
@@ -365,6 +369,8 @@ def associate(
                 if costs[0][0][obs_rows[0][0]] <= gate1:
                     assigned[0].extend(obs_rows[0])
                     used.update(obs_rows[0])
+                else:
+                    outside[0] = (outside[0][0] + costs[0][0][obs_rows[0][0]], outside[0][1] + 1)
                 continue
             if meas.kind[obs_rows[0][0]] == RSSI:
                 if n == 1:
@@ -385,8 +391,13 @@ def associate(
                 if j < m and C[i, j] < big:
                     assigned[i].extend(obs_rows[j])
                     used.update(obs_rows[j])
+    if n:
+        # an observation this close to a live track is its outlier, not a new transmitter
+        own = chi2_ppf(OWN_P, 1)
+        for d2, _ in costs:
+            used.update(int(r) for r in np.flatnonzero(np.nan_to_num(d2, nan=np.inf) <= own))
     left = [r for r in range(meas.size) if r not in used]
-    return assigned, left
+    return assigned, left, outside
 
 
 P_DETECT = 0.95
@@ -605,11 +616,14 @@ def step(
     if opts.association == "jpda" and len(tracks) > 1:
         tracks, left, seen = jpda(tracks, meas, deltas, opts)
         assigned = [[] for _ in tracks]
+        outside = [(0.0, 0)] * len(tracks)
     else:
-        assigned, left = associate(tracks, meas, deltas, opts)
+        assigned, left, outside = associate(tracks, meas, deltas, opts)
         seen = [bool(r) for r in assigned]
     out: list[Track] = []
-    for t, rows, d, hit in zip(tracks, assigned, deltas, seen, strict=True):
+    for t, rows, d, hit, (out_d2, out_n) in zip(
+        tracks, assigned, deltas, seen, outside, strict=True
+    ):
         if rows:
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
             if t.scale != 1.0:
@@ -618,7 +632,9 @@ def step(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
             t = _consistency(replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
-                             nis, len(rows))  # fmt: skip
+                             nis + out_d2, len(rows) + out_n)  # fmt: skip
+        elif out_n:
+            t = _consistency(t, out_d2, out_n)
         hits = (*t.hits, hit)[-opts.confirm_n :]
         out.append(replace(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
     updates: list[TrackUpdate] = []
