@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unseen.doa.array import C_M_S
 from unseen.errors import GeometryError, InputError
 from unseen.geo.frames import enu_basis, geodetic2ecef
 from unseen.geo.magnetic import declination_deg
@@ -16,6 +15,7 @@ from unseen.locate.floors import MIN_SIGMA_DB, MIN_SIGMA_DEG, MIN_SIGMA_S
 from unseen.locate.model import Batch
 from unseen.types import Bearing, SignalStrength, Site, Tdoa
 
+C_M_S = 299_792_458.0  # speed of light in vacuum (exact, SI)
 DEFAULT_PATH_LOSS_EXPONENT = 2.0
 MIN_RSSI_FOR_EXPONENT = 4  # fewer signal strengths: the exponent is fixed at the default
 
@@ -193,7 +193,9 @@ def check_geometry(pr: Prepared) -> None:
             f"{n} {w}" for n, w in ((nb, "bearings"), (nt, "TDOAs"), (nr, "signal strengths")) if n
         )
         raise GeometryError(f"{p}too few observations: {kinds} ({m} independent) for {k} unknowns")
-    if nt == 0 and nr == 0 and nb:
+    # 1e-4° of latitude is 11 m: stations that far apart are not in one place (no ECEF needed)
+    spread = np.ptp(pr.b[:, 0]) if nb else 0.0
+    if nt == 0 and nr == 0 and nb and spread < 1e-4:
         xyz = geodetic2ecef(pr.b[:, 0], pr.b[:, 1], pr.b[:, 2])
         if np.max(np.linalg.norm(xyz - xyz.mean(0), axis=1)) < 1.0:
             raise GeometryError(
