@@ -136,7 +136,7 @@ def prepare(
     if not times:
         raise GeometryError(f"{p}no observations")
     alts = [x[2] for x in b] + [x[2] for x in r] + [x[i] for x in t for i in (2, 5)]
-    alt_fix = float(np.mean(alts)) if alt_m is None else _num(alt_m, f"{p}alt_m")
+    alt_fix = math.fsum(alts) / len(alts) if alt_m is None else _num(alt_m, f"{p}alt_m")
     return Prepared(
         group=group,
         b=np.array(b, dtype=float).reshape(-1, 6),

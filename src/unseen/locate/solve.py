@@ -502,6 +502,11 @@ def _repair(
     return out
 
 
+def _lla(res: FitResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s = res.state
+    return np.asarray(s.lat, dtype=float), np.asarray(s.lon, dtype=float), np.asarray(s.alt, float)
+
+
 def _fixes(
     batch: Batch, res: FitResult, preps: Sequence[Prepared], rejected: list[list[Unit]]
 ) -> list[Fix]:
@@ -515,13 +520,16 @@ def _fixes(
     n_used = batch.n_used()
     dof = n_used - batch.k
     pval = p_value(res.chi2, dof)
+    chi2, its, lat, lon, alt = (x.tolist() for x in (res.chi2, res.iterations, *_lla(res)))
+    covl, e50l, e95l = cov.tolist(), e50.tolist(), e95.tolist()
+    c50l, crbl, nu, dl, pl = (x.tolist() for x in (c50, crb, n_used, dof, pval))
     out = []
     for g, pr in enumerate(preps):
         extra = {
-            "chi2": float(res.chi2[g]),
-            "dof": int(dof[g]),
-            "p_value": float(pval[g]),
-            "iterations": int(res.iterations[g]),
+            "chi2": chi2[g],
+            "dof": dl[g],
+            "p_value": pl[g],
+            "iterations": its[g],
             "rejected_index": sorted(i for u in rejected[g] for i in _input_indices(pr, u, nb, nt)),
         }
         if nr:
@@ -531,17 +539,17 @@ def _fixes(
             )
         out.append(
             Fix(
-                lat_deg=float(res.state.lat[g]),
-                lon_deg=float(res.state.lon[g]),
-                alt_m=float(res.state.alt[g]),
-                cov_enu_m2=tuple(tuple(float(v) for v in row) for row in cov[g]),
-                ellipse50=Ellipse(*(float(v) for v in e50[g])),
-                ellipse95=Ellipse(*(float(v) for v in e95[g])),
-                cep50_m=float(c50[g]),
+                lat_deg=lat[g],
+                lon_deg=lon[g],
+                alt_m=alt[g],
+                cov_enu_m2=tuple(map(tuple, covl[g])),
+                ellipse50=Ellipse(*e50l[g]),
+                ellipse95=Ellipse(*e95l[g]),
+                cep50_m=c50l[g],
                 method=method,
-                n_used=int(n_used[g]),
+                n_used=nu[g],
                 rejected=tuple(dict.fromkeys(u.station for u in rejected[g])),
-                crb_rmse_m=float(crb[g]),
+                crb_rmse_m=crbl[g],
                 group=pr.group,
                 time_s=pr.time_s,
                 extra=extra,

@@ -81,7 +81,7 @@ def _bearings_fast(table, recs: list[tuple[Any, int]], group: str, dims: int) ->
         r=np.zeros((0, 6)),
         r_ids=[],
         ple=DEFAULT_PATH_LOSS_EXPONENT,
-        alt=sum(alt) / len(alt),
+        alt=math.fsum(alt) / len(alt),
         dims=dims,
         time_s=max(cols[5]),
         index=list(range(len(rows))),
