@@ -16,7 +16,8 @@ from unseen.types import Bearing, SignalStrength, Site, Tdoa
 TX = (48.64985, -2.02720)
 STATIONS = [("dinard", 48.6325, -2.06), ("servan", 48.637, -2.028), ("parame", 48.657, -1.99)]
 KEYS = {"group", "lat", "lon", "alt_m", "cov_enu_m2", "ellipse50", "ellipse95", "cep50_m",
-        "method", "n_used", "rejected", "crb_rmse_m"}  # fmt: skip
+        "method", "n_used", "rejected", "crb_rmse_m", "chi2", "dof", "p_value",
+        "rejected_index"}  # fmt: skip
 
 
 def bearing_csv(groups=("a",), with_group=True, extra_rows=""):
@@ -57,6 +58,7 @@ def test_csv_json_output_contract(tmp_path, capsys):
     assert d["ellipse95"]["semi_major_m"] > d["ellipse50"]["semi_major_m"] > 0
     assert 0 <= d["ellipse95"]["orientation_deg"] < 180
     assert d["method"] == "ml-bearing" and d["n_used"] == 3 and d["rejected"] == []
+    assert d["dof"] == 1 and d["chi2"] >= 0 and 0 < d["p_value"] <= 1 and d["rejected_index"] == []
 
 
 def test_jsonl_from_stdin_without_group(capsys, monkeypatch):

@@ -427,4 +427,8 @@ def fix_to_dict(fix: Fix) -> dict[str, Any]:
         "n_used": fix.n_used,
         "rejected": list(fix.rejected),
         "crb_rmse_m": fix.crb_rmse_m,
+        "chi2": fix.extra.get("chi2"),
+        "dof": fix.extra.get("dof"),
+        "p_value": fix.extra.get("p_value"),
+        "rejected_index": list(fix.extra.get("rejected_index", [])),
     }
