@@ -1,7 +1,8 @@
 """The DOA stage: one frame (IqBlock) or covariance in, one DoaEstimate out.
 
     R → [calibration] → [spatial smoothing] → [forward–backward] → eigh → source count (MDL/AIC)
-      → bearings (grid scan + parabolic + Newton refinement, or root-MUSIC / ESPRIT)
+      → bearings (grid scan + parabolic + Newton refinement, or root-MUSIC / ESPRIT, or ML:
+        WSF by alternating projection + Gauss–Newton, `ml`)
       → sigma (stochastic CRB at the estimated powers and noise) and confidence
 
 Uncertainty. σ_CRB,k is the square root of the stochastic CRB evaluated at the estimated
@@ -29,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import gammaincinv
 
-from unseen.doa import spectra, subspace
+from unseen.doa import ml, spectra, subspace
 from unseen.doa._kernels import (
     BARTLETT,
     CAPON,
@@ -46,7 +47,7 @@ from unseen.doa.order import count_sources
 from unseen.errors import InputError
 from unseen.types import DoaEstimate, IqBlock
 
-METHODS = ("bartlett", "capon", "music", "root-music", "esprit")
+METHODS = ("bartlett", "capon", "music", "root-music", "esprit", "ml")
 GRID_METHODS = ("bartlett", "capon", "music")
 
 
@@ -346,6 +347,8 @@ def estimate(
         return DoaEstimate((), (), (), method, t, frame)
     if method == "root-music":
         az = subspace.root_music(E[:, : M - K], arr, f, K)
+    elif method == "ml":
+        az = ml.bearings(R, arr, f, K, step_deg=step_deg, elevation_deg=elevation_deg)
     else:
         az = subspace.esprit(E[:, M - K :], arr, f)
     az = np.mod(az, 360.0)
