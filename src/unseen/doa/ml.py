@@ -9,21 +9,24 @@ Both minimise one subspace-fitting criterion over the K azimuths θ jointly,
 
 with E_s, Λ_s the K largest eigenpairs of R and σ̂² the mean of the others. WSF attains the
 stochastic CRB for any source correlation (coherent sources get a weight → 0 instead of breaking
-the subspace); DML is not efficient for random sources. The default is WSF: on the correlated
-close pair of `bench/resolution.py` it resolves ~1 dB lower and its RMSE sits on the CRB.
+the subspace); DML is not efficient for random sources. On the correlated close pair of
+`bench/resolution.py` the two resolve alike (within the binomial error) and sit on the CRB above
+threshold; WSF is the default for its efficiency in general.
 
-Search. Alternating projection (AP, Ziskind & Wax): θ₁ = argmax aᴴQa, then each θ_k in turn
-maximises tr(P_[B, a(θ)]·Q) with B the other steering columns fixed, over the scan grid,
-until a sweep changes nothing. With U an orthonormal basis of B, c = Uᴴa, e = UᴴQa and ‖a‖² = M,
+Search. Alternating projection (AP, Ziskind & Wax): sources are added one at a time, each
+maximising tr(P_[B, a(θ)]·Q) with B the columns already chosen (the `beam` best partial sets
+kept), then each θ_k in turn is re-optimised with the others fixed until a sweep changes
+nothing. With U an orthonormal basis of B, c = Uᴴa, e = UᴴQa and ‖a‖² = M,
 
     tr(P_[B,a]·Q) − tr(P_B·Q) = (aᴴQa − 2·Re(eᴴc) + cᴴ(UᴴQU)c) / (M − ‖c‖²),
 
-so a sweep costs O(K·M·G) after one Q·A_grid product. Below the grid: the parabolic vertex of
-each coordinate's last scan, then Gauss–Newton on V jointly (Viberg, Ottersten & Kailath 1991):
+so a sweep costs O(K·M·G) after one Q·A_grid product. AP runs on a grid of 1/16 half-beamwidth
+(or the scan step, if coarser). Below the grid: the parabolic vertex of each coordinate's last
+scan, then Gauss–Newton on V jointly (Viberg, Ottersten & Kailath 1991),
 
     ∂V/∂θ_k = −2·Re[(A⁺·Q·Π⊥·D)_kk],   H ≈ 2·Re[(Dᴴ·Π⊥·D) ⊙ (A⁺·Q·A⁺ᴴ)ᵀ],   D = ∂A/∂θ,
 
-with steps halved until V decreases.
+with steps halved until V decreases, from the AP point and from split starts (`refine`).
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from unseen.doa._kernels import top_peaks
 from unseen.doa.array import Array, wavelength_m
-from unseen.doa.spectra import steering_planes
+from unseen.doa.spectra import aperture_m, scan_sector, steering_planes
 from unseen.errors import InputError
 
 WEIGHTINGS = ("wsf", "dml")
+COARSE = 16  # AP grid steps per half beamwidth (Gauss–Newton refines below the grid)
 
 
 def fit_matrix(R: np.ndarray, num_sources: int, weighting: str = "wsf") -> np.ndarray:
@@ -163,18 +168,68 @@ def _vertex(score: np.ndarray, i: int, circular: bool) -> float:
 
 
 @njit(cache=True)
+def _columns_of(Ar: np.ndarray, Ai: np.ndarray, idx: np.ndarray, skip: int) -> np.ndarray:
+    """Grid columns idx (all but position `skip`, −1 for none) as a complex M×J matrix."""
+    M = Ar.shape[0]
+    J = idx.size - (1 if skip >= 0 else 0)
+    B = np.empty((M, J), np.complex128)
+    col = 0
+    for j in range(idx.size):
+        if j != skip:
+            for m in range(M):
+                B[m, col] = Ar[m, idx[j]] + 1j * Ai[m, idx[j]]
+            col += 1
+    return B
+
+
+@njit(cache=True)
+def _explained(Q: np.ndarray, B: np.ndarray) -> float:
+    """tr(P_B·Q) = tr(UᴴQU), U an orthonormal basis of B."""
+    U = _orthonormal(B)
+    return np.real(np.trace(U.conj().T @ Q @ U))
+
+
+@njit(cache=True)
+def _sweeps(Q, Ar, Ai, QAr, QAi, qa, idx, circular, max_sweeps):
+    """AP sweeps from grid indices idx until none moves: (idx, parabolic offsets, tr(P_A·Q))."""
+    K = idx.size
+    idx = idx.copy()
+    off = np.zeros(K)
+    for _ in range(max_sweeps):
+        moved = False
+        for k in range(K):
+            sc = _scan(Q, Ar, Ai, QAr, QAi, qa, _columns_of(Ar, Ai, idx, k))
+            best = np.argmax(sc)
+            off[k] = _vertex(sc, best, circular)
+            if best != idx[k]:
+                idx[k] = best
+                moved = True
+        if not moved:
+            break
+    return idx, off, _explained(Q, _columns_of(Ar, Ai, idx, -1))
+
+
+@njit(cache=True)
 def alternating_projection(
-    Q: np.ndarray, Ar: np.ndarray, Ai: np.ndarray, K: int, circular: bool, max_sweeps: int
+    Q: np.ndarray,
+    Ar: np.ndarray,
+    Ai: np.ndarray,
+    K: int,
+    circular: bool,
+    max_sweeps: int,
+    beam: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """AP maximisation of tr(P_A·Q) over the grid columns of A = Ar + j·Ai (M×G planes):
-    (grid indices, parabolic offsets in grid steps) of the K sources."""
+    (grid indices, parabolic offsets in grid steps) of the K sources.
+
+    Starts: sources added one at a time, keeping the `beam` best partial sets, each extended by
+    the `beam` highest local maxima of its scan (beam 1 is Ziskind & Wax's initialisation);
+    AP sweeps from every start; the best converged set wins.
+    """
     M, G = Ar.shape
-    QAr = np.empty((M, G))
-    QAi = np.empty((M, G))
+    QAr = np.zeros((M, G))
+    QAi = np.zeros((M, G))
     for m in range(M):
-        for g in range(G):
-            QAr[m, g] = 0.0
-            QAi[m, g] = 0.0
         for n in range(M):
             qr, qi = Q[m, n].real, Q[m, n].imag
             for g in range(G):
@@ -184,35 +239,48 @@ def alternating_projection(
     for m in range(M):
         for g in range(G):
             qa[g] += Ar[m, g] * QAr[m, g] + Ai[m, g] * QAi[m, g]
-    idx = np.zeros(K, np.int64)
-    off = np.zeros(K)
+    sets = np.zeros((1, 0), np.int64)
+    vals = np.zeros(1)
     for k in range(K):
-        B = np.empty((M, k), np.complex128)
-        for j in range(k):
-            B[:, j] = Ar[:, idx[j]] + 1j * Ai[:, idx[j]]
-        sc = _scan(Q, Ar, Ai, QAr, QAi, qa, B)
-        idx[k] = np.argmax(sc)
-        off[k] = _vertex(sc, idx[k], circular)
-    if K == 1:
-        return idx, off
-    B = np.empty((M, K - 1), np.complex128)
-    for _ in range(max_sweeps):
-        moved = False
-        for k in range(K):
-            col = 0
-            for j in range(K):
-                if j != k:
-                    B[:, col] = Ar[:, idx[j]] + 1j * Ai[:, idx[j]]
-                    col += 1
-            sc = _scan(Q, Ar, Ai, QAr, QAi, qa, B)
-            best = np.argmax(sc)
-            off[k] = _vertex(sc, best, circular)
-            if best != idx[k]:
-                idx[k] = best
-                moved = True
-        if not moved:
-            break
-    return idx, off
+        cand = np.zeros((sets.shape[0] * beam, k + 1), np.int64)
+        cval = np.full(sets.shape[0] * beam, -np.inf)
+        n = 0
+        for s in range(sets.shape[0]):
+            sc = _scan(Q, Ar, Ai, QAr, QAi, qa, _columns_of(Ar, Ai, sets[s], -1))
+            top, _, _ = top_peaks(sc, beam, circular)
+            if top.size == 0:
+                top = np.array([np.argmax(sc)])
+            for t in top:
+                new = np.sort(np.append(sets[s], t))
+                dup = False
+                for j in range(n):
+                    if np.all(cand[j] == new):
+                        dup = True
+                if not dup and np.isfinite(sc[t]):
+                    cand[n] = new
+                    cval[n] = vals[s] + sc[t]
+                    n += 1
+        if n == 0:
+            cand[0, :k] = sets[0]
+            cand[0, k] = (sets[0, 0] + 1) % G if k > 0 else 0
+            cval[0] = vals[0]
+            n = 1
+        order = np.argsort(-cval[:n])[:beam]
+        sets = cand[order]
+        vals = cval[order]
+    best_idx = sets[0]
+    best_off = np.zeros(K)
+    best = -np.inf
+    for s in range(sets.shape[0]):
+        if K == 1:
+            sc = qa / M
+            i = sets[s, 0]
+            idx, off, v = sets[s], np.array([_vertex(sc, i, circular)]), sc[i]
+        else:
+            idx, off, v = _sweeps(Q, Ar, Ai, QAr, QAi, qa, sets[s], circular, max_sweeps)
+        if v > best:
+            best, best_idx, best_off = v, idx, off
+    return best_idx, best_off
 
 
 @njit(cache=True)
@@ -276,8 +344,55 @@ def gauss_newton(
                 done = True
                 break
             step *= 0.5
-        if not done or np.max(np.abs(step)) < 1e-9:
+        if not done or np.max(np.abs(step)) < 1e-7:
             break
+    return th, v
+
+
+@njit(cache=True)
+def refine(
+    Q: np.ndarray,
+    pos: np.ndarray,
+    th0: np.ndarray,
+    kc: float,
+    ks: float,
+    half_beam: float,
+    iterations: int,
+) -> tuple[np.ndarray, float]:
+    """Gauss–Newton from th0 and from split starts; the lowest V wins: (θ rad, V).
+
+    AP can stall with one bearing between two close sources and another on a noise lobe: each
+    coordinate is optimal given the other, yet the pair split around the first fits better. So
+    for each source i, the source j whose removal loses least of tr(P_A·Q) is also restarted as
+    the pair θ_i ∓ δ, δ ∈ {half_beam/4, half_beam/2} (separations of 1/4 and 1/2 beamwidth).
+    """
+    step = 0.25 * half_beam
+    th, v = gauss_newton(Q, pos, th0, kc, ks, step, iterations)
+    K = th.size
+    if K < 2:
+        return th, v
+    base = th.copy()
+    for i in range(K):
+        drop_j, keep = -1, -np.inf
+        for j in range(K):
+            if j != i:
+                rest = np.empty(K - 1)
+                n = 0
+                for t in range(K):
+                    if t != j:
+                        rest[n] = base[t]
+                        n += 1
+                A, _ = _columns(pos, rest, kc, ks)
+                e = _explained(Q, A)
+                if e > keep:
+                    drop_j, keep = j, e
+        for f in (0.25, 0.5):
+            start = base.copy()
+            start[i] = base[i] - f * half_beam
+            start[drop_j] = base[i] + f * half_beam
+            ts, vs = gauss_newton(Q, pos, start, kc, ks, step, iterations)
+            if vs < v:
+                th, v = ts, vs
     return th, v
 
 
@@ -291,7 +406,8 @@ def bearings(
     step_deg: float = 0.1,
     elevation_deg: float = 0.0,
     max_sweeps: int = 30,
-    iterations: int = 10,
+    iterations: int = 20,
+    beam: int = 3,
 ) -> np.ndarray:
     """Azimuths (degrees in [0, 360), scan-grid order of the AP search) of `num_sources` sources
     minimising V = tr(Π⊥_A·Q) for covariance R (M×M), by AP on the array's scan grid then
@@ -306,14 +422,18 @@ def bearings(
     if not 1 <= K <= M - 1:
         raise InputError(f"ML needs 1 <= num_sources <= {M - 1} for {M} elements, got {K}")
     Q = np.ascontiguousarray(fit_matrix(R, K, weighting))
-    grid, Ar, Ai, circ = steering_planes(array, freq_hz, step_deg, elevation_deg)
-    idx, off = alternating_projection(Q, Ar, Ai, K, circ, max_sweeps)
+    half_beam = 0.5 * wavelength_m(freq_hz) / aperture_m(array)
+    coarse = max(float(step_deg), np.degrees(half_beam) / COARSE)
+    grid, Ar, Ai, circ = steering_planes(array, freq_hz, coarse, elevation_deg)
+    idx, off = alternating_projection(Q, Ar, Ai, K, circ, max_sweeps, beam)
     step = float(grid[1] - grid[0])
     th0 = np.radians(grid[idx] + off * step)
     k = 2 * np.pi / wavelength_m(freq_hz)
     el = np.radians(elevation_deg)
     pos = np.ascontiguousarray(array.positions_enu_m, dtype=float)
-    th, _ = gauss_newton(
-        Q, pos, th0, k * np.cos(el), k * np.sin(el), np.radians(4 * step), iterations
-    )
+    th, _ = refine(Q, pos, th0, k * np.cos(el), k * np.sin(el), half_beam, iterations)
+    az = np.degrees(th)
+    a, b, circ = scan_sector(array)
+    if not circ:
+        az = np.where(np.mod(az - a, 360.0) <= b - a, az, 2 * b - az)
     return np.mod(np.degrees(th), 360.0)
