@@ -409,9 +409,10 @@ def bearings(
     iterations: int = 20,
     beam: int = 3,
 ) -> np.ndarray:
-    """Azimuths (degrees in [0, 360), scan-grid order of the AP search) of `num_sources` sources
-    minimising V = tr(Π⊥_A·Q) for covariance R (M×M), by AP on the array's scan grid then
-    Gauss–Newton (module docstring). A linear array reports its scan half-plane."""
+    """Azimuths (degrees in [0, 360), in no particular order) of `num_sources` sources
+    minimising V = tr(Π⊥_A·Q) for covariance R (M×M): AP on a grid of max(step_deg, half
+    beamwidth/16), then Gauss–Newton (module docstring). A linear array reports its scan
+    half-plane (a bearing refined past endfire is mirrored back through the axis)."""
     M = array.num_elements
     R = np.asarray(R)
     if R.shape != (M, M):
@@ -436,4 +437,4 @@ def bearings(
     a, b, circ = scan_sector(array)
     if not circ:
         az = np.where(np.mod(az - a, 360.0) <= b - a, az, 2 * b - az)
-    return np.mod(np.degrees(th), 360.0)
+    return np.mod(az, 360.0)
