@@ -41,9 +41,10 @@ def resolved(az):
 
 def test_ml_resolves_the_correlated_close_pair_where_music_fails():
     # 0° and 5° (0.3 beamwidth), ρ = 0.9, 200 snapshots, 8 dB. bench/resolution.py (500 trials
-    # per point) puts ML's 90 % point near 5 dB (rate ≈ 0.99 at 8 dB) and every MUSIC's near
-    # 12.5 dB (rate ≈ 0.06 at 8 dB). With 100 trials, P(≤ 89 | p = 0.98) < 1e-4 and
-    # P(≥ 50 | p = 0.2) < 1e-10: the bounds below fail only if an estimator changed.
+    # per point) puts ML's 90 % point at 4.1–4.8 dB (rate 0.988 at 7 dB, 1.000 at 9) and every
+    # MUSIC's at 11.9–12.4 dB (rate 0.03 at 7 dB, 0.21 at 9). With 100 trials,
+    # P(≤ 89 | p = 0.98) < 1e-4 and P(≥ 50 | p = 0.21) < 1e-9: the bounds below fail only if an
+    # estimator changed.
     X = correlated_pair(8.0, 100, seed=11)
     hits = {"ml": 0, "music": 0}
     for x in X:
