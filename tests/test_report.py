@@ -177,7 +177,7 @@ def test_html_is_self_contained(report):
 def test_html_explains_itself(report):
     """UTC beside scenario time, MGRS/UTM, names not ids, links to every export, a print
     stylesheet, reading notes and the case record."""
-    result, paths = report
+    _, paths = report
     page = paths["html"].read_text()
     assert "2026-01-01 00:00:00 UTC" in page and "(00:00:10 UTC)" in page
     assert "final fix UTM / MGRS" in page and "30U WU" in page
