@@ -38,5 +38,5 @@ def mgrs_text(lat_deg: float, lon_deg: float, digits: int = 5) -> str:
     ref = mgrs.MGRS().toMGRS(lat_deg, lon_deg, MGRSPrecision=digits)
     if isinstance(ref, bytes):
         ref = ref.decode("ascii")
-    head, digs = ref[:-2 * digits], ref[len(ref) - 2 * digits :]
+    head, digs = ref[: -2 * digits], ref[len(ref) - 2 * digits :]
     return f"{head[:-2]} {head[-2:]} {digs[:digits]} {digs[digits:]}".strip()

@@ -228,9 +228,7 @@ def case_record(result: HuntResult) -> str:
             )
         )
     if result.tdoas:
-        pairs = sorted(
-            {f"{name(t.site.station)}–{name(t.site_b.station)}" for t in result.tdoas}
-        )
+        pairs = sorted({f"{name(t.site.station)}–{name(t.site_b.station)}" for t in result.tdoas})
         ob_rows.append(("TDOA " + ", ".join(pairs), str(len(result.tdoas)), "", "", "", "used"))
     fx = list(result.fixes)
     if len(fx) > 12:
