@@ -83,7 +83,8 @@
       const gj = await r.json();
       shore.clearLayers();
       L.geoJSON(gj, { pane: "shore", interactive: false, style: (f) => ({ color: "#8a7a5a", weight: 1,
-        fillColor: f.properties.land ? "#ece4cf" : "#cfe3f0", fillOpacity: 1 }) }).addTo(shore);
+        fillColor: f.properties.land ? "#ece4cf" : "#cfe3f0", fillOpacity: 1, fillRule: "nonzero",
+        smoothFactor: 0.5 }) }).addTo(shore);
       shoreBox = L.latLngBounds([s, w], [n, e]);
     } catch (err) { /* shorelines are optional */ }
   }
