@@ -185,7 +185,7 @@ def hunt_dir(
     heat_first, n_first = heatmap(
         first, first_obs, float(np.clip(3 * first.ellipse95.semi_major_m, 250.0, 3000.0))
     )
-    heat, n_final = heatmap(final, final_obs, max(4 * final.ellipse95.semi_major_m, 10.0))
+    heat, n_final = heatmap(final, final_obs, max(2.5 * final.ellipse95.semi_major_m, 10.0))
     spectra = []
     for st in stations:
         run = runs[st.id]
