@@ -237,7 +237,12 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
     def index() -> FileResponse:
         return FileResponse(str(web / "index.html"), media_type="text/html")
 
-    @app.get("/map/shorelines", tags=["map"], summary="GSHHS shorelines in a box (GeoJSON)")
+    @app.get(
+        "/map/shorelines",
+        tags=["map"],
+        summary="GSHHS shorelines in a box (GeoJSON)",
+        responses={400: {"description": "An empty box: south ≥ north or west ≥ east"}},
+    )
     def shorelines(
         south: Annotated[float, Query(ge=-90, le=90)],
         west: Annotated[float, Query(ge=-180, le=180)],
