@@ -214,6 +214,7 @@ NIS_WINDOW = 30
 CORR_WINDOW = 60.0  # observations: the memory of a sensor's innovation statistics
 CORR_GAP_S = 3.0  # consecutive innovations further apart than this are not paired
 MAX_INFLATE = 25.0
+SHRINK_SE = 1.0
 OUTSIDE_CAP = 4.0  # a refused observation counts in the consistency test as at most 4 gates
 
 
@@ -234,11 +235,11 @@ class SensorStats:
 
     def inflation(self) -> float:
         """(1 + ρ)/(1 − ρ): the variance of a mean of errors with lag-1 correlation ρ (AR(1))
-        over that of independent ones; ρ the sample correlation less two standard errors
-        (white innovations give 1), floored at 0."""
+        over that of independent ones; ρ the sample correlation when above two standard errors
+        (white innovations give 1)."""
         if self.n < 10 or self.sxx <= 0 or self.syy <= 0:
             return 1.0
-        rho = self.sxy / math.sqrt(self.sxx * self.syy) - 2.0 / math.sqrt(self.n)
+        rho = self.sxy / math.sqrt(self.sxx * self.syy) - SHRINK_SE / math.sqrt(self.n)
         if rho <= 0:
             return 1.0
         return min((1.0 + rho) / (1.0 - rho), MAX_INFLATE) if rho < 1 else MAX_INFLATE
