@@ -181,6 +181,15 @@ class TrackerState:
     pending: tuple[tuple[str, float, object], ...] = ()  # (channel, time_s, observation)
 
 
+def _with(t: Track, **changes) -> Track:
+    """`dataclasses.replace` for a Track without its per-call field introspection (hot path;
+    Track has no __post_init__)."""
+    new = object.__new__(Track)
+    new.__dict__.update(t.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def sigma_major(P: np.ndarray) -> float:
     """1-σ error (m) along the major axis of the east/north block of P."""
     a, b, d = P[0, 0], P[0, 1], P[1, 1]
@@ -249,11 +258,11 @@ class SensorStats:
         lam = 1.0 - 1.0 / CORR_WINDOW
         seen, acc = lam * self.seen + 1.0, lam * self.acc + (w is not None)
         if w is None or not math.isfinite(w):
-            return replace(self, seen=seen, acc=acc)
+            return SensorStats(self.w, self.t, self.sxy, self.sxx, self.syy, self.n, seen, acc)
         if math.isfinite(self.w) and time_s - self.t <= CORR_GAP_S:
             return SensorStats(w, time_s, lam * self.sxy + w * self.w, lam * self.sxx + self.w**2,
                                lam * self.syy + w * w, lam * self.n + 1.0, seen, acc)  # fmt: skip
-        return replace(self, w=w, t=time_s, seen=seen, acc=acc)
+        return SensorStats(w, time_s, self.sxy, self.sxx, self.syy, self.n, seen, acc)
 
 
 def _accepts(t: Track, key: str) -> bool:
@@ -265,21 +274,25 @@ def _accepts(t: Track, key: str) -> bool:
 def _variances(t: Track, meas: Measurements) -> np.ndarray:
     """Per row: the factor on σ², the track's scale times its sensor's correlation inflation."""
     f = {k: s.inflation() for k, s in t.sensors.items()}
+    if all(v == 1.0 for v in f.values()):
+        return np.full(meas.size, t.scale)
     return np.array([t.scale * f.get(k, 1.0) for k in meas.key])
 
 
-def _observe(t: Track, meas: Measurements, rows: list[int], w: np.ndarray, time_s: float) -> Track:
+def _observe(
+    t: Track, meas: Measurements, units: dict, rows: list[int], w: np.ndarray, time_s: float
+) -> Track:
     """The track's sensor statistics after this scan (sensors with one scalar row only)."""
     taken = set(rows)
     out = dict(t.sensors)
-    for key, obs_rows in _units(meas).items():
+    for key, obs_rows in units.items():
         if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or meas.kind[obs_rows[0][0]] > TDOA:
             continue
         r = obs_rows[0][0]
         out[key] = out.get(key, SensorStats()).observe(
             float(w[r]) if r in taken else None, time_s
         )
-    return replace(t, sensors=out)
+    return _with(t, sensors=out)
 OWN_P = 1.0 - 1e-9  # ~6.1 σ: observations within it of a track never start another
 MAX_SCALE = 100.0
 
@@ -294,8 +307,8 @@ def _consistency(t: Track, nis: float, dof: int) -> Track:
     hist = (*t.nis, (nis, dof))[-NIS_WINDOW:]
     tot, n = sum(h[0] for h in hist), sum(h[1] for h in hist)
     if len(hist) >= 10 and (tot > chi2_ppf(0.99, n) or (t.scale > 1.0 and tot < chi2_ppf(0.01, n))):
-        return replace(t, nis=(), scale=float(np.clip(t.scale * tot / n, 1.0, MAX_SCALE)))
-    return replace(t, nis=hist)
+        return _with(t, nis=(), scale=float(np.clip(t.scale * tot / n, 1.0, MAX_SCALE)))
+    return _with(t, nis=hist)
 
 
 def update_to_dict(u: TrackUpdate) -> dict:
@@ -361,7 +374,7 @@ def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, n
     models, Pi = _transition(opts, dt)
     mixed, c = mix(modes, t.mu, Pi)
     pred = tuple(predict(m, F, Q) for m, (F, Q) in zip(mixed, models, strict=True))
-    return replace(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
+    return _with(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
 
 
 def _new_track(fix: Fix, tid: int, channel: str, freq: float | None, opts: TrackOptions) -> Track:
@@ -429,6 +442,7 @@ def associate(
     deltas: Sequence[np.ndarray],
     opts: TrackOptions,
     variances: Sequence[np.ndarray] | None = None,
+    units: dict | None = None,
 ) -> tuple[list[list[int]], list[int], list[tuple[float, int]], list]:
     """GNN per sensor: rows assigned to each track, the rows left unassigned, per track the
     summed d² and count of the observations its gate refused where it was the only track (so
@@ -438,7 +452,7 @@ def associate(
     assigned: list[list[int]] = [[] for _ in range(n)]
     outside = [(0.0, 0)] * n
     used: set[int] = set()
-    units = _units(meas)
+    units = _units(meas) if units is None else units
     if n:
         gate1 = chi2_ppf(opts.gate_p, 1)
         scale = gate1 / chi2_ppf(opts.gate_p, 2)
@@ -478,7 +492,7 @@ def associate(
         # an observation this close to a live track is its outlier, not a new transmitter
         own = chi2_ppf(OWN_P, 1)
         for d2, _, _ in costs:
-            used.update(int(r) for r in np.flatnonzero(np.nan_to_num(d2, nan=np.inf) <= own))
+            used.update(int(r) for r in np.flatnonzero(d2 <= own))  # nan (RSSI): False
     left = [r for r in range(meas.size) if r not in used]
     return assigned, left, outside, costs if n else []
 
@@ -563,7 +577,7 @@ def jpda(
     for i, t in enumerate(tracks):
         lw = loglik[i] + np.log(np.maximum(t.mu, 1e-300))
         mu = np.exp(lw - lw.max())
-        out.append(replace(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
+        out.append(_with(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
     return out, [r for r in range(meas.size) if r not in used], seen
 
 
@@ -704,9 +718,10 @@ def step(
         variances = [np.full(meas.size, t.scale) for t in tracks]
     else:
         variances = [_variances(t, meas) for t in tracks]
-        assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances)
+        units = _units(meas)
+        assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units)
         seen = [bool(r) for r in assigned]
-        tracks = [_observe(t, meas, rows, c[2], time_s)
+        tracks = [_observe(t, meas, units, rows, c[2], time_s)
                   for t, rows, c in zip(tracks, assigned, costs, strict=True)]  # fmt: skip
     out: list[Track] = []
     for t, rows, d, hit, (out_d2, out_n), var in zip(
@@ -720,12 +735,12 @@ def step(
             modes, mu, nis = imm_update(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
-            t = _consistency(replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
+            t = _consistency(_with(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
                              nis + out_d2, len(rows) + out_n)  # fmt: skip
         elif out_n:
             t = _consistency(t, out_d2, out_n)
         hits = (*t.hits, hit)[-opts.confirm_n :]
-        out.append(replace(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
+        out.append(_with(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
     updates: list[TrackUpdate] = []
     notes = dict(state.notes)
     started = set(state.started)
@@ -757,7 +772,7 @@ def step(
         if t.status == TENTATIVE and t.channel == channel:
             n_hit = sum(t.hits)
             if n_hit >= opts.confirm_m:
-                t = replace(t, status=CONFIRMED)
+                t = _with(t, status=CONFIRMED)
                 started.add(channel)
                 notes.pop(channel, None)
             elif n_hit + (opts.confirm_n - len(t.hits)) < opts.confirm_m:
