@@ -28,6 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -227,8 +228,7 @@ SHRINK_SE = 1.0
 OUTSIDE_CAP = 4.0  # a refused observation counts in the consistency test as at most 4 gates
 
 
-@dataclass(frozen=True)
-class SensorStats:
+class SensorStats(NamedTuple):
     """One sensor's innovations into one track, exponentially weighted over CORR_WINDOW: the last
     ν/√S and its time, the lag-1 sums Σ w_k w_{k−1}, Σ w_{k−1}², Σ w_k², their weight, and the
     weights of observations seen and accepted."""
