@@ -15,6 +15,14 @@ a scan and returns the next state and the track updates; nothing is mutated.
   A false intersection of bearing lines from three or more stations fails the χ² test; with two
   stations (no redundancy) a scan is initiated only when each station saw one signal.
   Bearings from a single place cannot locate anything: no track, and the channel's note says so.
+- Consistency: per track and sensor, the lag-1 autocorrelation ρ of the normalised innovations
+  (exponentially weighted over CORR_WINDOW observations; a one-standard-error lower bound) scales
+  that sensor's variances by (1 + ρ)/(1 − ρ), the AR(1) long-run variance ratio: errors that
+  persist (multipath off fixed walls, a calibration bias) do not average down as independent ones
+  would. Over all sensors, the NIS test scales the variances when ΣNIS leaves its χ² band; the
+  observations a lone track's gate refuses count in it (capped at OUTSIDE_CAP gates) only from
+  sensors whose observations the track mostly takes: a sensor that sees another signal is
+  refused, not allowed to widen the track.
 - Lifecycle: a new track is tentative; confirmed once it was associated in `confirm_m` of its last
   `confirm_n` scans; a tentative track that can no longer reach that is deleted; any track is
   deleted after `coast_s` without an association or when its 1-σ position error exceeds
