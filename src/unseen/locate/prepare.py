@@ -58,9 +58,6 @@ def _num(v, what: str) -> float:
 def _site(s: Site, what: str) -> tuple[float, float, float]:
     if not isinstance(s, Site):
         raise InputError(f"{what}: expected a Site, got {type(s).__name__}")
-    t = (s.lat_deg, s.lon_deg, s.alt_m)
-    if all(type(v) is float and math.isfinite(v) for v in t) and abs(t[0]) <= 90 >= abs(t[1]) / 2:
-        return t  # the common case, without building the messages below
     lat = _num(s.lat_deg, f"{what} lat")
     lon = _num(s.lon_deg, f"{what} lon")
     alt = _num(s.alt_m, f"{what} alt_m")
