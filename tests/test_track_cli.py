@@ -81,7 +81,7 @@ def test_bad_input_exit_2(tmp_path, capsys):
     rc, _, err = cli(capsys, ["track", str(q), "--model", "kalman"])
     assert rc == 2 and "--model: expected cv, ncv or imm, got 'kalman'" in err
     rc, _, err = cli(capsys, ["track", str(q), "--process-noise-m-s2", "-1"])
-    assert rc == 2 and "process_noise_m_s2 must be a finite number >= 0" in err
+    assert rc == 2 and "--process-noise-m-s2: expected a value in [0, 10000], got -1" in err
 
 
 def test_bad_row_names_the_line_and_exits_1(tmp_path, capsys):

@@ -94,3 +94,46 @@ def test_server_tracks_route(tmp_path):
         assert [h["time_s"] for h in hist] == [float(k) for k in range(31)]
         assert c.get("/api/v1/hunts/none/tracks", headers=admin).json() == []
     repo.close()
+
+
+def test_live_socket_pushes_tracks(tmp_path):
+    """The fix worker pushes `{"type": "track"}` messages with the GET .../tracks shape, at the
+    van's true position within its ellipse."""
+    import time
+
+    repo = Repo.open(str(tmp_path / "live.sqlite"))
+    settings = Settings(admin_token=ADMIN, max_body_bytes=1024 * 1024)
+    bootstrap_admin(repo, settings)
+    tr = route_truth([(0, 0, 0), (400, 300, 30)], 1.0)
+    obs = bearings(np.random.default_rng(2), [tr], FIXED, 2.0, freq_hz=94.2e6)
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with TestClient(create_app(settings, repo)) as c:
+        tokens = {}
+        for name in FIXED:
+            o = next(b for b in obs if b.site.station == name)
+            r = c.post("/api/v1/stations", json={"name": name, "lat": o.site.lat_deg,
+                       "lon": o.site.lon_deg}, headers=admin)  # fmt: skip
+            tokens[name] = r.json()["token"]
+        with c.websocket_connect(f"/api/v1/hunts/van/live?token={ADMIN}") as ws:
+            for name, tok in tokens.items():
+                rows = [{"id": str(uuid.uuid4()), "hunt": "van", "kind": "bearing",
+                         "station": name, "time_s": b.time_s, "lat": b.site.lat_deg,
+                         "lon": b.site.lon_deg, "bearing_deg": b.azimuth_deg,
+                         "sigma_deg": b.sigma_deg, "freq_hz": b.freq_hz}
+                        for b in obs if b.site.station == name]  # fmt: skip
+                r = c.post("/api/v1/observations", json={"observations": rows},
+                           headers={"Authorization": f"Bearer {tok}"})  # fmt: skip
+                assert r.status_code in (200, 201, 202), r.text
+            deadline = time.monotonic() + 30
+            msg = {}
+            while time.monotonic() < deadline and not (
+                msg.get("type") == "track" and msg.get("time_s") == 30.0
+            ):
+                msg = ws.receive_json()
+        assert msg["type"] == "track" and msg["status"] == "confirmed"
+        (got,) = c.get("/api/v1/hunts/van/tracks", headers=admin).json()
+        assert set(msg) == set(got) | {"type"}
+        lat, lon = geodetic(tr.states[-1, :2], ORIGIN)
+        miss = float(distance(msg["lat"], msg["lon"], lat, lon))
+        assert miss < 3 * msg["ellipse95"]["semi_major_m"], miss
+    repo.close()

@@ -92,10 +92,12 @@ def iekf(x0, P0, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, iterations, t
 
 @njit(cache=True)
 def gate(h, H, Pp, z, sig, kind):
-    """Squared normalised innovations d² and ln S of scalar rows (bearings wrapped)."""
+    """Squared normalised innovations d², ln S and the signed ν/√S of scalar rows (bearings
+    wrapped)."""
     m = kind.shape[0]
     d2 = np.empty(m)
     lnS = np.empty(m)
+    w = np.empty(m)
     for r in range(m):
         S = (
             H[r, 0] * (Pp[0, 0] * H[r, 0] + Pp[0, 1] * H[r, 1])
@@ -107,7 +109,8 @@ def gate(h, H, Pp, z, sig, kind):
             v = (v + math.pi) % TWO_PI - math.pi
         d2[r] = v * v / S
         lnS[r] = math.log(S)
-    return d2, lnS
+        w[r] = v / math.sqrt(S)
+    return d2, lnS, w
 
 
 @njit(cache=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -301,6 +302,27 @@ def wrap_rows(meas: Measurements, D: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v
 
 
+def _plain_bearings(obs) -> SimpleNamespace | None:
+    """What `prepare` gives for true-north bearings with valid numbers, without its per-field
+    checks (the hot path of tracking); None for anything else, which `prepare` then checks."""
+    from unseen.types import Bearing
+
+    if not all(type(o) is Bearing and o.magnetic is False for o in obs):
+        return None
+    try:
+        b = np.array([(o.site.lat_deg, o.site.lon_deg, o.site.alt_m, o.azimuth_deg, o.sigma_deg,
+                       o.time_s) for o in obs], dtype=float)  # fmt: skip
+    except (TypeError, ValueError):
+        return None
+    ok = np.isfinite(b).all() and (np.abs(b[:, 0]) <= 90).all() and (np.abs(b[:, 1]) <= 180).all()
+    if not (ok and (b[:, 4] > 0).all()):
+        return None
+    b[:, 3] %= 360.0
+    z = np.zeros((0, 9))
+    return SimpleNamespace(b=b, t=z, r=np.zeros((0, 6)), b_ids=[o.site.station for o in obs],
+                           t_ids=[], r_ids=[], index=list(range(len(obs))))  # fmt: skip
+
+
 def measurements(observations, *, year: float | None = None) -> Measurements:
     """Check observations (Bearing, Tdoa, SignalStrength, Fix) and pack them as `Measurements`.
 
@@ -316,7 +338,18 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
     obs_idx = [i for i, o in enumerate(observations) if not isinstance(o, Fix)]
     parts = []
     if obs:
-        pr = prepare(obs, year=year)
+        pr = _plain_bearings(obs)
+        if pr is not None and not fix_idx:
+            n = len(pr.b)
+            fr = [station_frame(*s) for s in pr.b[:, :3].tolist()]
+            return Measurements(
+                kind=np.zeros(n, dtype=np.int64), sta=np.array([f[0] for f in fr]),
+                sta_b=np.zeros((n, 3)), rot=np.array([f[1] for f in fr]),
+                z=np.radians(pr.b[:, 3]), sig=np.radians(pr.b[:, 4]), ple=np.zeros(n),
+                lat=np.ascontiguousarray(pr.b[:, 0]), lon=np.ascontiguousarray(pr.b[:, 1]),
+                key=tuple("b:" + s for s in pr.b_ids), index=tuple(obs_idx), fixes=(None,) * n,
+            )  # fmt: skip
+        pr = pr or prepare(obs, year=year)
         nb, nt, nr = len(pr.b), len(pr.t), len(pr.r)
         sites = np.concatenate([pr.b[:, :3], pr.t[:, :3], pr.r[:, :3]]).tolist()
         fr = [station_frame(*s) for s in sites]

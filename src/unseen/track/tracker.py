@@ -15,6 +15,14 @@ a scan and returns the next state and the track updates; nothing is mutated.
   A false intersection of bearing lines from three or more stations fails the χ² test; with two
   stations (no redundancy) a scan is initiated only when each station saw one signal.
   Bearings from a single place cannot locate anything: no track, and the channel's note says so.
+- Consistency: per track and sensor, the lag-1 autocorrelation ρ of the normalised innovations
+  (exponentially weighted over CORR_WINDOW observations; a one-standard-error lower bound) scales
+  that sensor's variances by (1 + ρ)/(1 − ρ), the AR(1) long-run variance ratio: errors that
+  persist (multipath off fixed walls, a calibration bias) do not average down as independent ones
+  would. Over all sensors, the NIS test scales the variances when ΣNIS leaves its χ² band; the
+  observations a lone track's gate refuses count in it (capped at OUTSIDE_CAP gates) only from
+  sensors whose observations the track mostly takes: a sensor that sees another signal is
+  refused, not allowed to widen the track.
 - Lifecycle: a new track is tentative; confirmed once it was associated in `confirm_m` of its last
   `confirm_n` scans; a tentative track that can no longer reach that is deleted; any track is
   deleted after `coast_s` without an association or when its 1-σ position error exceeds
@@ -28,6 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -141,6 +150,7 @@ class Track:
     last_hit_s: float
     nis: tuple[tuple[float, int], ...] = ()  # recent (NIS, dof) at the scaled noise
     scale: float = 1.0  # measurement variances × scale: ≥ 1 once the residuals demanded it
+    sensors: dict = field(default_factory=dict)  # key → SensorStats (never mutated)
 
     @property
     def state(self) -> Gaussian:
@@ -180,6 +190,15 @@ class TrackerState:
     pending: tuple[tuple[str, float, object], ...] = ()  # (channel, time_s, observation)
 
 
+def _with(t: Track, **changes) -> Track:
+    """`dataclasses.replace` for a Track without its per-call field introspection (hot path;
+    Track has no __post_init__)."""
+    new = object.__new__(Track)
+    new.__dict__.update(t.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def sigma_major(P: np.ndarray) -> float:
     """1-σ error (m) along the major axis of the east/north block of P."""
     a, b, d = P[0, 0], P[0, 1], P[1, 1]
@@ -210,6 +229,78 @@ def to_update(t: Track, status: str | None = None) -> TrackUpdate:
 
 
 NIS_WINDOW = 30
+CORR_WINDOW = 60.0  # observations: the memory of a sensor's innovation statistics
+CORR_GAP_S = 3.0  # consecutive innovations further apart than this are not paired
+MAX_INFLATE = 25.0
+SHRINK_SE = 1.0
+OUTSIDE_CAP = 4.0  # a refused observation counts in the consistency test as at most 4 gates
+
+
+class SensorStats(NamedTuple):
+    """One sensor's innovations into one track, exponentially weighted over CORR_WINDOW: the last
+    ν/√S and its time, the lag-1 sums Σ w_k w_{k−1}, Σ w_{k−1}², Σ w_k², their weight, and the
+    weights of observations seen and accepted."""
+
+    w: float = math.nan
+    t: float = -math.inf
+    sxy: float = 0.0
+    sxx: float = 0.0
+    syy: float = 0.0
+    n: float = 0.0
+    seen: float = 0.0
+    acc: float = 0.0
+
+    def inflation(self) -> float:
+        """(1 + ρ)/(1 − ρ): the variance of a mean of errors with lag-1 correlation ρ (AR(1))
+        over that of independent ones; ρ the sample correlation when above two standard errors
+        (white innovations give 1)."""
+        if self.n < 10 or self.sxx <= 0 or self.syy <= 0:
+            return 1.0
+        rho = self.sxy / math.sqrt(self.sxx * self.syy) - SHRINK_SE / math.sqrt(self.n)
+        if rho <= 0:
+            return 1.0
+        return min((1.0 + rho) / (1.0 - rho), MAX_INFLATE) if rho < 1 else MAX_INFLATE
+
+    def observe(self, w: float | None, time_s: float) -> SensorStats:
+        """After one observation: `w` its ν/√S if the track took it, None if refused."""
+        lam = 1.0 - 1.0 / CORR_WINDOW
+        seen, acc = lam * self.seen + 1.0, lam * self.acc + (w is not None)
+        if w is None or not math.isfinite(w):
+            return SensorStats(self.w, self.t, self.sxy, self.sxx, self.syy, self.n, seen, acc)
+        if math.isfinite(self.w) and time_s - self.t <= CORR_GAP_S:
+            return SensorStats(w, time_s, lam * self.sxy + w * self.w, lam * self.sxx + self.w**2,
+                               lam * self.syy + w * w, lam * self.n + 1.0, seen, acc)  # fmt: skip
+        return SensorStats(w, time_s, self.sxy, self.sxx, self.syy, self.n, seen, acc)
+
+
+def _accepts(t: Track, key: str) -> bool:
+    """Whether the track took most of this sensor's observations (at least 5 seen)."""
+    s = t.sensors.get(key)
+    return s is not None and s.seen >= 5.0 and s.acc >= 0.5 * s.seen
+
+
+def _variances(t: Track, meas: Measurements) -> np.ndarray:
+    """Per row: the factor on σ², the track's scale times its sensor's correlation inflation."""
+    f = {k: s.inflation() for k, s in t.sensors.items()}
+    if all(v == 1.0 for v in f.values()):
+        return np.full(meas.size, t.scale)
+    return np.array([t.scale * f.get(k, 1.0) for k in meas.key])
+
+
+def _observe(
+    t: Track, meas: Measurements, units: dict, rows: list[int], w: np.ndarray, time_s: float
+) -> Track:
+    """The track's sensor statistics after this scan (sensors with one scalar row only)."""
+    taken = set(rows)
+    out = dict(t.sensors)
+    for key, obs_rows in units.items():
+        if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or meas.kind[obs_rows[0][0]] > TDOA:
+            continue
+        r = obs_rows[0][0]
+        out[key] = out.get(key, SensorStats()).observe(
+            float(w[r]) if r in taken else None, time_s
+        )
+    return _with(t, sensors=out)
 OWN_P = 1.0 - 1e-9  # ~6.1 σ: observations within it of a track never start another
 MAX_SCALE = 100.0
 
@@ -224,8 +315,8 @@ def _consistency(t: Track, nis: float, dof: int) -> Track:
     hist = (*t.nis, (nis, dof))[-NIS_WINDOW:]
     tot, n = sum(h[0] for h in hist), sum(h[1] for h in hist)
     if len(hist) >= 10 and (tot > chi2_ppf(0.99, n) or (t.scale > 1.0 and tot < chi2_ppf(0.01, n))):
-        return replace(t, nis=(), scale=float(np.clip(t.scale * tot / n, 1.0, MAX_SCALE)))
-    return replace(t, nis=hist)
+        return _with(t, nis=(), scale=float(np.clip(t.scale * tot / n, 1.0, MAX_SCALE)))
+    return _with(t, nis=hist)
 
 
 def update_to_dict(u: TrackUpdate) -> dict:
@@ -291,7 +382,7 @@ def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, n
     models, Pi = _transition(opts, dt)
     mixed, c = mix(modes, t.mu, Pi)
     pred = tuple(predict(m, F, Q) for m, (F, Q) in zip(mixed, models, strict=True))
-    return replace(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
+    return _with(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
 
 
 def _new_track(fix: Fix, tid: int, channel: str, freq: float | None, opts: TrackOptions) -> Track:
@@ -317,25 +408,29 @@ def _units(meas: Measurements) -> dict[str, list[list[int]]]:
 
 
 def _gate_costs(
-    t: Track, meas: Measurements, delta: np.ndarray, fix_scale: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: squared normalised innovation d² and ln S at the track's prediction (scalar rows).
-    Fix rows get the 2-D d² of the pair times `fix_scale` (χ²₁/χ²₂ gate ratio) on each row."""
+    t: Track, meas: Measurements, delta: np.ndarray, fix_scale: float = 1.0,
+    var: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: squared normalised innovation d², ln S and signed ν/√S at the track's prediction
+    (scalar rows; `var` the rows' variance factors, default the track's scale). Fix rows get the
+    2-D d² of the pair times `fix_scale` (χ²₁/χ²₂ gate ratio) on each row (ν/√S: nan)."""
     g = t.state
     Pp = g.P[:2, :2]
+    var = np.full(meas.size, t.scale) if var is None else var
     if np.all(meas.kind <= TDOA):
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
-        return gate(h, H, Pp, meas.z, meas.sig * math.sqrt(t.scale), meas.kind)
+        return gate(h, H, Pp, meas.z, meas.sig * np.sqrt(var), meas.kind)
     h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
     h, H = h[0], H[0]
-    S = np.einsum("mi,ij,mj->m", H, Pp, H) + t.scale * meas.sig**2
+    S = np.einsum("mi,ij,mj->m", H, Pp, H) + var * meas.sig**2
     v = meas.z - h
     b = meas.kind == BEARING
     v[b] = np.mod(v[b] + np.pi, 2.0 * np.pi) - np.pi
     d2 = v * v / S
     lnS = np.log(S)
+    w = v / np.sqrt(S)
     f = np.flatnonzero(meas.kind == FIX)
     for j in range(0, f.size, 2):
         fx = meas.fixes[f[j]]
@@ -345,32 +440,42 @@ def _gate_costs(
         d2[f[j]] = d2[f[j + 1]] = float(vf @ np.linalg.solve(Sf, vf)) * fix_scale
         lnS[f[j]] = lnS[f[j + 1]] = 0.5 * np.log(np.linalg.det(Sf))
     d2[meas.kind == RSSI] = np.nan
-    return d2, lnS
+    w[(meas.kind == RSSI) | (meas.kind == FIX)] = np.nan
+    return d2, lnS, w
 
 
 def associate(
-    tracks: Sequence[Track], meas: Measurements, deltas: Sequence[np.ndarray], opts: TrackOptions
-) -> tuple[list[list[int]], list[int], list[tuple[float, int]]]:
-    """GNN per sensor: rows assigned to each track, the rows left unassigned, and per track the
+    tracks: Sequence[Track],
+    meas: Measurements,
+    deltas: Sequence[np.ndarray],
+    opts: TrackOptions,
+    variances: Sequence[np.ndarray] | None = None,
+    units: dict | None = None,
+) -> tuple[list[list[int]], list[int], list[tuple[float, int]], list]:
+    """GNN per sensor: rows assigned to each track, the rows left unassigned, per track the
     summed d² and count of the observations its gate refused where it was the only track (so
-    that the consistency test sees the tail the gate cut off)."""
+    that the consistency test sees the tail the gate cut off; not from a sensor whose
+    observations the track mostly refuses: that one sees another signal), and the gate costs."""
     n = len(tracks)
     assigned: list[list[int]] = [[] for _ in range(n)]
     outside = [(0.0, 0)] * n
     used: set[int] = set()
-    units = _units(meas)
+    units = _units(meas) if units is None else units
     if n:
         gate1 = chi2_ppf(opts.gate_p, 1)
         scale = gate1 / chi2_ppf(opts.gate_p, 2)
-        costs = [_gate_costs(t, meas, d, scale) for t, d in zip(tracks, deltas, strict=True)]
+        var = variances or [None] * n
+        costs = [_gate_costs(t, meas, d, scale, v)
+                 for t, d, v in zip(tracks, deltas, var, strict=True)]  # fmt: skip
         big = 1e9
-        for _key, obs_rows in units.items():
+        for key, obs_rows in units.items():
             if n == 1 and len(obs_rows) == 1 and meas.kind[obs_rows[0][0]] != RSSI:
                 if costs[0][0][obs_rows[0][0]] <= gate1:
                     assigned[0].extend(obs_rows[0])
                     used.update(obs_rows[0])
-                else:
-                    outside[0] = (outside[0][0] + costs[0][0][obs_rows[0][0]], outside[0][1] + 1)
+                elif _accepts(tracks[0], key):
+                    d2 = min(costs[0][0][obs_rows[0][0]], OUTSIDE_CAP * gate1)
+                    outside[0] = (outside[0][0] + d2, outside[0][1] + 1)
                 continue
             if meas.kind[obs_rows[0][0]] == RSSI:
                 if n == 1:
@@ -380,7 +485,7 @@ def associate(
                 continue
             m = len(obs_rows)
             C = np.full((n, m + n), big)
-            for i, (d2, lnS) in enumerate(costs):
+            for i, (d2, lnS, _) in enumerate(costs):
                 for j, rows in enumerate(obs_rows):
                     r = rows[0]
                     if d2[r] <= gate1:
@@ -394,10 +499,10 @@ def associate(
     if n:
         # an observation this close to a live track is its outlier, not a new transmitter
         own = chi2_ppf(OWN_P, 1)
-        for d2, _ in costs:
-            used.update(int(r) for r in np.flatnonzero(np.nan_to_num(d2, nan=np.inf) <= own))
+        for d2, _, _ in costs:
+            used.update(int(r) for r in np.flatnonzero(d2 <= own))  # nan (RSSI): False
     left = [r for r in range(meas.size) if r not in used]
-    return assigned, left, outside
+    return assigned, left, outside, costs if n else []
 
 
 P_DETECT = 0.95
@@ -480,7 +585,7 @@ def jpda(
     for i, t in enumerate(tracks):
         lw = loglik[i] + np.log(np.maximum(t.mu, 1e-300))
         mu = np.exp(lw - lw.max())
-        out.append(replace(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
+        out.append(_with(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
     return out, [r for r in range(meas.size) if r not in used], seen
 
 
@@ -490,7 +595,8 @@ def _scalar_gate(
     f = t.frame
     h, H = hjac(g.x[:2], sub.kind, sub.sta, sub.sta_b, sub.rot, delta, f.ecef, f.rot,
                 t.alt_m - f.alt_m)  # fmt: skip
-    return gate(h, H, g.P[:2, :2], sub.z, sub.sig, sub.kind)
+    d2, lnS, _ = gate(h, H, g.P[:2, :2], sub.z, sub.sig, sub.kind)
+    return d2, lnS
 
 
 def _partition(cands: list) -> list:
@@ -617,26 +723,32 @@ def step(
         tracks, left, seen = jpda(tracks, meas, deltas, opts)
         assigned = [[] for _ in tracks]
         outside = [(0.0, 0)] * len(tracks)
+        variances = [np.full(meas.size, t.scale) for t in tracks]
     else:
-        assigned, left, outside = associate(tracks, meas, deltas, opts)
+        variances = [_variances(t, meas) for t in tracks]
+        units = _units(meas)
+        assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units)
         seen = [bool(r) for r in assigned]
+        tracks = [_observe(t, meas, units, rows, c[2], time_s)
+                  for t, rows, c in zip(tracks, assigned, costs, strict=True)]  # fmt: skip
     out: list[Track] = []
-    for t, rows, d, hit, (out_d2, out_n) in zip(
-        tracks, assigned, deltas, seen, outside, strict=True
+    for t, rows, d, hit, (out_d2, out_n), var in zip(
+        tracks, assigned, deltas, seen, outside, variances, strict=True
     ):
         if rows:
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
-            if t.scale != 1.0:
-                sub = replace(sub, sig=sub.sig * math.sqrt(t.scale))
+            v = var[rows]
+            if np.any(v != 1.0):
+                sub = replace(sub, sig=sub.sig * np.sqrt(v))
             modes, mu, nis = imm_update(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
-            t = _consistency(replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
+            t = _consistency(_with(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
                              nis + out_d2, len(rows) + out_n)  # fmt: skip
         elif out_n:
             t = _consistency(t, out_d2, out_n)
         hits = (*t.hits, hit)[-opts.confirm_n :]
-        out.append(replace(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
+        out.append(_with(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
     updates: list[TrackUpdate] = []
     notes = dict(state.notes)
     started = set(state.started)
@@ -668,7 +780,7 @@ def step(
         if t.status == TENTATIVE and t.channel == channel:
             n_hit = sum(t.hits)
             if n_hit >= opts.confirm_m:
-                t = replace(t, status=CONFIRMED)
+                t = _with(t, status=CONFIRMED)
                 started.add(channel)
                 notes.pop(channel, None)
             elif n_hit + (opts.confirm_n - len(t.hits)) < opts.confirm_m:

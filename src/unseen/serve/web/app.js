@@ -24,9 +24,12 @@
       "Stations": layers.stations }, { collapsed: true }).addTo(map);
   // moving transmitters ({"type": "track"} pushes): path so far, latest 95 % ellipse
   const txLayer = L.layerGroup().addTo(map), txPaths = {};
-  function drawTrack(m) {
+  function addTrack(m) {
     const pts = (txPaths[m.track] = txPaths[m.track] || []);
     if (!pts.length || pts[pts.length - 1].time_s < m.time_s) pts.push(m);
+  }
+  function drawTrack(m) {
+    if (m) addTrack(m);
     txLayer.clearLayers();
     for (const id in txPaths) {
       const p = txPaths[id], last = p[p.length - 1], e = last.ellipse95;
@@ -159,6 +162,11 @@
       if (page.length < 5000) break;
     }
     state.fixes = (await api(`/api/v1/hunts/${encodeURIComponent(state.hunt)}/fixes`)) || [];
+    for (const k in txPaths) delete txPaths[k];
+    try {  // past tracks, so that the map shows where a moving transmitter went before the page opened
+      ((await api(`/api/v1/hunts/${encodeURIComponent(state.hunt)}/tracks?history=true`)) || []).forEach(addTrack);
+    } catch (e) { /* no tracks yet: the live pushes draw them */ }
+    drawTrack();
     fitView(); render(); loadHeat(); connect();
   }
 
