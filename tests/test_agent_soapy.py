@@ -1,3 +1,4 @@
+# ruff: noqa: N802  (the fake keeps the SoapySDR method names)
 """A live SoapySDR station goes through the hunt's station chain: simulated IQ (one station,
 a licensed carrier of known site and an intermittent pirate) served by a fake SoapySDR device.
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import types
 from datetime import UTC, datetime
 from importlib import resources
@@ -58,6 +60,7 @@ class FakeDevice:
     of at most 5000 samples, each stamped with its first sample's time (SOAPY_SDR_HAS_TIME)."""
 
     path = None
+    flags = 4  # SOAPY_SDR_HAS_TIME
 
     def __init__(self, args):
         self.rec = open_recording(FakeDevice.path)
@@ -91,7 +94,7 @@ class FakeDevice:
         for b, x in zip(buffs, blk.samples, strict=True):
             b[:n] = x
         self.pos += n
-        return types.SimpleNamespace(ret=n, flags=4, timeNs=blk.utc_ns)
+        return types.SimpleNamespace(ret=n, flags=self.flags, timeNs=blk.utc_ns)
 
     def deactivateStream(self, s):
         pass
@@ -170,7 +173,10 @@ def test_live_windows_give_bearings_only_on_the_air_calibrated_with_absolute_tim
     true = float(azimuth(*DINARD, *ATTIC))
     err = np.array([float(wrap180(r["bearing_deg"] - true)) for r in b])
     sig = np.array([r["sigma_deg"] for r in b])
-    assert np.all(np.abs(err) < 3 * sig), err  # calibrated: 25° phase errors removed
+    assert np.all(np.abs(err) < 3 * sig), err
+    # calibrated: uncalibrated (25° per-channel phase errors) the same frames read 7.2° off
+    # with σ 14.9°; calibrated on FM A, SNR-limited error well inside the 2° floor
+    assert np.all(np.abs(err) < 1.0) and np.all(sig <= 2.0), (err, sig)
     assert all("sigma_sys_deg" in r for r in b)
     assert len({r["id"] for r in b}) == len(b)
     # a restart on the same stream: the same windows give the same ids, and those already
@@ -188,7 +194,7 @@ def test_once_processes_one_window_and_exits_1_with_rows_spooled(fake, tmp_path)
     assert rc == 1  # the server is away: rows stay spooled
     spool = Spool(cfg.spool_path)
     try:
-        assert 0 < len(spool)
+        assert len(spool) > 0
     finally:
         spool.close()
 
@@ -200,3 +206,12 @@ def test_window_over_the_memory_budget_is_refused_up_front(fake, tmp_path, monke
     cfg.source["window_s"] = 10.0
     with pytest.raises(Exception, match=r"window_s = 10: .* would take 0.894 GiB"):
         IqFollower(cfg).poll()
+
+
+def test_without_device_time_the_host_clock_is_used_and_said(fake, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(FakeDevice, "flags", 0)
+    f = IqFollower(config(tmp_path, fake))
+    t0 = time.time()
+    rows = f.poll()
+    assert f.live.clock == "host" and "host clock" in caplog.text
+    assert rows and all(t0 - 1.0 < r["time_s"] < time.time() for r in rows)

@@ -190,7 +190,9 @@ class SoapySource:
             if sr.ret < 0:
                 raise InputError(f"SoapySDR {self.args}: readStream failed with code {sr.ret}")
             timeouts = 0
-            stamps.append((got, self._stamp(sr)))
+            ns = self._stamp(sr)
+            if self.clock == "device" or not stamps:  # host time: only the first read's
+                stamps.append((got, ns))
             got += sr.ret
         return buf, stamps
 
