@@ -34,19 +34,22 @@ csv_convention = "auto"         # auto: θ or 360 − θ per line from its DOA s
 use_gnss = true                 # take position/heading from the Kraken output when it has a fix
 ```
 For `kind = "file"` (one recording), `"directory"` (recordings appearing in a folder; each is
-processed once its size stops changing) or `"soapy"` (live): `path`, `frame` (samples per DOA
-frame when a recording is one capture, 4096), `method` (music), `array` (spec such as
-"uca:5:1.0" when the recording has no `unseen:array`), `registry` (licence CSV), `freq_hz` and
-`bandwidth_hz` (the channel to DF, 200 kHz wide by default), `calibration`, `sigma_floor_deg`,
-`min_sigma_deg`, `min_confidence`, `poll_s`; soapy adds `args`, `sample_rate_hz`,
-`center_freq_hz`, `gain_db`, `sources`. Recordings go through the hunt's station chain
-(`unseen.pipeline.chain`): without `freq_hz` the target is the strongest carrier `registry`
-does not license, DFed only in frames where it is detected on the air; with neither, the whole
-band in every frame. `calibration`: a JSON from `unseen calibrate` applied to every frame; when
-absent the array is calibrated at start-up on the strongest licensed transmitter whose site the
-registry gives (logged); `"none"` turns that off. `sigma_floor_deg` (2.0) is the hunt's floor
-on a bearing's σ; `min_sigma_deg` (0.5, every kind) the floor below which no bearing's σ goes:
-an array's model error is never zero.
+processed once its size stops changing) or `"soapy"` (live): `path`, `frame` (samples per DOA frame
+when a recording is one capture, 4096), `method` (music), `array` (spec such as "uca:5:1.0" when
+the recording has no `unseen:array`), `registry` (licence CSV), `freq_hz` and `bandwidth_hz` (the
+channel to DF, 200 kHz wide by default), `calibration`, `sigma_floor_deg`, `min_sigma_deg`,
+`min_confidence`, `poll_s`; soapy adds `args`, `sample_rate_hz`, `center_freq_hz`, `gain_db`,
+`sources` and `window_s` (10 s: live IQ is cut into windows of this length, each processed as a
+recording is; memory channels × rate × window_s × 8 bytes, checked at start-up against
+UNSEEN_MAX_MEMORY_GB; time from the device's clock when it gives UTC, else the host clock at the
+first sample, with a warning). Recordings and live windows go through the hunt's station chain
+(`unseen.pipeline.chain`): without `freq_hz` the target is the strongest carrier `registry` does
+not license, DFed only in frames where it is detected on the air; with neither, the whole band in
+every frame. `calibration`: a JSON from `unseen calibrate` applied to every frame; when absent the
+array is calibrated at start-up on the strongest licensed transmitter whose site the registry gives
+(logged); `"none"` turns that off. `sigma_floor_deg` (2.0) is the hunt's floor on a bearing's σ;
+`min_sigma_deg` (0.5, every kind) the floor below which no bearing's σ goes: an array's model error
+is never zero.
 
 Checked at start-up against the API's limits: finite numbers, lat/lon ranges, alt_m in
 [−1000, 100000] m, hunt name `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$` (not "." or ".."), station
@@ -254,6 +257,8 @@ def _iq_source(src: dict, file: Path) -> None:
         if "center_freq_hz" in src:
             _range(_get(src, "center_freq_hz", float, file, "source"), 1.0, 1e12, file,
                    "[source] center_freq_hz")  # fmt: skip
+        _range(_get(src, "window_s", float, file, "source", 10.0), 0.001, 3600, file,
+               "[source] window_s")  # fmt: skip
         if "gain_db" in src:
             _range(_get(src, "gain_db", float, file, "source"), -100, 200, file,
                    "[source] gain_db")  # fmt: skip

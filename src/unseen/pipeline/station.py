@@ -12,6 +12,12 @@ bearings, so the server fuses them as the hunt does (`unseen.locate.aggregate`).
 absolute (POSIX s, UTC) from the recording's `core:datetime`; a recording without one is posted
 with seconds from its start and a warning naming the file.
 
+Live IQ (SoapySDR) is cut into windows of `[source] window_s` (10 s) held in memory, each run
+through the same chain as a recording, with absolute time from the device's clock or the host's
+(`unseen.sources.soapy`); the calibration made on the first window that holds a licensed
+transmitter of known site is carried to the later ones (with its σ_sys). A window's capture key
+is the device, its first sample's time and the SHA-256 of its samples.
+
 Row ids are UUIDv5 of (hunt, station, capture, frame, source), the capture being the recording's
 name, its start time (core:datetime) and the SHA-256 of its samples: reprocessing the same
 recording for the same hunt after a crash only produces duplicates the server ignores, while new
@@ -28,18 +34,17 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from unseen.doa.array import Array
 from unseen.doa.calibrate import Calibration
 from unseen.errors import ConfigError, InputError
-from unseen.types import Detection, DoaEstimate, IqBlock, Site
+from unseen.types import Detection, IqBlock, Site
 
 log = logging.getLogger("unseen.station")
 
 NAMESPACE = uuid.UUID("9c1d0b7e-2f0e-4b7a-8f5e-3f4f7f0a51c2")
 PATTERNS = ("*.sigmf-meta", "*.sigmf", "*.wav")
 MIN_SIGMA_DEG = 0.5  # an array's model error is never zero
+WINDOW_S = 10.0  # live IQ is cut into windows this long, each run through the chain
 
 
 @dataclass(frozen=True)
@@ -114,22 +119,6 @@ def _bearing_row(
     return row
 
 
-def bearing_rows(
-    est: DoaEstimate, block: IqBlock, setup: StationSetup, key: str, freq_hz: float
-) -> list[dict]:
-    """One bearing row per source found in a live frame (σ floored as the chain floors it)."""
-    site = block.site or setup.site
-    floor = max(setup.sigma_floor_deg, setup.min_sigma_deg)
-    return [
-        _bearing_row(setup, key, est.frame, k, site, block_time_s(block), az, max(sig, floor),
-                     conf, freq_hz, None)
-        for k, (az, sig, conf) in enumerate(
-            zip(est.azimuths_deg, est.sigma_deg, est.confidence, strict=True)
-        )
-        if np.isfinite(az) and np.isfinite(sig) and sig > 0 and conf >= setup.min_confidence
-    ]
-
-
 def detection_rows(dets: list[Detection], setup: StationSetup, key: str, t0_s: float) -> list[dict]:
     """Detection rows (licensed flag when a registry was given)."""
     out = []
@@ -174,7 +163,6 @@ def chain_options(setup: StationSetup):
 def process_recording(path: Path, setup: StationSetup) -> list[dict]:
     """Detection rows and one bearing row per frame the target is on the air, through the
     station chain (the hunt's)."""
-    from unseen.pipeline.chain import run_station
     from unseen.pipeline.layout import open_station
 
     path = Path(path)
@@ -184,61 +172,86 @@ def process_recording(path: Path, setup: StationSetup) -> list[dict]:
     try:
         if st.array.heading_deg == 0.0 and setup.heading_deg and not st.mobile:
             st.array = st.array.rotated(setup.heading_deg)
-        registry = None
-        if setup.registry:
-            from unseen.detect.registry import load_registry
-
-            registry = load_registry(setup.registry)
-        utc0 = rec.utc_ns_at(0)
-        if utc0 is None:
+        registry = load_registry(setup)
+        if rec.utc_ns_at(0) is None:
             log.warning("%s: no core:datetime: posting time_s as seconds from its start, not UTC",
                         path)  # fmt: skip
-        key = capture_key(path, rec.utc_ns)
-        opt = chain_options(setup)
-        whole = registry is None and setup.freq_hz is None
-        if whole:
-            log.warning("%s: no registry and no freq_hz: DF the whole band in every frame", path)
-            from dataclasses import replace
-
-            opt = replace(opt, target_freq_hz=float(rec.center_freq_hz),
-                          channel_bandwidth_hz=float(rec.sample_rate_hz))  # fmt: skip
-        run = run_station(st, registry, opt)
-        if run.calibration_source:
-            log.info("%s: array calibrated on %s (σ_sys %.2f°)", path, run.calibration_source,
-                     run.sigma_sys_deg)  # fmt: skip
-        elif setup.calibration is None and setup.calibrate:
-            log.warning("%s: no licensed transmitter with a known site detected: uncalibrated",
-                        path)  # fmt: skip
-        t0 = utc0 / 1e9 if utc0 is not None else 0.0
-        rows = detection_rows(list(run.detections), setup, key, t0)
-        if run.target is None:
-            log.warning("%s: no unlicensed carrier among %d detected: no bearings", path,
-                        len(run.detections))  # fmt: skip
-            return rows
-        if not whole:
-            log.info("%s: target %.4f MHz%s; on the air in %d of %d frames", path,
-                     run.target.freq_hz / 1e6,
-                     "" if math.isfinite(run.target.snr_db) else " (not detected: every frame)",
-                     sum(run.on_air), len(run.on_air))  # fmt: skip
-        freq = run.target.freq_hz
-        if whole:
-            freq = float(rec.center_freq_hz)
-        low = 0
-        for b in run.bearings:
-            if b.confidence < setup.min_confidence:
-                low += 1
-                continue
-            t = b.utc_ns / 1e9 if b.utc_ns is not None else b.time_s
-            rows.append(
-                _bearing_row(setup, key, b.frame, 0, b.site, t, b.azimuth_deg, b.sigma_deg,
-                             b.confidence, freq, run.sigma_sys_deg)
-            )  # fmt: skip
-        if low:
-            log.info("%s: %d bearing(s) below min_confidence %.2f not posted", path, low,
-                     setup.min_confidence)  # fmt: skip
+        rows, _ = station_rows(st, setup, registry, capture_key(path, rec.utc_ns), str(path))
         return rows
     finally:
         rec.close()
+
+
+def load_registry(setup: StationSetup) -> list | None:
+    """The licence registry named in the setup (None without one)."""
+    if not setup.registry:
+        return None
+    from unseen.detect.registry import load_registry as load
+
+    return load(setup.registry)
+
+
+Carried = tuple[Calibration, str, float]
+"""A calibration made earlier on this station: (calibration, source name, σ_sys degrees)."""
+
+
+def station_rows(
+    st, setup: StationSetup, registry: list | None, key: str, name: str,
+    carried: Carried | None = None,
+):  # fmt: skip
+    """Rows of one station's data through the chain: detections, then a bearing per frame the
+    target is on the air. `carried` is a calibration made on an earlier window (live sources):
+    applied as is, its σ_sys posted with each bearing. Returns (rows, the chain's run)."""
+    from dataclasses import replace
+
+    from unseen.pipeline.chain import run_station
+
+    rec = st.recording
+    utc0 = rec.utc_ns_at(0)
+    opt = chain_options(setup)
+    if carried is not None:
+        opt = replace(opt, calibration=carried[0], calibrate=False)
+    whole = registry is None and setup.freq_hz is None
+    if whole:
+        log.warning("%s: no registry and no freq_hz: DF the whole band in every frame", name)
+        opt = replace(opt, target_freq_hz=float(rec.center_freq_hz),
+                      channel_bandwidth_hz=float(rec.sample_rate_hz))  # fmt: skip
+    run = run_station(st, registry, opt)
+    sys_deg = run.sigma_sys_deg if carried is None else carried[2]
+    if run.calibration_source:
+        log.info("%s: array calibrated on %s (σ_sys %.2f°)", name, run.calibration_source,
+                 run.sigma_sys_deg)  # fmt: skip
+    elif setup.calibration is None and setup.calibrate and carried is None:
+        log.warning("%s: no licensed transmitter with a known site detected: uncalibrated",
+                    name)  # fmt: skip
+    t0 = utc0 / 1e9 if utc0 is not None else 0.0
+    rows = detection_rows(list(run.detections), setup, key, t0)
+    if run.target is None:
+        log.warning("%s: no unlicensed carrier among %d detected: no bearings", name,
+                    len(run.detections))  # fmt: skip
+        return rows, run
+    if not whole:
+        log.info("%s: target %.4f MHz%s; on the air in %d of %d frames", name,
+                 run.target.freq_hz / 1e6,
+                 "" if math.isfinite(run.target.snr_db) else " (not detected: every frame)",
+                 sum(run.on_air), len(run.on_air))  # fmt: skip
+    freq = run.target.freq_hz
+    if whole:
+        freq = float(rec.center_freq_hz)
+    low = 0
+    for b in run.bearings:
+        if b.confidence < setup.min_confidence:
+            low += 1
+            continue
+        t = b.utc_ns / 1e9 if b.utc_ns is not None else b.time_s
+        rows.append(
+            _bearing_row(setup, key, b.frame, 0, b.site, t, b.azimuth_deg, b.sigma_deg,
+                         b.confidence, freq, sys_deg)
+        )  # fmt: skip
+    if low:
+        log.info("%s: %d bearing(s) below min_confidence %.2f not posted", name, low,
+                 setup.min_confidence)  # fmt: skip
+    return rows, run
 
 
 def setup_from_config(cfg) -> StationSetup:
@@ -302,7 +315,9 @@ class IqFollower:
         self.sizes: dict[str, int] = {}
         self.pending: list[str] = []
         self.live = None
-        self.frame_no = 0
+        self.window = 0
+        self.registry: list | None = None
+        self.carried: Carried | None = None
 
     def _key(self, f: Path) -> str:
         data = f.with_suffix(".sigmf-data") if f.suffix == ".sigmf-meta" else f
@@ -375,32 +390,67 @@ class IqFollower:
             self.exhausted = True
         return []
 
-    def _poll_soapy(self) -> list[dict]:
-        from unseen.channelize import channelize
-        from unseen.doa.stage import estimate
+    def _open_soapy(self) -> None:
+        """Open the device, once: the window's memory is checked against the budget first."""
+        from unseen import validate
         from unseen.sources.soapy import SoapySource
 
-        src = self.cfg.source
+        src, where = self.cfg.source, f"{self.cfg.path}: [source]"
+        if self.setup.array is None:
+            raise ConfigError(f"{where} array is required for soapy")
+        center = src.get("center_freq_hz", self.setup.freq_hz)
+        if center is None:
+            raise ConfigError(f"{where} center_freq_hz (or freq_hz) is required for soapy")
+        n = self.setup.array.num_elements
+        rate = float(src.get("sample_rate_hz", 2.4e6))
+        window_s = float(src.get("window_s", WINDOW_S))
+        count = round(window_s * rate)
+        if count < self.setup.frame:
+            raise ConfigError(f"{where} window_s = {window_s:g}: shorter than one frame of "
+                              f"{self.setup.frame} samples at {rate:g} Hz")  # fmt: skip
+        validate.budget(n * count * 8.0, f"{where} window_s = {window_s:g}: a window of {n} "
+                        f"channels × {rate:g} Hz × {window_s:g} s (complex64)",
+                        ConfigError)  # fmt: skip
+        self.window = count
+        self.registry = load_registry(self.setup)
+        self.live = SoapySource(str(src.get("args", "")), rate, float(center),
+                                channels=tuple(range(n)), gain_db=src.get("gain_db"),
+                                site=self.setup.site)  # fmt: skip
+
+    def _poll_soapy(self) -> list[dict]:
+        """The next window of live IQ through the station chain (as a recording would go).
+
+        Calibration is made on the first window where a licensed transmitter of known site is
+        detected and carried to the later ones. With `once`, one window, then the device closes.
+        """
+        from unseen.pipeline.layout import FrameRef, StationData
+
         if self.live is None:
-            if self.setup.array is None:
-                raise ConfigError(f"{self.cfg.path}: [source] array is required for soapy")
-            n = self.setup.array.num_elements
-            self.live = SoapySource(
-                str(src.get("args", "")),
-                float(src.get("sample_rate_hz", 2.4e6)),
-                float(src.get("center_freq_hz", self.setup.freq_hz or 0.0)),
-                channels=tuple(range(n)),
-                gain_db=src.get("gain_db"),
-                site=self.setup.site,
-            ).frames(self.setup.frame)
-        block = next(self.live)
-        freq = self.setup.freq_hz or block.center_freq_hz
-        if freq != block.center_freq_hz:
-            block = channelize(block, freq, self.setup.bandwidth_hz)
-        self.frame_no += 1
-        est = estimate(
-            block, self.setup.array, freq, self.setup.method, self.setup.num_sources,
-            frame=self.frame_no, calibration=self.setup.calibration,
-        )  # fmt: skip
-        key = f"soapy-{block.utc_ns or time.time_ns()}"
-        return bearing_rows(est, block, self.setup, key, freq)
+            self._open_soapy()
+        try:
+            win = self.live.window(self.window)
+        finally:
+            if self.once:
+                self.exhausted = True
+                self.live.close()
+        digest = hashlib.sha256(memoryview(win.samples).cast("B")).hexdigest()
+        key = f"{win.path.name}|{win.utc_ns}|{digest}"
+        done = f"done|{self.cfg.hunt}|{key}"
+        if self._delivered(done):
+            log.info("%s: already processed (spool state); nothing new", win.path)
+            return []
+        site, f = self.setup.site, self.setup.frame
+        frames = [
+            FrameRef(s, f, win.time_s(s), win.utc_ns_at(s), site.lat_deg, site.lon_deg,
+                     site.alt_m, 0.0)
+            for s in range(0, win.num_samples - f + 1, f)
+        ]  # fmt: skip
+        st = StationData(self.setup.station, self.setup.station, False,
+                         self.live.disciplined, win, self.setup.array, frames)  # fmt: skip
+        rows, run = station_rows(st, self.setup, self.registry, key, str(win.path), self.carried)
+        if self.carried is None and run.calibration_source and run.calibration is not None:
+            self.carried = (run.calibration, run.calibration_source, run.sigma_sys_deg)
+            log.info("%s: calibration on %s kept for the following windows", win.path,
+                     run.calibration_source)  # fmt: skip
+        self.pending.append(done)
+        return rows
