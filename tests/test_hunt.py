@@ -139,7 +139,7 @@ def test_hunt_directory_errors(tmp_path, hunted):
         (bad / f.name).symlink_to(f)
     (bad / "stations.csv").unlink()
     (bad / "stations.csv").write_text("name,kind\nx,fixed\n")
-    with pytest.raises(FileFormatError, match="missing column"):
+    with pytest.raises(FileFormatError, match="lacks column"):
         load_dir(bad)
     # A mobile station whose captures lack the recorded pose.
     meta = json.loads((d / "werner.sigmf-meta").read_text())

@@ -58,7 +58,7 @@ def test_report_track_features():
     end = line["geometry"]["coordinates"][-1]
     assert float(distance(end[1], end[0], lat, lon)) < 150
     ells = [f for f in feats if f["properties"]["role"] == "track-ellipse95"]
-    assert len(ells) >= 6 and all(len(f["geometry"]["coordinates"][0]) == 73 for f in ells)
+    assert len(ells) >= 6 and all(len(f["geometry"]["coordinates"][0]) >= 73 for f in ells)
 
 
 def test_server_tracks_route(tmp_path):
