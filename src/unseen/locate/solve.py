@@ -19,6 +19,7 @@ from unseen.geo.frames import enu2geodetic, geodetic2ecef, geodetic2enu
 from unseen.geo.geodesic import arc_m
 from unseen.geo.uncertainty import cep, chi2_2, ellipse_params
 from unseen.locate.bearings import centroid_frame, intersect
+from unseen.locate.coverage import inside_ellipse
 from unseen.locate.hyperbolic import chan, tdoa_cost
 from unseen.locate.model import (
     MIN_RANGE_M,
@@ -680,7 +681,8 @@ def solve_prepared(
     A warm start (`initial`, e.g. the previous fix) is never trusted over a cold solve: when the
     warm-started answer is an error, rejects anything or lands far from the start, the group is
     solved again from its own closed-form start and the cold answer is kept (unless both are
-    fixes and the warm one uses more observations or fits better).
+    fixes, the warm one lies inside the cold one's 95 % ellipse, and it uses more observations
+    or fits better): a warm start that settled in another minimum never outvotes a cold solve.
     """
     out = _solve_all(preps, robust, initial, rss_model)
     if initial is None:
@@ -690,7 +692,11 @@ def solve_prepared(
         cold = _solve_all([preps[i] for i in redo], robust, None, rss_model)
         for i, c in zip(redo, cold, strict=True):
             w = out[i]
-            if isinstance(c, Fix) and isinstance(w, Fix):
+            if (
+                isinstance(c, Fix)
+                and isinstance(w, Fix)
+                and inside_ellipse(c, w.lat_deg, w.lon_deg)[0]
+            ):
                 c = min((c, w), key=lambda f: (-f.n_used, f.extra["chi2"]))
             out[i] = c
     return out

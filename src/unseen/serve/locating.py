@@ -80,28 +80,32 @@ def distrust(fix, initial: tuple[float, float]) -> str | None:
 def solve_rows(rows: list[dict], initial: tuple[float, float] | None, hunt: str) -> dict:
     """Fuse `rows` into a fix (the `unseen locate` output object), warm-started at `initial`.
 
-    The warm start is trusted only when the solve succeeds, stays near `initial` and passes
-    its χ² test (`distrust`); otherwise the fix comes from the closed-form (cold) start.
+    Every update is also solved cold (from the geometry's own closed-form start): the warm
+    answer is kept only when it succeeds, stays near `initial`, passes its χ² test
+    (`distrust`) and lies inside the cold fix's 95 % ellipse, so a warm start that settled in
+    another minimum (a reflected bearing fitting beside the others) never outvotes the cold
+    solve.
     """
     from unseen.locate import solve
+    from unseen.locate.coverage import inside_ellipse
     from unseen.locate.io import fix_to_dict
 
     obs = observations(rows)
     if not obs:
         raise GeometryError(f"hunt {hunt!r}: no bearings, TDOAs or signal strengths to locate")
-    fix = None
+    fix = cold = solve(obs, robust=True, group=hunt)
     if initial is not None:
         try:
             warm = solve(obs, robust=True, group=hunt, initial=initial)
             why = distrust(warm, initial)
+            if why is None and not inside_ellipse(cold, warm.lat_deg, warm.lon_deg)[0]:
+                why = "it lies outside the cold solve's 95% ellipse"
         except UnseenError as exc:
             why = f"it failed ({exc})"
         if why is None:
             fix = warm
         else:
-            log.info("hunt %r: warm-started fix not trusted: %s; solving cold", hunt, why)
-    if fix is None:
-        fix = solve(obs, robust=True, group=hunt)
+            log.info("hunt %r: warm-started fix not trusted: %s; keeping the cold one", hunt, why)
     out = fix_to_dict(fix)
     out["time_s"] = max(o.time_s for o in obs)
     return out
