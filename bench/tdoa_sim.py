@@ -32,7 +32,7 @@ FS = 12_000.0
 def scenario(rng: np.random.Generator, level: float, n_rx: int = 4) -> list[dict]:
     from geographiclib.geodesic import Geodesic
 
-    from unseen.tdoa.sim import Path as P
+    from unseen.tdoa.sim import Path as SimPath
     from unseen.tdoa.sim import skywave_delay_s
 
     out = []
@@ -42,10 +42,10 @@ def scenario(rng: np.random.Generator, level: float, n_rx: int = 4) -> list[dict
         d = rng.uniform(150e3, 700e3)
         g = Geodesic.WGS84.Direct(*TX, az, d)
         beta = level * min(1.0, d / 500e3)
-        paths = [P(d / 299_792_458.0)]
+        paths = [SimPath(d / 299_792_458.0)]
         if beta > 0:
             paths.append(
-                P(
+                SimPath(
                     d / 299_792_458.0 + skywave_delay_s(d, rng.uniform(65e3, 80e3)),
                     beta * np.exp(2j * np.pi * rng.uniform()),
                     rng.uniform(-0.05, 0.05),
@@ -110,65 +110,85 @@ def trial(seed: int, level: float, seconds: float, strategies) -> dict:
             warnings.simplefilter("ignore")
             blocks = on_grid(recs)
             arr = [arrivals(r) for r in recs]
-            res = {}
+            ctxs = []
             for i, j in itertools.combinations(range(len(recs)), 2):
-                truth = true_tdoa(recs[i].site, recs[j].site, *TX)
                 ctx = {"blocks": blocks, "arr": arr, "i": i, "j": j}
-                ua, ub = blocks[i].utc_ns, blocks[j].utc_ns
-                off = (ua - ub) / 1e9
+                off = (blocks[i].utc_ns - blocks[j].utc_ns) / 1e9
                 ml = max_lag_from(recs[i].site, recs[j].site)
-                ctx["kiwi"] = kiwi(blocks[i].samples[0], blocks[j].samples[0], FS, ml, -off)
-                ctx["kiwi"] = (ctx["kiwi"][0] + off, ctx["kiwi"][1])
-                for name, f in strategies.items():
-                    tau, sig = f(ctx)
-                    res.setdefault(name, []).append((recs[i].site, recs[j].site, tau, sig, truth))
+                tau, sig = kiwi(blocks[i].samples[0], blocks[j].samples[0], FS, ml, -off)
+                ctx["kiwi"] = (tau + off, sig)
+                ctx["truth"] = true_tdoa(recs[i].site, recs[j].site, *TX)
+                ctx["sites"] = (recs[i].site, recs[j].site)
+                ctxs.append(ctx)
+            res = {}
+            for name, f in strategies.items():
+                res[name] = [
+                    (*c["sites"], tau, sig, c["truth"])
+                    for c, (tau, sig) in zip(ctxs, f(ctxs), strict=True)
+                ]
     return res
 
 
 def strategies():
     from unseen.tdoa import cross_check, measure
     from unseen.tdoa.dcf77 import difference
+    from unseen.tdoa.measure import pool_echo
 
-    cache: dict = {}
-
-    def m(ctx, method):
-        key = (id(ctx["blocks"]), ctx["i"], ctx["j"], method)
-        if key not in cache:
+    def m(ctx, method, echo=True):
+        key = (method, echo)
+        if key not in ctx:
             if method == "dcf77":
-                cache[key] = difference(ctx["arr"][ctx["i"]], ctx["arr"][ctx["j"]])
+                ctx[key] = difference(ctx["arr"][ctx["i"]], ctx["arr"][ctx["j"]])
             else:
-                cache[key] = measure(
-                    ctx["blocks"][ctx["i"]], ctx["blocks"][ctx["j"]], method=method
+                ctx[key] = measure(
+                    ctx["blocks"][ctx["i"]],
+                    ctx["blocks"][ctx["j"]],
+                    method=method,
+                    echo_delay_s=100e-6 if echo else None,
                 )
-        return cache[key]
+        return ctx[key]
 
-    def single(method):
-        return lambda ctx: (m(ctx, method).tdoa_s, m(ctx, method).sigma_s)
+    def each(f):
+        return lambda ctxs: [f(c) for c in ctxs]
 
-    def checked(method, check):
-        def f(ctx):
-            out, _ = cross_check(m(ctx, method), m(ctx, check))
+    def single(method, echo=True):
+        return each(lambda c: (m(c, method, echo).tdoa_s, m(c, method, echo).sigma_s))
+
+    def checked(method, check, echo=True):
+        def f(c):
+            out, _ = cross_check(m(c, method, echo), m(c, check))
             return out.tdoa_s, out.sigma_s
 
-        return f
+        return each(f)
+
+    def pooled(ctxs, check=True):
+        ms = pool_echo([m(c, "carrier") for c in ctxs])
+        if check:
+            ms = [cross_check(x, m(c, "envelope"))[0] for x, c in zip(ms, ctxs, strict=True)]
+        return [(x.tdoa_s, x.sigma_s) for x in ms]
 
     return {
-        "carrier": single("carrier"),
-        "carrier+env check (main default)": checked("carrier", "envelope"),
+        "carrier, no echo term": single("carrier", False),
+        "carrier+env check, no echo term (main default)": checked("carrier", "envelope", False),
+        "carrier + echo term": single("carrier"),
+        "carrier + pooled echo": lambda ctxs: pooled(ctxs, False),
+        "carrier + pooled echo + env check (new default)": pooled,
         "envelope": single("envelope"),
-        "cc": single("cc"),
         "dcf77": single("dcf77"),
         "dcf77+env check": checked("dcf77", "envelope"),
-        "kiwi 1 s cc": lambda ctx: ctx["kiwi"],
+        "kiwi 1 s cc": each(lambda c: c["kiwi"]),
     }
 
 
-def fix_stats(pairs) -> tuple[float, float]:
+def fix_stats(pairs, redundancy: bool) -> tuple[float, float]:
     from unseen.locate import solve
     from unseen.locate.coverage import inside_ellipse
+    from unseen.tdoa.pairs import redundancy as red
     from unseen.types import Tdoa
 
-    obs = [Tdoa(a, b, t, max(s, 1e-9)) for a, b, t, s, _ in pairs]
+    n = len({p[0].station for p in pairs} | {p[1].station for p in pairs})
+    k = red(n) if redundancy else 1.0
+    obs = [Tdoa(a, b, t, max(s * k, 1e-9)) for a, b, t, s, _ in pairs]
     try:
         fix = solve(obs)
     except Exception:
@@ -186,8 +206,8 @@ def main() -> None:
     ap.add_argument("--levels", default="0,0.1,0.2,0.4")
     args = ap.parse_args()
     strat = strategies()
-    print(f"| sky wave | strategy | pair bias µs | pair RMSE µs | σ coverage | median fix km |"
-          f" fix in 95 % |")  # fmt: skip
+    print("| sky wave | strategy | pair bias µs | pair RMSE µs | σ coverage | median fix km |"
+          " fix in 95 % |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- |")
     t_start = time.perf_counter()
     for level in (float(v) for v in args.levels.split(",")):
@@ -198,7 +218,7 @@ def main() -> None:
             for name, pairs in res.items():
                 per.setdefault(name, []).extend(pairs)
                 # the fix from the independent pairs (0, j), as locate gets them from the CLI
-                fixes.setdefault(name, []).append(fix_stats(pairs))
+                fixes.setdefault(name, []).append(fix_stats(pairs, "new" in name))
         for name in strat:
             e = np.array([t - tr for _, _, t, _, tr in per[name]]) * 1e6
             s = np.array([s for _, _, _, s, _ in per[name]]) * 1e6
