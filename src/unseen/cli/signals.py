@@ -184,6 +184,7 @@ def tdoa_cmd(
     """Time differences between every pair of receivers, as `unseen locate` tdoa rows."""
     import json
     import sys
+    from dataclasses import replace
 
     from unseen.errors import InputError
     from unseen.locate.io import observation_to_row
@@ -260,14 +261,21 @@ def tdoa_cmd(
             max_duration_s=max_duration_s,
             allow_unsynchronised=allow_unsynchronised,
         )
-    from unseen.tdoa.pairs import pairs
+    from unseen.tdoa.measure import pool_echo
+    from unseen.tdoa.pairs import pairs, redundancy
 
+    idx = pairs(len(recs))
+    if method == "dcf77":
+        ms = [difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s) for i, j in idx]
+    else:
+        ms = pool_echo(
+            [
+                measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
+                for i, j in idx
+            ]
+        )
     tdoas, disagree = [], []
-    for i, j in pairs(len(recs)):
-        if method == "dcf77":
-            m = difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s)
-        else:
-            m = measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
+    for (i, j), m in zip(idx, ms, strict=True):
         if check_method != "none":
             other = measure(blocks[i], blocks[j], method=check_method, band_hz=band)
             m, ok = cross_check(m, other)
@@ -290,8 +298,10 @@ def tdoa_cmd(
                 + (f"; suspect receiver(s): {', '.join(bad)}" if bad else ""),
                 file=sys.stderr,
             )
+    k = redundancy(len(recs))  # every pair is printed: locate takes them as independent
     for t in tdoas:
-        row = observation_to_row(t, group)
+        row = observation_to_row(replace(t, sigma_s=t.sigma_s * k), group)
+        row["sigma_pair_s"] = t.sigma_s
         if json_out:
             print(json.dumps(row))
         else:

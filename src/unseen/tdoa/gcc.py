@@ -378,7 +378,8 @@ def echo_sigma(
     phase gains the curvature ψ₂ = (2πd)²·Im(u)/2 (per Hz²). With the echo's phase uniform,
     Re u and Im u have one spread, so σ = 2|ψ₂|/((2π)²d) for excess delay d = `echo_delay_s`
     (one hop, 70 km: 100 µs at 400 km, 150 µs at 200 km, 60 µs at 650 km). ψ(f) is fitted as
-    α + βf + ψ₂f² by weighted least squares over the bins of coherence C > 5 %, weights
+    α + βf + ψ₂f² by weighted least squares over the contiguous run of bins of coherence
+    C > 5 % around the most coherent one (another signal elsewhere in the band is left out), weights
     2K·C/(1 − C) (inverse phase variance, K Welch segments), after removing `delay_s` in whole
     samples; ψ₂'s own variance (scaled by the fit's χ²/dof when above 1) is subtracted, so
     noise alone gives ≈ 0. 0 with fewer than 8 usable bins.
@@ -395,6 +396,15 @@ def echo_sigma(
     order = np.argsort(f)
     f, C, Sab = f[order], C[order], Sab[order]
     use = C > 0.05  # phase well defined: no unwrapping slips
+    if use.any():  # only the run of such bins around the most coherent one: the signal's band
+        k = int(np.argmax(C))
+        lo, hi = k, k
+        while lo > 0 and use[lo - 1]:
+            lo -= 1
+        while hi < len(C) - 1 and use[hi + 1]:
+            hi += 1
+        use = np.zeros_like(use)
+        use[lo : hi + 1] = True
     if use.sum() < 8:
         return 0.0
     w = 2 * K * C[use] / (1 - C[use])
