@@ -268,12 +268,17 @@ def tdoa_cmd(
     if method == "dcf77":
         ms = [difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s) for i, j in idx]
     else:
-        ms = pool_echo(
-            [
-                measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
-                for i, j in idx
-            ]
-        )
+        raw = [
+            measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
+            for i, j in idx
+        ]
+        bent = [
+            (recs[i].station, recs[j].station, m.echo_s)
+            for (i, j), m in zip(idx, raw, strict=True)
+            if m.echo_s > 3 * max(m.crb_s, m.scatter_s or 0.0)
+        ]
+        _warn_echo(bent, [r.station for r in recs])
+        ms = pool_echo(raw)
     tdoas, disagree = [], []
     for (i, j), m in zip(idx, ms, strict=True):
         if check_method != "none":
@@ -331,6 +336,27 @@ def _reference(text: str | None, freq_hz: float | None, method: str) -> tuple[fl
     if method == "dcf77":
         raise InputError("--reference does not apply to --method dcf77 (absolute arrivals)")
     return lat, lon
+
+
+def _warn_echo(bent: list, stations: list[str]) -> None:
+    """Name the pairs whose cross-spectrum phase is bent (an echo, a sky wave or a receiver
+    filter: `unseen.tdoa.gcc.echo_sigma`), and the receivers in every such pair and no clean
+    one."""
+    import itertools
+    import sys
+
+    if not bent:
+        return
+    bad = {frozenset(p[:2]) for p in bent}
+    good = {frozenset(p) for p in itertools.combinations(stations, 2)} - bad
+    suspects = sorted(set.intersection(*[set(p) for p in bad]) - set().union(*good))
+    for a, b, e in bent:
+        print(
+            f"unseen: warning: {a}–{b}: cross-spectrum phase bent over the band (echo or "
+            f"dispersion; σ {e * 1e6:.1f} µs for a 100 µs echo, pooled over all pairs)"
+            + (f"; suspect receiver(s): {', '.join(suspects)}" if suspects else ""),
+            file=sys.stderr,
+        )
 
 
 def _warn_disagreement(disagree: list, stations: list[str], method: str, check: str) -> None:

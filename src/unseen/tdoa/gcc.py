@@ -381,8 +381,10 @@ def echo_sigma(
     α + βf + ψ₂f² by weighted least squares over the contiguous run of bins of coherence
     C > 5 % around the most coherent one (another signal elsewhere in the band is left out), weights
     2K·C/(1 − C) (inverse phase variance, K Welch segments), after removing `delay_s` in whole
-    samples; ψ₂'s own variance (scaled by the fit's χ²/dof when above 1) is subtracted, so
-    noise alone gives ≈ 0. 0 with fewer than 8 usable bins.
+    samples. ψ₂'s own variance (doubled for the correlation of neighbouring Hann-windowed bins,
+    scaled by the fit's χ²/dof when above 1) is subtracted, and a ψ₂ within 3 of its σ counts
+    as 0 (noise alone bent 6 s of simulated DCF77 by up to 3 µs without that test). 0 with
+    fewer than 8 usable bins.
     """
     n = min(len(a), len(b))
     bs = _shift(b, round(delay_s * fs))
@@ -416,9 +418,10 @@ def echo_sigma(
     cov = np.linalg.pinv(Aw.T @ A)
     coef = cov @ (Aw.T @ psi)
     chi = float(np.sum(w * (psi - A @ coef) ** 2)) / max(len(x) - 3, 1)
-    g2 = coef[2] ** 2 - cov[2, 2] * max(chi, 1.0)
-    if g2 <= 0:
+    var = 2 * cov[2, 2] * max(chi, 1.0)  # ×2: Hann-windowed neighbouring bins correlate
+    if coef[2] ** 2 <= 9 * var:  # not significant at 3σ
         return 0.0
+    g2 = coef[2] ** 2 - var
     psi2 = np.sqrt(g2) / step**2  # rad/Hz²
     return float(2 * psi2 / ((2 * np.pi) ** 2 * echo_delay_s))
 
