@@ -180,11 +180,12 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, dcf77_set
 
     The default --method carrier correlates the modulation left after removing a 50 ms
     moving-average carrier (AM second marks and the ±15.6° PN phase chips). The statistical σ alone
-    (≈0.9 µs) is smaller than the per-pair biases (up to ≈8 µs), so σ gets a systematic term
-    from the data, not chosen by hand: --check-method envelope (the default check) also times
-    the AM envelope alone and adds the two methods' disagreement beyond their own σ per pair
-    (14.8, 0, 17.0 µs here: the pairs with JO51xl, whose AM and phase timing disagree, are
-    named).
+    (≈0.9 µs) is smaller than the per-pair biases (up to ≈8 µs), so σ gets systematic terms
+    from the data, not chosen by hand: the JO51xl–pa0rdt cross-spectrum phase is bent over the
+    band (an echo or a dispersive receiver: 44.6 µs for a 100 µs echo), the pair is named, and
+    the RMS of that term over the pairs (25.8 µs) goes on every pair (an echo in phase with the
+    ground wave shifts without bending: simulation in bench/tdoa_sim.py); --check-method
+    envelope (the default check) adds the AM-vs-carrier disagreement beyond that σ (none here).
     """
     wavs, stations = dcf77_set
     from unseen.geo.geodesic import distance
@@ -201,7 +202,10 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, dcf77_set
     )
     assert rc == 0, err
     assert "stale" in err  # the stale first GNSS stamps are reported
-    assert "suspect receiver(s): JO51xl" in err
+    assert "JO51xl–pa0rdt: cross-spectrum phase bent" in err
+    rows = [json.loads(r) for r in out.splitlines()]
+    # three pairs of three receivers used as independent: σ √(3/2) × the pair's own
+    assert all(r["sigma_s"] == pytest.approx(1.5**0.5 * r["sigma_pair_s"]) for r in rows)
     rc, fix_out, err = _run(["locate", "-", "--json"], capsys, stdin=out, monkeypatch=monkeypatch)
     assert rc == 0, err
     fix = json.loads(fix_out.splitlines()[0])
