@@ -219,10 +219,10 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, dcf77_set
 @pytest.mark.slow
 def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch, dcf77_set):
     """--method dcf77: each receiver's arrival of the known PN phase sequence (29 one-second
-    windows), TDOA = ΔTOA, σ from the per-second scatter widened by the pair's disagreement with
-    the envelope (AM) TDOA — no σ chosen by hand. JO51xl's PN and AM timing disagree by ~28 µs,
-    the CLI names it, and its pairs get σ ≈ 20 µs; the fix lands ~2.8 km off (JO51xl's offset,
-    see README) but its 95 % ellipse holds the truth."""
+    windows), TDOA = ΔTOA, σ from the per-second scatter, the echo term of the pair's complex
+    signal pooled over the pairs (the JO51xl–pa0rdt phase is bent: named) and the pair's
+    disagreement with the envelope (AM) TDOA beyond that — no σ chosen by hand. The fix lands
+    ~2.8 km off (JO51xl's offset, see README) and its 95 % ellipse holds the truth."""
     wavs, stations = dcf77_set
     from unseen.geo.geodesic import distance
 
@@ -230,9 +230,11 @@ def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch
         ["tdoa", *wavs, "--stations", str(stations), "--method", "dcf77", "--json"], capsys
     )
     assert rc == 0, err
-    assert "suspect receiver(s): JO51xl" in err
+    assert "JO51xl–pa0rdt: cross-spectrum phase bent" in err
     rows = {(r["station"], r["station_b"]): r for r in map(json.loads, out.splitlines())}
-    assert rows[("HB9ODP", "pa0rdt")]["sigma_s"] < 2e-6
+    # the clean pair keeps its ΔTOA but carries the pooled echo term (an in-phase echo bends
+    # nothing), far above its per-second scatter (0.7 µs)
+    assert rows[("HB9ODP", "pa0rdt")]["sigma_pair_s"] > 5e-6
     rc, fix_out, err = _run(["locate", "-", "--json"], capsys, stdin=out, monkeypatch=monkeypatch)
     assert rc == 0, err
     fix = json.loads(fix_out.splitlines()[0])

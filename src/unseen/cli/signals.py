@@ -261,24 +261,30 @@ def tdoa_cmd(
             max_duration_s=max_duration_s,
             allow_unsynchronised=allow_unsynchronised,
         )
-    from unseen.tdoa.measure import pool_echo
+    from unseen.tdoa.measure import pool_echo, with_echo
     from unseen.tdoa.pairs import pairs, redundancy
 
     idx = pairs(len(recs))
-    if method == "dcf77":
-        ms = [difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s) for i, j in idx]
+    if method == "dcf77":  # the echo term from the complex signal of each pair
+        raw = [
+            with_echo(
+                difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s),
+                measure(blocks[i], blocks[j], method="carrier", band_hz=band).echo_s,
+            )
+            for i, j in idx
+        ]
     else:
         raw = [
             measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
             for i, j in idx
         ]
-        bent = [
-            (recs[i].station, recs[j].station, m.echo_s)
-            for (i, j), m in zip(idx, raw, strict=True)
-            if m.echo_s > 3 * max(m.crb_s, m.scatter_s or 0.0)
-        ]
-        _warn_echo(bent, [r.station for r in recs])
-        ms = pool_echo(raw)
+    bent = [
+        (recs[i].station, recs[j].station, m.echo_s)
+        for (i, j), m in zip(idx, raw, strict=True)
+        if m.echo_s > 3 * max(m.crb_s, m.scatter_s or 0.0)
+    ]
+    _warn_echo(bent, [r.station for r in recs])
+    ms = pool_echo(raw)
     tdoas, disagree = [], []
     for (i, j), m in zip(idx, ms, strict=True):
         if check_method != "none":

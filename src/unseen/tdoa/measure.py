@@ -174,7 +174,8 @@ def measure(
     measured coherence, the robust scatter (1.4826·MAD) of per-segment estimates over
     √K_eff (segments of `segment_s`, or eighths of a block shorter than 4 of them;
     `effective_count`), the echo term of `echo_sigma` for an excess delay `echo_delay_s`
-    (None: off; not for `envelope`, whose real spectrum has no phase to bend), the peak-choice
+    (None: off; for `envelope`, whose real spectrum has no phase to bend, from the `carrier`
+    waveform: an echo moves both timings alike), the peak-choice
     term of
     `ambiguity` (rival peaks at offset d, each the right one with probability P; an
     AmbiguityWarning naming the pair when Σ P ≥ 5 %), and a systematic term (receiver timing,
@@ -257,8 +258,16 @@ def measure(
                 stacklevel=2,
             )
     echo = 0.0
-    if echo_delay_s is not None and method != "envelope":
-        echo = echo_sigma(a, b, fs, lag, echo_delay_s=echo_delay_s, band_hz=band_hz)
+    if echo_delay_s is not None:  # the channel's, so the envelope's from the complex signal
+        ea, eb = (
+            (a, b)
+            if method != "envelope"
+            else (
+                prepare(xa, fs, "carrier", carrier_window_s),
+                prepare(xb, fs, "carrier", carrier_window_s),
+            )
+        )
+        echo = echo_sigma(ea, eb, fs, lag, echo_delay_s=echo_delay_s, band_hz=band_hz)
     stat = max(crb, scatter or 0.0)
     sigma = float(np.sqrt(stat**2 + echo**2 + amb**2 + sigma_sys_s**2))
     return Measurement(
@@ -275,6 +284,12 @@ def measure(
         amb,
         echo,
     )
+
+
+def with_echo(m: Measurement, echo_s: float) -> Measurement:
+    """`m` with an echo term (e.g. from the pair's `carrier` measurement) added to σ²."""
+    add = max(0.0, echo_s**2 - m.echo_s**2)
+    return replace(m, sigma_s=float(np.sqrt(m.sigma_s**2 + add)), echo_s=max(echo_s, m.echo_s))
 
 
 def pool_echo(ms: Sequence[Measurement]) -> list[Measurement]:
