@@ -180,11 +180,12 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, dcf77_set
 
     The default --method carrier correlates the modulation left after removing a 50 ms
     moving-average carrier (AM second marks and the ±15.6° PN phase chips). The statistical σ alone
-    (≈0.9 µs) is smaller than the per-pair biases (up to ≈8 µs), so σ gets a systematic term
-    from the data, not chosen by hand: --check-method envelope (the default check) also times
-    the AM envelope alone and adds the two methods' disagreement beyond their own σ per pair
-    (14.8, 0, 17.0 µs here: the pairs with JO51xl, whose AM and phase timing disagree, are
-    named).
+    (≈0.9 µs) is smaller than the per-pair biases (up to ≈8 µs), so σ gets systematic terms
+    from the data, not chosen by hand: the JO51xl–pa0rdt cross-spectrum phase is bent over the
+    band (an echo or a dispersive receiver: 44.6 µs for a 100 µs echo), the pair is named, and
+    the RMS of that term over the pairs (25.8 µs) goes on every pair (an echo in phase with the
+    ground wave shifts without bending: simulation in bench/tdoa_sim.py); --check-method
+    envelope (the default check) adds the AM-vs-carrier disagreement beyond that σ (none here).
     """
     wavs, stations = dcf77_set
     from unseen.geo.geodesic import distance
@@ -201,7 +202,10 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, dcf77_set
     )
     assert rc == 0, err
     assert "stale" in err  # the stale first GNSS stamps are reported
-    assert "suspect receiver(s): JO51xl" in err
+    assert "JO51xl–pa0rdt: cross-spectrum phase bent" in err
+    rows = [json.loads(r) for r in out.splitlines()]
+    # three pairs of three receivers used as independent: σ √(3/2) × the pair's own
+    assert all(r["sigma_s"] == pytest.approx(1.5**0.5 * r["sigma_pair_s"]) for r in rows)
     rc, fix_out, err = _run(["locate", "-", "--json"], capsys, stdin=out, monkeypatch=monkeypatch)
     assert rc == 0, err
     fix = json.loads(fix_out.splitlines()[0])
@@ -215,10 +219,10 @@ def test_dcf77_real_recordings_locate_within_2_km(capsys, monkeypatch, dcf77_set
 @pytest.mark.slow
 def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch, dcf77_set):
     """--method dcf77: each receiver's arrival of the known PN phase sequence (29 one-second
-    windows), TDOA = ΔTOA, σ from the per-second scatter widened by the pair's disagreement with
-    the envelope (AM) TDOA — no σ chosen by hand. JO51xl's PN and AM timing disagree by ~28 µs,
-    the CLI names it, and its pairs get σ ≈ 20 µs; the fix lands ~2.8 km off (JO51xl's offset,
-    see README) but its 95 % ellipse holds the truth."""
+    windows), TDOA = ΔTOA, σ from the per-second scatter, the echo term of the pair's complex
+    signal pooled over the pairs (the JO51xl–pa0rdt phase is bent: named) and the pair's
+    disagreement with the envelope (AM) TDOA beyond that — no σ chosen by hand. The fix lands
+    ~2.8 km off (JO51xl's offset, see README) and its 95 % ellipse holds the truth."""
     wavs, stations = dcf77_set
     from unseen.geo.geodesic import distance
 
@@ -226,9 +230,11 @@ def test_dcf77_phase_sequence_method_with_data_derived_sigma(capsys, monkeypatch
         ["tdoa", *wavs, "--stations", str(stations), "--method", "dcf77", "--json"], capsys
     )
     assert rc == 0, err
-    assert "suspect receiver(s): JO51xl" in err
+    assert "JO51xl–pa0rdt: cross-spectrum phase bent" in err
     rows = {(r["station"], r["station_b"]): r for r in map(json.loads, out.splitlines())}
-    assert rows[("HB9ODP", "pa0rdt")]["sigma_s"] < 2e-6
+    # the clean pair keeps its ΔTOA but carries the pooled echo term (an in-phase echo bends
+    # nothing), far above its per-second scatter (0.7 µs)
+    assert rows[("HB9ODP", "pa0rdt")]["sigma_pair_s"] > 5e-6
     rc, fix_out, err = _run(["locate", "-", "--json"], capsys, stdin=out, monkeypatch=monkeypatch)
     assert rc == 0, err
     fix = json.loads(fix_out.splitlines()[0])

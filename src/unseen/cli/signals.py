@@ -176,6 +176,7 @@ def tdoa_cmd(
     """Time differences between every pair of receivers, as `unseen locate` tdoa rows."""
     import json
     import sys
+    from dataclasses import replace
 
     from unseen.errors import InputError
     from unseen.locate.io import observation_to_row
@@ -252,14 +253,32 @@ def tdoa_cmd(
             max_duration_s=max_duration_s,
             allow_unsynchronised=allow_unsynchronised,
         )
-    from unseen.tdoa.pairs import pairs
+    from unseen.tdoa.measure import pool_echo, with_echo
+    from unseen.tdoa.pairs import pairs, redundancy
 
+    idx = pairs(len(recs))
+    if method == "dcf77":  # the echo term from the complex signal of each pair
+        raw = [
+            with_echo(
+                difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s),
+                measure(blocks[i], blocks[j], method="carrier", band_hz=band).echo_s,
+            )
+            for i, j in idx
+        ]
+    else:
+        raw = [
+            measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
+            for i, j in idx
+        ]
+    bent = [
+        (recs[i].station, recs[j].station, m.echo_s)
+        for (i, j), m in zip(idx, raw, strict=True)
+        if m.echo_s > 3 * max(m.crb_s, m.scatter_s or 0.0)
+    ]
+    _warn_echo(bent, [r.station for r in recs])
+    ms = pool_echo(raw)
     tdoas, disagree = [], []
-    for i, j in pairs(len(recs)):
-        if method == "dcf77":
-            m = difference(arr[i], arr[j], sigma_sys_s=sigma_sys_s)
-        else:
-            m = measure(blocks[i], blocks[j], method=method, band_hz=band, sigma_sys_s=sigma_sys_s)
+    for (i, j), m in zip(idx, ms, strict=True):
         if check_method != "none":
             other = measure(blocks[i], blocks[j], method=check_method, band_hz=band)
             m, ok = cross_check(m, other)
@@ -282,8 +301,10 @@ def tdoa_cmd(
                 + (f"; suspect receiver(s): {', '.join(bad)}" if bad else ""),
                 file=sys.stderr,
             )
+    k = redundancy(len(recs))  # every pair is printed: locate takes them as independent
     for t in tdoas:
-        row = observation_to_row(t, group)
+        row = observation_to_row(replace(t, sigma_s=t.sigma_s * k), group)
+        row["sigma_pair_s"] = t.sigma_s
         if json_out:
             print(json.dumps(row))
         else:
@@ -313,6 +334,27 @@ def _reference(text: str | None, freq_hz: float | None, method: str) -> tuple[fl
     if method == "dcf77":
         raise InputError("--reference does not apply to --method dcf77 (absolute arrivals)")
     return lat, lon
+
+
+def _warn_echo(bent: list, stations: list[str]) -> None:
+    """Name the pairs whose cross-spectrum phase is bent (an echo, a sky wave or a receiver
+    filter: `unseen.tdoa.gcc.echo_sigma`), and the receivers in every such pair and no clean
+    one."""
+    import itertools
+    import sys
+
+    if not bent:
+        return
+    bad = {frozenset(p[:2]) for p in bent}
+    good = {frozenset(p) for p in itertools.combinations(stations, 2)} - bad
+    suspects = sorted(set.intersection(*[set(p) for p in bad]) - set().union(*good))
+    for a, b, e in bent:
+        print(
+            f"unseen: warning: {a}–{b}: cross-spectrum phase bent over the band (echo or "
+            f"dispersion; σ {e * 1e6:.1f} µs for a 100 µs echo, pooled over all pairs)"
+            + (f"; suspect receiver(s): {', '.join(suspects)}" if suspects else ""),
+            file=sys.stderr,
+        )
 
 
 def _warn_disagreement(disagree: list, stations: list[str], method: str, check: str) -> None:

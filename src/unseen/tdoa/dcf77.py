@@ -24,7 +24,7 @@ import scipy.special
 
 from unseen.errors import InputError
 from unseen.tdoa.gcc import gcc
-from unseen.tdoa.measure import Measurement
+from unseen.tdoa.measure import Measurement, effective_count
 
 FREQ_HZ = 77_500.0
 CHIP_S = 120 / FREQ_HZ
@@ -193,7 +193,7 @@ def difference(a: Arrivals, b: Arrivals, *, sigma_sys_s: float = 0.0) -> Measure
         )
     d = a.delay_s[ia] - b.delay_s[ib]
     k = len(d)
-    stat = float(np.std(d, ddof=1) / np.sqrt(k))
+    stat = float(np.std(d, ddof=1) / np.sqrt(effective_count(d)))
     return Measurement(
         tdoa_s=float(np.mean(d)),
         sigma_s=float(np.hypot(stat, sigma_sys_s)),

@@ -360,6 +360,72 @@ def coherence_crb(
     return (float(1 / np.sqrt(info)) if info > 0 else float("inf")), f, C
 
 
+def echo_sigma(
+    a: np.ndarray,
+    b: np.ndarray,
+    fs: float,
+    delay_s: float,
+    *,
+    echo_delay_s: float = 100e-6,
+    band_hz: tuple[float, float] | None = None,
+    nperseg: int = 256,
+) -> float:
+    """σ (s) of the delay bias that an unresolved echo (sky wave) implies, from the curvature
+    of the cross-spectrum phase: a common delay makes the phase a straight line in f; an
+    echo γ at excess delay d bends it (a receiver filter that differs between the two too).
+
+    Two paths: H(f) = 1 + γe^{−j2πfd}, u = γ/(1 + γ): the delay is biased by d·Re u and the
+    phase gains the curvature ψ₂ = (2πd)²·Im(u)/2 (per Hz²). With the echo's phase uniform,
+    Re u and Im u have one spread, so σ = 2|ψ₂|/((2π)²d) for excess delay d = `echo_delay_s`
+    (one hop, 70 km: 100 µs at 400 km, 150 µs at 200 km, 60 µs at 650 km). ψ(f) is fitted as
+    α + βf + ψ₂f² by weighted least squares over the contiguous run of bins of coherence
+    C > 5 % around the most coherent one (another signal elsewhere in the band is left out), weights
+    2K·C/(1 − C) (inverse phase variance, K Welch segments), after removing `delay_s` in whole
+    samples. ψ₂'s own variance (doubled for the correlation of neighbouring Hann-windowed bins,
+    scaled by the fit's χ²/dof when above 1) is subtracted, and a ψ₂ within 3 of its σ counts
+    as 0 (noise alone bent 6 s of simulated DCF77 by up to 3 µs without that test). 0 with
+    fewer than 8 usable bins.
+    """
+    n = min(len(a), len(b))
+    bs = _shift(b, round(delay_s * fs))
+    nperseg = int(min(nperseg, n // 8 if n >= 64 else n))
+    f, Saa, Sbb, Sab = welch3(a, bs, fs, nperseg)
+    C = np.abs(Sab) ** 2 / np.maximum(Saa * Sbb, 1e-300)
+    K = max(1, 2 * (n // nperseg) - 1)
+    C = np.clip((C - 1.0 / K) / (1 - 1.0 / K), 0.0, 0.999)
+    if band_hz is not None:
+        C = np.where((f >= band_hz[0]) & (f <= band_hz[1]), C, 0.0)
+    order = np.argsort(f)
+    f, C, Sab = f[order], C[order], Sab[order]
+    use = C > 0.05  # phase well defined: no unwrapping slips
+    if use.any():  # only the run of such bins around the most coherent one: the signal's band
+        k = int(np.argmax(C))
+        lo, hi = k, k
+        while lo > 0 and use[lo - 1]:
+            lo -= 1
+        while hi < len(C) - 1 and use[hi + 1]:
+            hi += 1
+        use = np.zeros_like(use)
+        use[lo : hi + 1] = True
+    if use.sum() < 8:
+        return 0.0
+    w = 2 * K * C[use] / (1 - C[use])
+    step = fs / nperseg
+    x = (f[use] - float(np.sum(w * f[use]) / np.sum(w))) / step
+    psi = np.unwrap(np.angle(Sab[use]))
+    A = np.stack([np.ones_like(x), x, x * x], axis=1)
+    Aw = A * w[:, None]
+    cov = np.linalg.pinv(Aw.T @ A)
+    coef = cov @ (Aw.T @ psi)
+    chi = float(np.sum(w * (psi - A @ coef) ** 2)) / max(len(x) - 3, 1)
+    var = 2 * cov[2, 2] * max(chi, 1.0)  # ×2: Hann-windowed neighbouring bins correlate
+    if coef[2] ** 2 <= 9 * var:  # not significant at 3σ
+        return 0.0
+    g2 = coef[2] ** 2 - var
+    psi2 = np.sqrt(g2) / step**2  # rad/Hz²
+    return float(2 * psi2 / ((2 * np.pi) ** 2 * echo_delay_s))
+
+
 def _shift(x: np.ndarray, k: int) -> np.ndarray:
     """x delayed by k whole samples (zeros shifted in): y[i] = x[i − k]."""
     y = np.zeros_like(x)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from unseen.errors import AmbiguityWarning, GeometryError, InputError
-from unseen.tdoa.gcc import Correlation, coherence_crb, gcc
+from unseen.tdoa.gcc import Correlation, coherence_crb, echo_sigma, gcc
 from unseen.types import IqBlock, Site, Tdoa
 
 C_M_S = 299_792_458.0
@@ -30,7 +30,9 @@ class Measurement:
     Cramér–Rao bound from the measured coherence), `scatter_s` (spread of per-segment estimates
     over √K, or None), the normalised peak and the highest local maximum outside its main lobe
     (relative), `ambiguity` (probability that a rival peak, not the chosen one, is the true
-    one), `rival_s` (the most likely rival's TDOA, or None) and `ambiguity_s` (its σ term)."""
+    one), `rival_s` (the most likely rival's TDOA, or None), `ambiguity_s` (its σ term) and
+    `echo_s`, the σ an unresolved echo (sky wave) implies from the phase curvature
+    (`unseen.tdoa.gcc.echo_sigma`; 0 when the phase is straight or the method has none)."""
 
     tdoa_s: float
     sigma_s: float
@@ -43,6 +45,7 @@ class Measurement:
     ambiguity: float = 0.0
     rival_s: float | None = None
     ambiguity_s: float = 0.0
+    echo_s: float = 0.0
 
 
 def prepare(x: np.ndarray, fs: float, method: str, carrier_window_s: float = 0.05) -> np.ndarray:
@@ -72,6 +75,31 @@ def moving_average(x: np.ndarray, k: int) -> np.ndarray:
     np.cumsum(x, out=c[1:])
     end = np.arange(n) + (k - 1) // 2 + 1
     return (c[np.minimum(end, n)] - c[np.maximum(end - k, 0)]) / k
+
+
+def effective_count(x: np.ndarray) -> float:
+    """How many independent values a series of K consecutive estimates is worth:
+    K(1 − ρ)/(1 + ρ), ρ its lag-1 autocorrelation when significant (ρ > 1.645/√K, one-sided
+    5 %), else K. Slowly varying errors (a sky wave whose phase drifts with the ionosphere, a
+    fading carrier) make consecutive seconds alike; their mean is then worth fewer seconds."""
+    k = len(x)
+    if k < 4:
+        return float(k)
+    d = np.asarray(x, float) - np.mean(x)
+    den = float(d @ d)
+    rho = float(d[:-1] @ d[1:]) / den if den > 0 else 0.0
+    if rho <= 1.645 / np.sqrt(k):
+        return float(k)
+    rho = min(rho, 0.95)
+    return max(1.0, k * (1 - rho) / (1 + rho))
+
+
+def mean_sigma(x: np.ndarray) -> float:
+    """σ of the mean of consecutive per-segment estimates: robust spread (1.4826·MAD) over
+    √K_eff (`effective_count`)."""
+    x = np.asarray(x, float)
+    mad = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+    return mad / float(np.sqrt(effective_count(x)))
 
 
 def max_lag_from(site_a: Site | None, site_b: Site | None, speed_m_s: float = C_M_S) -> float:
@@ -135,15 +163,20 @@ def measure(
     segment_s: float = 1.0,
     sigma_sys_s: float = 0.0,
     offset_s: float | None = None,
+    echo_delay_s: float | None = 100e-6,
 ) -> Measurement:
     """TDOA (arrival at a − arrival at b) of the common signal in two single-channel blocks.
 
     `max_lag_s` bounds the search (default: baseline/c from the blocks' sites). The peak is
     refined off-grid (band-limited). Both blocks are Tukey-tapered (`TAPER`) first: blocks on
     one time grid share their edges, whose leakage would correlate at zero lag.
-    `sigma_s` = sqrt(max(crb, scatter)² + Σ P d² + sigma_sys_s²): the CRB from the measured
-    coherence, the robust scatter (1.4826·MAD) of per-segment estimates over √K (segments of
-    `segment_s`, or eighths of a block shorter than 4 of them), the peak-choice term of
+    `sigma_s` = sqrt(max(crb, scatter)² + echo² + Σ P d² + sigma_sys_s²): the CRB from the
+    measured coherence, the robust scatter (1.4826·MAD) of per-segment estimates over
+    √K_eff (segments of `segment_s`, or eighths of a block shorter than 4 of them;
+    `effective_count`), the echo term of `echo_sigma` for an excess delay `echo_delay_s`
+    (None: off; for `envelope`, whose real spectrum has no phase to bend, from the `carrier`
+    waveform: an echo moves both timings alike), the peak-choice
+    term of
     `ambiguity` (rival peaks at offset d, each the right one with probability P; an
     AmbiguityWarning naming the pair when Σ P ≥ 5 %), and a systematic term (receiver timing,
     propagation model). PHAT whitens every bin: give `band_hz` (relative to the block centre)
@@ -205,8 +238,7 @@ def measure(
             for i in range(k)
         ]
         est = np.array([c.peak_s for c in parts])
-        mad = 1.4826 * np.median(np.abs(est - np.median(est)))
-        scatter = float(mad / np.sqrt(k))
+        scatter = mean_sigma(est)
     d, p = ambiguity(cr, parts)
     amb = float(np.sqrt(np.sum(p * d * d)))
     rival = None
@@ -225,8 +257,19 @@ def measure(
                 ),
                 stacklevel=2,
             )
+    echo = 0.0
+    if echo_delay_s is not None:  # the channel's, so the envelope's from the complex signal
+        ea, eb = (
+            (a, b)
+            if method != "envelope"
+            else (
+                prepare(xa, fs, "carrier", carrier_window_s),
+                prepare(xb, fs, "carrier", carrier_window_s),
+            )
+        )
+        echo = echo_sigma(ea, eb, fs, lag, echo_delay_s=echo_delay_s, band_hz=band_hz)
     stat = max(crb, scatter or 0.0)
-    sigma = float(np.sqrt(stat**2 + amb**2 + sigma_sys_s**2))
+    sigma = float(np.sqrt(stat**2 + echo**2 + amb**2 + sigma_sys_s**2))
     return Measurement(
         float(lag + offset_s),
         sigma,
@@ -239,7 +282,38 @@ def measure(
         float(min(1.0, p.sum())),
         rival,
         amb,
+        echo,
     )
+
+
+def with_echo(m: Measurement, echo_s: float) -> Measurement:
+    """`m` with an echo term (e.g. from the pair's `carrier` measurement) added to σ²."""
+    add = max(0.0, echo_s**2 - m.echo_s**2)
+    return replace(m, sigma_s=float(np.sqrt(m.sigma_s**2 + add)), echo_s=max(echo_s, m.echo_s))
+
+
+def pool_echo(ms: Sequence[Measurement]) -> list[Measurement]:
+    """Each measurement with its echo term raised to the RMS echo term of all of them.
+
+    An echo bends a pair's phase only as far as its phase is in quadrature with the ground
+    wave (the part in phase shifts the delay without bending it), and its phase differs from
+    receiver to receiver; one propagation state (time of day, ranges of one band) holds for
+    every pair, so the pairs whose echoes show set the expected level for all:
+    σ² += max(0, rms² − echo²)."""
+    if not ms:
+        return []
+    rms2 = float(np.mean([m.echo_s**2 for m in ms]))
+    out = []
+    for m in ms:
+        add = max(0.0, rms2 - m.echo_s**2)
+        out.append(
+            replace(
+                m,
+                sigma_s=float(np.sqrt(m.sigma_s**2 + add)),
+                echo_s=max(m.echo_s, float(np.sqrt(rms2))),
+            )
+        )
+    return out
 
 
 def cross_check(

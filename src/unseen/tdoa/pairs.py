@@ -25,6 +25,15 @@ def pairs(n: int, *, independent: bool = False) -> list[tuple[int, int]]:
     return list(itertools.combinations(range(n), 2))
 
 
+def redundancy(n: int) -> float:
+    """σ factor for the TDOAs of all n(n−1)/2 pairs of n receivers when they are used as if
+    independent: √(n/2). The pairs share each receiver's noise; with one noise σ_r per
+    receiver the pairs' information taken as independent, Dᵀ D/(2σ_r²) = (n/2)(I − 11ᵀ/n)/σ_r²
+    (D the pair-receiver incidence), is n/2 times the true (I − 11ᵀ/n)/σ_r², so a fix from them
+    would claim √(n/2) too small an ellipse. 1 for two receivers."""
+    return float(np.sqrt(max(n, 2) / 2))
+
+
 @dataclass(frozen=True)
 class TimedFrame:
     """A frame of one receiver: its time (s, common clock), where the receiver was, the IQ."""
