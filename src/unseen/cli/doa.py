@@ -191,6 +191,14 @@ def doa(
     criterion: Annotated[
         str, typer.Option(help="Source count when --sources is not given: tw|mdl|aic.")
     ] = "tw",
+    integrate: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Also count sources over this many frames around each (stationary source); "
+            "1 = each frame alone.",
+        ),
+    ] = 8,
 ) -> int:
     """Bearings per frame of a multi-channel recording (JSON lines with --json)."""
     import sys
@@ -223,6 +231,7 @@ def doa(
         smoothing=smoothing,
         calibration=cal,
         criterion=criterion,
+        integrate=integrate,
     )
     rows = []
     M = arr.num_elements

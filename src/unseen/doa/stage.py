@@ -12,8 +12,13 @@ eigendecomposition); a new estimator is one entry there.
 
 Source count. The default `tw` rule counts the eigenvalues that leave the noise bulk (a
 Tracy–Widom edge test at 0.1 % false alarm per frame, `_kernels.count_sources`); `mdl` and
-`aic` are the information criteria (`order`). Each first raises every eigenvalue by
-MODEL_FLOOR·λ_max, so that at very high SNR the arithmetic and model error left in the noise
+`aic` are the information criteria (`order`). Over many frames (`estimate_frames`,
+`estimate_raw`, the CLI) a frame's count is at least that of the mean covariance of the
+`integrate` (default 8) frames around it, with integrate·N snapshots: for a stationary
+transmitter the source eigenvalue's excess over the noise edge grows with the snapshots, so a
+source too weak for one frame's test (where MUSIC already attains its bound) is still detected;
+its bearing, sigma and confidence stay the frame's own. Each count first raises every eigenvalue
+by MODEL_FLOOR·λ_max, so that at very high SNR the arithmetic and model error left in the noise
 eigenvalues (float32 samples, ~10⁻⁷·λ_max) is not counted as sources.
 
 Uncertainty. σ_CRB,k is the square root of the stochastic CRB evaluated at the estimated
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -54,6 +59,7 @@ from unseen.doa._kernels import (
     quad_derivs,
     sigma_confidence,
     uncertainty,
+    window_counts,
 )
 from unseen.doa.array import Array, wavelength_m
 from unseen.doa.calibrate import Calibration
@@ -74,6 +80,8 @@ METHODS = (*GRID_METHODS, *ESTIMATORS, "ml")
 CRITERIA = {"tw": TW, "mdl": MDL, "aic": AIC}
 MODEL_FLOOR = 1e-6
 """Eigenvalues below this fraction of the largest are treated as noise when counting sources."""
+INTEGRATE = 8
+"""Frames whose summed covariance `estimate_frames` also counts sources in (see module doc)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class DoaOptions:
     calibration: Calibration | None = None
     criterion: str = "tw"
     elevation_deg: float = 0.0
+    integrate: int = INTEGRATE
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -105,6 +114,9 @@ class DoaOptions:
             raise InputError(f"grid step must be in (0, 10] degrees, got {self.step_deg!r}")
         if not (math.isfinite(self.elevation_deg) and abs(self.elevation_deg) < 90):
             raise InputError(f"elevation_deg must be in (-90, 90), got {self.elevation_deg!r}")
+        w = self.integrate
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise InputError(f"integrate must be a number of frames >= 1, got {w!r}")
         sm = self.smoothing
         if sm not in (None, False, True) and (int(sm) != sm or sm < 2):
             raise InputError(f"smoothing must be a subarray length >= 2 or True, got {sm!r}")
@@ -181,6 +193,7 @@ def plan(arr: Array, freq_hz: float, options: DoaOptions, calibrated: bool = Tru
         fit_thr=np.array([np.inf] + [_fit_threshold(M - K) for K in range(1, M)]),
         max_sigma_deg=(b - a) / np.sqrt(12),
         cal=cal,
+        window=int(options.integrate),
     )
 
 
@@ -238,6 +251,20 @@ def _count(lam: np.ndarray, N: int, M: int, opts: DoaOptions) -> int:
     if ns >= 0:
         return ns
     return int(count_sources(lam, N, CRITERIA[opts.criterion], M - 1, MODEL_FLOOR))
+
+
+def _window_counts(
+    prep: list[tuple], frame_len: int, opts: DoaOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the source count of the `opts.integrate` frames around it and the α² of each
+    source (`_kernels.window_counts` on the prepared covariances); (zeros, ones) when K is given
+    or integrate is 1."""
+    F, arr, f = len(prep), prep[0][1], prep[0][2]
+    M = arr.num_elements
+    if opts.num_sources is not None or min(opts.integrate, F) < 2:
+        return np.zeros(F, np.int64), np.ones((F, M - 1))
+    S = np.ascontiguousarray(np.stack([p[0] for p in prep]), dtype=complex)
+    return window_counts(S, frame_len, plan(arr, f, opts, False))
 
 
 def _uncertainty(
@@ -369,15 +396,24 @@ def estimate(
                 raise InputError("samples contain NaN or Inf values") from None
             raise
         return _estimates((*out, -1), opts.method, np.array([data.start_s]), frame)[0]
-    R, arr, f, N, t = _prepare(data, array, freq_hz, num_snapshots, opts)
+    return _estimate_prepared(_prepare(data, array, freq_hz, num_snapshots, opts), opts, frame)
+
+
+def _estimate_prepared(
+    prepared: tuple, opts: DoaOptions, frame: int, min_k: int = 0
+) -> DoaEstimate:
+    """`estimate` from `_prepare`'s output; a counted K is at least `min_k`."""
+    R, arr, f, N, t = prepared
     M = arr.num_elements
     if opts.method in GRID_METHODS:
-        _, K, az, sigma, conf = estimate_core(R, N, plan(arr, f, opts, False))
+        _, K, az, sigma, conf = estimate_core(R, N, plan(arr, f, opts, False), min_k)
         return DoaEstimate(
             tuple(az.tolist()), tuple(sigma.tolist()), tuple(conf.tolist()), opts.method, t, frame
         )
     lam, E = np.linalg.eigh(R)
     K = _count(lam, N, M, opts)
+    if opts.num_sources is None:
+        K = max(K, min(min_k, M - 1))
     if K == 0:
         return DoaEstimate((), (), (), opts.method, t, frame)
     if opts.method == "ml":
@@ -482,15 +518,27 @@ def estimate_frames(
     if F == 0:
         return []
     if not opts.compiled:
-        return [
-            estimate(
+        prep = [
+            _prepare(
                 IqBlock(x[:, i * frame_len : (i + 1) * frame_len], fs, f, float(times[i])),
-                array,
-                frame=first_frame + i,
-                options=opts,
+                array, None, None, opts,
             )
             for i in range(F)
-        ]
+        ]  # fmt: skip
+        mins, al = _window_counts(prep, frame_len, opts)
+        out = []
+        for i in range(F):
+            e = _estimate_prepared(prep[i], opts, first_frame + i, int(mins[i]))
+            a = al[i, : e.num_sources]
+            cap = plan(prep[i][1], prep[i][2], opts, False).max_sigma_deg
+            out.append(
+                replace(
+                    e,
+                    sigma_deg=tuple(np.minimum(np.divide(e.sigma_deg, a), cap).tolist()),
+                    confidence=tuple((np.multiply(e.confidence, a)).tolist()),
+                )
+            )
+        return out
     try:
         out = estimate_raw(x, array, f, frame_len, opts)
     except InputError as e:
