@@ -26,12 +26,12 @@ PIPELINE_ORDER = (
 
 
 def console():
-    """A rich console for tables: the terminal's width, or 200 columns when piped (no '…')."""
+    """A rich console for tables: the terminal's width, or 120 columns when piped (no '…')."""
     import sys
 
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    return Console() if sys.stdout.isatty() else Console(width=120)
 
 
 def package_version() -> str:
