@@ -6,7 +6,7 @@ learned by `calibrate` (= `unseen calibrate-rss`) on the other two days. Baselin
 centroid of the receivers (weights 10^(RSS/10)). Figures: fixed %, truth inside the 95% ellipse,
 median error.
 
-Run: python bench/real_rss.py [--per-day 300]
+Run: python bench/real_rss.py [--per-day 300] [--pairs]
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def centroid_error(obs, lat: float, lon: float) -> float:
     return float(np.hypot(e, n))
 
 
-def evaluate(per_day: int = 300, seed: int = 0) -> list[dict]:
+def evaluate(per_day: int = 300, seed: int = 0, pairs: bool = False) -> list[dict]:
+    """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
+    other day alone: all ordered pairs)."""
     groups, truth = defaultdict(list), {}
     for r in powder_rss.rows():
         groups[r["group"]].append(row_to_observation(r)[1])
@@ -60,13 +62,15 @@ def evaluate(per_day: int = 300, seed: int = 0) -> list[dict]:
     for day in DAYS:
         names = sorted(k for k in groups if k.startswith(day))
         test = sorted(rng.choice(names, min(per_day, len(names)), replace=False))
-        survey = {k: v for k, v in groups.items() if not k.startswith(day)}
-        cal = calibrate(survey, {k: truth[k] for k in survey})
         wc = float(np.median([centroid_error(groups[k], *truth[k]) for k in test]))
-        for label, (gs, model) in (
-            ("uncalibrated", ({k: groups[k] for k in test}, None)),
-            ("calibrated on the other days", apply({k: groups[k] for k in test}, cal)),
-        ):
+        sources = [d for d in DAYS if d != day] if pairs else ["+".join(d for d in DAYS
+                                                                   if d != day)]  # fmt: skip
+        modes: list[tuple[str, tuple]] = [("uncalibrated", ({k: groups[k] for k in test}, None))]
+        for src in sources:
+            survey = {k: v for k, v in groups.items() if k[:10] in src and k[:10] != day}
+            cal = calibrate(survey, {k: truth[k] for k in survey})
+            modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
+        for label, (gs, model) in modes:
             t0 = time.perf_counter()
             res = solve_many(gs, rss_model=model)
             dt = time.perf_counter() - t0
@@ -100,11 +104,13 @@ def rows(per_day: int = 300) -> list[dict]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-day", type=int, default=300)
+    ap.add_argument("--pairs", action="store_true", help="calibrate on each other day alone")
     a = ap.parse_args()
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
-          "weighted centroid m | ratio | s |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in evaluate(a.per_day):
+          "weighted centroid m | ratio | s | ms/group |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in evaluate(a.per_day, pairs=a.pairs):
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "
-              f"{r['median_m'] / r['centroid_median_m']:.2f} | {r['seconds']:.1f} |")  # fmt: skip
+              f"{r['median_m'] / r['centroid_median_m']:.2f} | {r['seconds']:.1f} | "
+              f"{1000 * r['seconds'] / r['n']:.0f} |")  # fmt: skip

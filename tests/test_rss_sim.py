@@ -66,8 +66,8 @@ def test_ellipse_coverage_with_shadowing_and_unknown_power_and_exponent():
     """200 transmissions, 8 receivers, 6 dB log-normal shadowing as the model states: the 95%
     posterior ellipse holds the truth at least 95% − 4.6% (3 binomial sd at 200 trials).
 
-    It is conservative (≈ 99%): the region is centred on the ML point, not the posterior's
-    highest-density region, and P0, n and the noise scale are integrated out.
+    It is conservative (≈ 99%): the region is centred on the ML point, not the
+    posterior's highest-density region, and P0, n and the noise scale are integrated out.
     """
     rng = np.random.default_rng(11)
     rx = np.array([[0, 1500], [1300, 700], [1400, -900], [0, -1600], [-1300, -800],

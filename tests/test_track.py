@@ -281,3 +281,34 @@ def test_tdoa_and_fix_measurements_track_truth():
     assert len({u.track for u in ups}) == 1 and len(k) == 101
     assert np.sqrt(np.mean(np.sum(e[10:] ** 2, 1))) < 15.0
     assert np.mean(d2[10:] <= CHI2_2_95) > 0.85
+
+
+def test_stations_observing_at_different_instants():
+    """Unsynchronised stations (offsets 0.1–0.7 s): initiation pools the last seconds."""
+    rng = np.random.default_rng(6)
+    tr = route_truth([(-600, 0, 0), (600, 300, 90)], 0.05)
+    obs = []
+    for off, (name, pos) in zip((0.1, 0.35, 0.7), FIXED.items(), strict=True):
+        k = np.round((np.arange(0, 89) + off) / 0.05).astype(int)
+        sub = replace(tr, times_s=tr.times_s[k], states=tr.states[k])
+        obs += bearings(rng, [sub], {name: pos}, 2.0)
+    ups, _ = run(obs, TrackOptions(model="ncv"))
+    assert {u.track for u in ups} == {1} and ups[-1].status == "confirmed"
+    e = enu(ups[-1]) - tr.states[round(ups[-1].time_s / 0.05), :2]
+    assert e @ np.linalg.solve(ups[-1].cov_enu_m2, e) < 13.8
+
+
+def test_understated_sigmas_are_widened_by_the_innovations():
+    """Bearings claiming σ 1° but drawn with σ 3°: the gate refuses many, which must neither
+    start duplicate tracks nor hide the misfit: the NIS test (refused ones included) widens the
+    noise (scale → ~9) and the 95 % ellipses hold the truth again."""
+    rng = np.random.default_rng(8)
+    tr = ncv_truth(rng, np.r_[0.0, 0.0, 4.0, -3.0], Q, 1.0, 150)
+    obs = [replace(b, sigma_deg=1.0) for b in bearings(rng, [tr], FIXED, 3.0)]
+    ups, state = run(obs, TrackOptions(model="ncv", process_noise_m_s2=np.sqrt(Q)))
+    (t,) = state.tracks
+    assert 4.0 < t.scale < 20.0
+    k, e, C = errors(ups, tr)
+    late = k >= 60
+    d2 = np.einsum("ki,kij,kj->k", e[late], np.linalg.inv(C[late]), e[late])
+    assert np.mean(d2 <= CHI2_2_95) > 0.85

@@ -18,6 +18,7 @@ TRUTH_KEY = "unseen:truth"
 METHODS = ("bartlett", "capon", "music", "root-music", "esprit")
 WAVEFORMS = ("cw", "am", "fm", "noise")
 DATATYPES = ("cf32_le", "ci16_le", "ci8", "cu8")
+CRITERIA = ("tw", "mdl", "aic")
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -66,7 +67,7 @@ def _array(spec: str | None, heading_deg: float | None, extensions: dict, source
     from unseen.doa import Array
 
     if spec is not None:
-        return Array.from_spec(spec, 0.0 if heading_deg is None else heading_deg)
+        return Array.from_spec(spec, heading_deg)
     doc = extensions.get(ARRAY_KEY)
     if doc is None:
         raise InputError(f"{source}: no --array given and the recording has no '{ARRAY_KEY}' key")
@@ -88,7 +89,10 @@ def simulate_doa(
         str,
         typer.Option(help="cw|am|fm|noise; cw/am/fm source k >= 1 sits k·rate/16 off centre."),
     ] = "noise",
-    heading_deg: Annotated[float, typer.Option(help="Array heading, degrees from north.")] = 0.0,
+    heading_deg: Annotated[
+        float | None,
+        typer.Option(help="Array heading, degrees from north (default: the file's, else 0)."),
+    ] = None,
     phase_error_deg: Annotated[
         float, typer.Option(help="Per-channel phase errors drawn uniformly in ±X degrees.")
     ] = 0.0,
@@ -164,7 +168,8 @@ def doa(
     method: Annotated[str, typer.Option(help="bartlett|capon|music|root-music|esprit")] = "music",
     frame: Annotated[int, typer.Option(min=2, help="Samples per channel per frame.")] = 4096,
     sources: Annotated[
-        int | None, typer.Option(min=0, help="Number of sources (default: MDL).")
+        int | None,
+        typer.Option(min=0, help="Number of sources (default: counted, see --criterion)."),
     ] = None,
     calibration: Annotated[
         Path | None, typer.Option(help="Calibration JSON from `unseen calibrate`.")
@@ -181,12 +186,18 @@ def doa(
     center_freq_hz: Annotated[
         float | None, typer.Option(help="Centre frequency (Hz) where the file lacks it.")
     ] = None,
+    criterion: Annotated[
+        str, typer.Option(help="Source count when --sources is not given: tw|mdl|aic.")
+    ] = "tw",
 ) -> int:
     """Bearings per frame of a multi-channel recording (JSON lines with --json)."""
-    from unseen.doa import Calibration, estimate_frames
+    import sys
+
+    from unseen.doa import Calibration, DoaOptions
     from unseen.sources import open_recording
 
     _choice("--method", method, METHODS)
+    _choice("--criterion", criterion, CRITERIA)
     rec = open_recording(recording, sample_rate_hz=sample_rate_hz, center_freq_hz=center_freq_hz)
     arr = _array(array, heading_deg, rec.extensions, str(recording))
     if rec.num_channels != arr.num_elements:
@@ -202,46 +213,56 @@ def doa(
         )
     if frame > rec.num_samples:
         raise InputError(f"{recording}: --frame {frame} exceeds its {rec.num_samples} samples")
+    opts = DoaOptions(
+        method=method,
+        num_sources=sources,
+        step_deg=step_deg,
+        forward_backward=fb,
+        smoothing=smoothing,
+        calibration=cal,
+        criterion=criterion,
+    )
     rows = []
-    per_read = max(1, min(64, (1 << 23) // (frame * arr.num_elements)))
+    M = arr.num_elements
+    # windows of <= 64 MiB on disk (memory-mapped, read in place) or 8 MiB converted
+    per_read = (
+        max(1, (1 << 26) // (frame * M * 8))
+        if opts.compiled
+        else max(1, min(64, (1 << 23) // (frame * M)))
+    )
     total = rec.num_samples // frame
+    rate = rec.sample_rate_hz
     for first in range(0, total, per_read):
         count = min(per_read, total - first)
-        block = rec.read(first * frame, count * frame)
         try:
-            ests = estimate_frames(
-                block,
-                arr,
-                frame,
-                method,
-                sources,
-                calibration=cal,
-                smoothing=smoothing,
-                forward_backward=fb,
-                step_deg=step_deg,
-                first_frame=first,
-            )
+            Ks, az, sg, cf = _window(rec, arr, frame, first, count, opts)
         except InputError as e:
             if "NaN" not in str(e):
                 raise
+            block = rec.read(first * frame, count * frame)
             raise InputError(
                 f"{recording}: samples contain NaN or Inf values, first in "
                 f"{_first_bad(block.samples, frame, first)}; expected finite IQ"
             ) from None
-        for est in ests:
+        t0 = first * frame / rate
+        az, sg, cf = az.round(4).tolist(), sg.round(4).tolist(), cf.round(4).tolist()
+        lines = []
+        for i, k in enumerate(Ks.tolist()):
             row = {
-                "frame": est.frame,
-                "time_s": round(est.time_s, 9),
-                "azimuths_deg": [round(a, 4) for a in est.azimuths_deg],
-                "sigma_deg": [round(s, 4) for s in est.sigma_deg],
-                "confidence": [round(c, 4) for c in est.confidence],
-                "num_sources": est.num_sources,
-                "method": est.method,
+                "frame": first + i,
+                "time_s": round(t0 + i * frame / rate, 9),
+                "azimuths_deg": az[i][:k],
+                "sigma_deg": sg[i][:k],
+                "confidence": cf[i][:k],
+                "num_sources": k,
+                "method": method,
             }
             if as_json:
-                typer.echo(json.dumps(row))
+                lines.append(json.dumps(row))
             else:
                 rows.append(row)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
     if not as_json:
         from rich.console import Console
         from rich.table import Table
@@ -259,6 +280,29 @@ def doa(
             )
         Console().print(table)
     return 0
+
+
+def _window(rec, arr, frame: int, first: int, count: int, opts):
+    """(K, azimuth, sigma, confidence) arrays of frames [first, first+count): straight from the
+    memory-mapped file in its interleaved layout when the method allows, else via IqBlocks."""
+    import numpy as np
+
+    from unseen.doa import estimate_frames, estimate_raw
+
+    f = rec.center_freq_at(first * frame)
+    win = rec.raw_window(first * frame, count * frame) if opts.compiled else None
+    if win is not None:
+        raw, offset, scale = win
+        return estimate_raw(raw, arr, f, frame, opts, offset, scale)
+    block = rec.read(first * frame, count * frame)
+    ests = estimate_frames(block, arr, frame, first_frame=first, options=opts)
+    M = arr.num_elements
+    Ks = np.array([e.num_sources for e in ests], np.int64)
+    out = [np.full((len(ests), M - 1), np.nan) for _ in range(3)]
+    for i, e in enumerate(ests):
+        for a, vals in zip(out, (e.azimuths_deg, e.sigma_deg, e.confidence), strict=True):
+            a[i, : len(vals)] = vals
+    return (Ks, *out)
 
 
 @app.command("calibrate")

@@ -15,12 +15,20 @@ from unseen.doa.bounds import crb_single, crb_stochastic
 from unseen.doa.calibrate import Calibration, calibrate
 from unseen.doa.order import count_sources
 from unseen.doa.spectra import covariance
-from unseen.doa.stage import METHODS, estimate, estimate_frames, pseudo_spectrum
+from unseen.doa.stage import (
+    METHODS,
+    DoaOptions,
+    estimate,
+    estimate_frames,
+    estimate_raw,
+    pseudo_spectrum,
+)
 
 __all__ = [
     "METHODS",
     "Array",
     "Calibration",
+    "DoaOptions",
     "calibrate",
     "count_sources",
     "covariance",
@@ -29,6 +37,7 @@ __all__ = [
     "direction_enu",
     "estimate",
     "estimate_frames",
+    "estimate_raw",
     "pseudo_spectrum",
     "wavelength_m",
 ]

@@ -90,8 +90,10 @@ class Array:
         )
 
     @classmethod
-    def from_spec(cls, spec: str, heading_deg: float = 0.0) -> Array:
-        """Parse `uca:N:RADIUS_M`, `ula:N:SPACING_M` or a JSON file `{"elements_enu_m": [...]}`."""
+    def from_spec(cls, spec: str, heading_deg: float | None = None) -> Array:
+        """Parse `uca:N:RADIUS_M`, `ula:N:SPACING_M` or a JSON file `{"elements_enu_m": [...]}`.
+
+        `heading_deg` None means the file's own `heading_deg` (0 for uca/ula specs)."""
         parts = spec.split(":")
         if parts[0].lower() in ("uca", "ula") and len(parts) == 3:
             try:
@@ -101,7 +103,7 @@ class Array:
                     f"array spec {spec!r}: expected {parts[0]}:N:METRES with integer N"
                 ) from None
             make = cls.uca if parts[0].lower() == "uca" else cls.ula
-            return make(n, size, heading_deg)
+            return make(n, size, 0.0 if heading_deg is None else heading_deg)
         path = Path(spec)
         if not path.is_file():
             raise InputError(

@@ -125,6 +125,8 @@ class Calibration:
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)
+        if not np.all(np.isfinite(self.gain_db + self.phase_deg)):
+            raise InputError(f"{p}: calibration has non-finite gain or phase; not written")
         p.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return p
 
@@ -133,6 +135,14 @@ class Calibration:
         p = Path(path)
         text = validate.read_text(p, "calibration file", FileFormatError, max_bytes=1024**2)
         return cls.from_dict(validate.loads_json(text, str(p), FileFormatError), str(p))
+
+
+DEAD_DB_FLOOR = 1e-6
+"""A channel with less than this fraction (−60 dB) of the strongest channel's power is dead."""
+
+
+def _db(p: float, ref: float) -> str:
+    return "-inf dB" if p <= 0 else f"{10 * np.log10(p / ref):.1f} dB"
 
 
 def _from_vector(v: np.ndarray, a: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -156,10 +166,28 @@ def calibrate(
     a common noise source injected into all channels (azimuth_deg None)."""
     R = np.asarray(R)
     M = R.shape[-1]
+    if azimuth_deg is not None and not np.isfinite(azimuth_deg):
+        raise InputError(
+            f"known source azimuth must be a finite number of degrees, got {azimuth_deg}"
+        )
+    if not np.isfinite(R).all():
+        raise InputError("calibration covariance contains NaN or Inf values")
+    power = np.real(np.diag(R))
+    dead = np.flatnonzero(power <= DEAD_DB_FLOOR * power.max()) if power.max() > 0 else [0]
+    if len(dead):
+        raise InputError(
+            f"channel {int(dead[0])} carries no signal (power {_db(power[dead[0]], power.max())} "
+            "relative to the strongest channel): a dead channel cannot be calibrated"
+        )
     lam, E = np.linalg.eigh(R)
     if lam[-1] <= 0 or not np.isfinite(lam).all():
         raise InputError("calibration covariance has no positive principal eigenvalue")
     v = E[:, -1]
+    if np.abs(v).min() <= 1e-6 * np.abs(v).max():
+        raise InputError(
+            f"channel {int(np.argmin(np.abs(v)))} does not see the calibration source (its "
+            "share of the principal eigenvector is ~0): cannot calibrate it"
+        )
     if azimuth_deg is None:
         gain, phase = _from_vector(v, np.ones(M))
         return Calibration(gain, phase, "noise-source", None, freq_hz, num_snapshots)

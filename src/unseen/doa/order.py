@@ -7,6 +7,7 @@ and arithmetic means and N snapshots:
     MDL(k) = −N(M−k)·ln(g/a) + ½·k(2M−k)·ln N
 
 and the estimate is the k minimising the criterion. MDL is consistent; AIC tends to overcount.
+`tw` (the stage's default) is the Tracy–Widom edge test of `_kernels.count_sources`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from unseen.errors import InputError
 
 CRITERIA = ("mdl", "aic")
+KINDS = ("tw", "mdl", "aic")
 
 
 def criterion(evals: np.ndarray, num_snapshots: int, kind: str = "mdl") -> np.ndarray:
@@ -36,9 +38,19 @@ def criterion(evals: np.ndarray, num_snapshots: int, kind: str = "mdl") -> np.nd
 
 
 def count_sources(
-    evals: np.ndarray, num_snapshots: int, kind: str = "mdl", max_sources: int | None = None
+    evals: np.ndarray,
+    num_snapshots: int,
+    kind: str = "mdl",
+    max_sources: int | None = None,
+    floor: float = 0.0,
 ) -> int:
-    """Number of sources (0..max_sources, default M−1) minimising MDL or AIC."""
-    c = criterion(evals, num_snapshots, kind)
-    top = len(c) - 1 if max_sources is None else min(max_sources, len(c) - 1)
-    return int(np.argmin(c[: top + 1]))
+    """Number of sources (0..max_sources, default M−1) by `kind` (tw, mdl or aic) from the
+    eigenvalues, each raised by floor·λ_max first (the compiled `_kernels.count_sources`)."""
+    from unseen.doa._kernels import AIC, MDL, TW
+    from unseen.doa._kernels import count_sources as count
+
+    if kind not in KINDS:
+        raise InputError(f"source-count criterion must be one of {KINDS}, got {kind!r}")
+    lam = np.sort(np.asarray(evals, dtype=float))
+    top = lam.size - 1 if max_sources is None else min(max_sources, lam.size - 1)
+    return int(count(lam, int(num_snapshots), {"tw": TW, "mdl": MDL, "aic": AIC}[kind], top, floor))

@@ -83,7 +83,7 @@ class RssModel:
     """
 
     shadowing_db: float = 9.0
-    prior_dof: float = 4.0
+    prior_dof: int = 4
     n_bounds: tuple[float, float] = (1.5, 5.0)
     ref_m: float = 10.0
     pad_m: float = 500.0
@@ -102,85 +102,112 @@ def log_posterior(
     xy: np.ndarray,
     sta: np.ndarray,
     p: np.ndarray,
-    var: np.ndarray,
+    w: np.ndarray,
+    n_fixed: np.ndarray,
     model: RssModel,
-    n_fixed: float | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """log p(x | data) up to a constant at positions xy (c, 2), P0 and n (and τ) integrated out.
+    """log p(x | data) + const at positions xy (G, C, 2) of G groups, P0, n and τ integrated out.
 
-    Also the conditional best n, P0 and the minimum weighted residual sum Q at each position.
+    sta (G, M, 2) receivers, p (G, M) readings, w (G, M) = 1/(σ² + s²) (0 for padding rows),
+    n_fixed (G,) the exponent where given, NaN where it is estimated. With x = 10 log10 max(d, d0)
+    the model is linear in (P0, n): P0 is integrated in closed form, τ under its
+    scaled-inverse-χ²(ν0) prior gives a Student-t in n, integrated over `n_bounds`. Also
+    returns the conditional n, P0 and weighted residual sum Q at each position.
     """
-    from scipy.special import stdtr
-
-    m = len(p)
-    w = 1.0 / var
+    m = (w > 0).sum(-1)[:, None].astype(float)
+    wg = w[:, None, :]
     x = 10.0 * np.log10(
-        np.maximum(np.sqrt(np.sum((xy[:, None, :] - sta[None]) ** 2, -1)), model.ref_m)
+        np.maximum(np.sqrt(np.sum((xy[:, :, None, :] - sta[:, None]) ** 2, -1)), model.ref_m)
     )
-    sw = w.sum()
-    xm = (x * w).sum(1) / sw
-    pm = (p * w).sum() / sw
-    dx = x - xm[:, None]
-    a = (w * dx * dx).sum(1)
+    sw = w.sum(-1)[:, None]
+    xm = (x * wg).sum(-1) / sw
+    pm = (p * w).sum(-1)[:, None] / sw
+    dx = x - xm[..., None]
+    dp = (p[:, None, :] - pm[..., None]) * (wg > 0)
+    a = np.maximum((wg * dx * dx).sum(-1), 1e-300)
     k1 = 0.5 * (model.prior_dof + m - 1)
-    if n_fixed is not None:
-        n = np.full(len(xy), float(n_fixed))
-        q = (w * (p - pm + n[:, None] * dx) ** 2).sum(1)
-        return -k1 * np.log(model.prior_dof + q), n, pm + n * xm, q
-    n = -(w * dx * (p - pm)).sum(1) / np.maximum(a, 1e-300)
-    q = np.maximum((w * (p - pm + n[:, None] * dx) ** 2).sum(1), 0.0)
-    c = model.prior_dof + q
-    nu = 2 * k1 - 1
-    s = np.sqrt(a * nu / c)
     lo, hi = model.n_bounds
-    mass = stdtr(nu, (hi - n) * s) - stdtr(nu, (lo - n) * s)
-    lp = (
-        -(k1 - 0.5) * np.log(c)
-        - 0.5 * np.log(np.maximum(a, 1e-300))
-        + np.log(np.maximum(mass, 1e-300))
-    )
-    nb = np.clip(n, lo, hi)
-    qb = (w * (p - pm + nb[:, None] * dx) ** 2).sum(1)
-    return lp, nb, pm + nb * xm, qb
+    n_ml = -(wg * dx * dp).sum(-1) / a
+    nf = n_fixed[:, None]
+    free = np.isnan(nf)
+    n_b = np.where(free, np.clip(n_ml, lo, hi), nf)
+    q_b = np.maximum((wg * (dp + n_b[..., None] * dx) ** 2).sum(-1), 0.0)
+    # free exponent: residual sum at the unconstrained best n, Student-t mass within the bounds
+    q = np.maximum((wg * (dp + n_ml[..., None] * dx) ** 2).sum(-1), 0.0)
+    c = model.prior_dof + q
+    nu = np.broadcast_to(np.rint(2 * k1 - 1), c.shape)
+    s = np.sqrt(a * nu / c)
+    lp_free = -(k1 - 0.5) * np.log(c) - 0.5 * np.log(a)
+    lp_free = lp_free + np.log(np.maximum(t_mass(lo, hi, n_ml, s, nu), 1e-300))
+    lp_fixed = -k1 * np.log(model.prior_dof + q_b)
+    return np.where(free, lp_free, lp_fixed), n_b, pm + n_b * xm, q_b
 
 
-def _grid(lo: np.ndarray, hi: np.ndarray, cells: int) -> tuple[np.ndarray, float]:
-    e = np.linspace(lo[0], hi[0], cells)
-    n = np.linspace(lo[1], hi[1], cells)
-    E, N = np.meshgrid(e, n, indexing="ij")
-    return np.stack([E.ravel(), N.ravel()], -1), float((e[1] - e[0]) * (n[1] - n[0]))
+def t_cdf(t: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """Student-t CDF for integer ν ≥ 1 in closed form (Abramowitz & Stegun 26.7.3–4):
+    F = ½(1 + A), A = sinθ Σ_k c_k cos^{2k}θ (ν even) or (2/π)(θ + sinθ cosθ Σ_k d_k cos^{2k}θ)
+    (ν odd), θ = atan(t/√ν)."""
+    nu = np.broadcast_to(nu, t.shape).astype(np.int64)
+    th = np.arctan(t / np.sqrt(nu))
+    c2, sn, cs = np.cos(th) ** 2, np.sin(th), np.cos(th)
+    odd = nu % 2 == 1
+    terms = np.where(odd, (nu - 3) // 2, (nu - 2) // 2)
+    acc = np.where(terms >= 0, 1.0, 0.0)
+    cur = np.ones_like(t)
+    for k in range(1, int(terms.max(initial=0)) + 1):
+        cur = cur * c2 * np.where(odd, 2.0 * k / (2 * k + 1), (2 * k - 1) / (2.0 * k))
+        acc = acc + np.where(k <= terms, cur, 0.0)
+    a = np.where(odd, (2.0 / np.pi) * (th + sn * cs * acc), sn * acc)
+    return 0.5 * (1.0 + a)
 
 
-def posterior(pr, model: RssModel) -> dict:
-    """Posterior of one pure-RSS group on a coarse then a fine grid, in the stations' frame."""
-    lat0, lon0, sta = _frame(pr)
-    p = pr.r[:, 3]
-    var = pr.r[:, 4] ** 2 + model.shadowing_db**2
-    n_fixed = pr.ple if pr.ple is not None else None
-    lo, hi = sta.min(0), sta.max(0)
-    pad = max(0.5 * float(np.max(hi - lo)), model.pad_m)
+def t_mass(lo: float, hi: float, mean: np.ndarray, scale: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """P(lo < n < hi) for n = mean + t_ν / scale (upper tails by symmetry, without cancellation)."""
+    a, b = (lo - mean) * scale, (hi - mean) * scale
+    up = a > 0
+    return np.where(up, t_cdf(-a, nu) - t_cdf(-b, nu), t_cdf(b, nu) - t_cdf(a, nu))
+
+
+def _grid(lo: np.ndarray, hi: np.ndarray, cells: int) -> np.ndarray:
+    """(G, cells², 2) regular grids spanning [lo, hi] (G, 2) per group."""
+    t = np.linspace(0.0, 1.0, cells)
+    e = lo[:, 0, None] + (hi - lo)[:, 0, None] * t
+    n = lo[:, 1, None] + (hi - lo)[:, 1, None] * t
+    E = np.broadcast_to(e[:, :, None], (len(lo), cells, cells))
+    N = np.broadcast_to(n[:, None, :], (len(lo), cells, cells))
+    return np.stack([E.reshape(len(lo), -1), N.reshape(len(lo), -1)], -1)
+
+
+def _normalise(lp: np.ndarray) -> np.ndarray:
+    w = np.exp(lp - lp.max(-1, keepdims=True))
+    return w / w.sum(-1, keepdims=True)
+
+
+def posterior(sta: np.ndarray, p: np.ndarray, w: np.ndarray, n_fixed: np.ndarray,
+              model: RssModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Posterior of G groups on a coarse grid over the receivers' area, then a fine grid over
+    every coarse cell holding more than MASS_FLOOR: (xy (G, C, 2), weights (G, C), step (G, 2))."""
+    big = np.where(w[..., None] > 0, sta, np.nan)
+    lo, hi = np.nanmin(big, 1), np.nanmax(big, 1)
+    pad = np.maximum(0.5 * np.max(hi - lo, -1), model.pad_m)[:, None]
     box_lo, box_hi = lo - pad, hi + pad
-    xy, _ = _grid(box_lo, box_hi, CELLS)
-    lp = log_posterior(xy, sta, p, var, model, n_fixed)[0]
-    wt = np.exp(lp - lp.max())
-    wt /= wt.sum()
-    keep = xy[wt > MASS_FLOOR]
+    xy = _grid(box_lo, box_hi, CELLS)
+    wt = _normalise(log_posterior(xy, sta, p, w, n_fixed, model)[0])
+    keep = wt[..., None] > MASS_FLOOR
     step = (box_hi - box_lo) / (CELLS - 1)
-    f_lo = np.maximum(keep.min(0) - step, box_lo)
-    f_hi = np.minimum(keep.max(0) + step, box_hi)
-    xy, _ = _grid(f_lo, f_hi, CELLS)
-    lp, n, p0, q = log_posterior(xy, sta, p, var, model, n_fixed)
-    wt = np.exp(lp - lp.max())
-    wt /= wt.sum()
-    return {"lat0": lat0, "lon0": lon0, "sta": sta, "xy": xy, "w": wt, "n": n, "p0": p0, "q": q,
-            "var": var}  # fmt: skip
+    f_lo = np.maximum(np.where(keep, xy, np.inf).min(1) - step, box_lo)
+    f_hi = np.minimum(np.where(keep, xy, -np.inf).max(1) + step, box_hi)
+    xy = _grid(f_lo, f_hi, CELLS)
+    wt = _normalise(log_posterior(xy, sta, p, w, n_fixed, model)[0])
+    return xy, wt, (f_hi - f_lo) / (CELLS - 1)
 
 
-def mass_radius(d2: np.ndarray, w: np.ndarray, prob: float) -> float:
-    """Smallest r with posterior mass prob inside d2 ≤ r² (d2 squared distances, w weights)."""
-    o = np.argsort(d2)
-    c = np.cumsum(w[o])
-    return float(np.sqrt(d2[o][min(int(np.searchsorted(c, prob)), len(c) - 1)]))
+def _mass_radius(d2: np.ndarray, w: np.ndarray, prob: float) -> np.ndarray:
+    """Smallest r per group with posterior mass prob inside d2 ≤ r² (G, C) → (G,)."""
+    o = np.argsort(d2, -1)
+    c = np.cumsum(np.take_along_axis(w, o, -1), -1)
+    k = np.minimum((c < prob).sum(-1), d2.shape[-1] - 1)
+    return np.sqrt(np.take_along_axis(np.take_along_axis(d2, o, -1), k[:, None], -1)[:, 0])
 
 
 def _colinear(sta: np.ndarray) -> bool:
@@ -189,83 +216,112 @@ def _colinear(sta: np.ndarray) -> bool:
     return bool(np.linalg.svd(c, compute_uv=False)[-1] / np.sqrt(len(sta)) < 1.0)
 
 
-def fix_rss(pr, model: RssModel, estimate: str = "ml"):
-    """One pure-RSS group → Fix, or GeometryError when the receivers cannot separate positions.
+BATCH_CELLS = 3_000_000  # grid cells × receivers evaluated at once (memory ~ 10 arrays of this)
 
-    The position is the maximum-likelihood point (P0 free, n within its bounds, refined from the
-    best fine-grid cell); covariance, ellipses and CEP are the posterior's own mass about that
-    point (P0, n and the noise scale integrated out), not a linearisation: the 95% ellipse has
-    the posterior covariance's shape, scaled to hold 95% of the posterior.
+
+def fix_rss(pr, model: RssModel):
+    """One pure-RSS group → Fix, or GeometryError (see `fix_rss_many`)."""
+    return fix_rss_many([pr], model)[0]
+
+
+def fix_rss_many(preps: list, model: RssModel) -> list:
+    """Pure-RSS groups → Fix each, or GeometryError where the receivers cannot separate positions.
+
+    Groups are solved together (padded to the largest, in batches). The position is the
+    maximum-likelihood point (P0 free, n within its bounds); covariance, ellipses and CEP are
+    the posterior's own mass about that point
+    (P0, n and the noise scale integrated out), not a linearisation: the 95% ellipse has the
+    posterior covariance's shape, scaled to hold 95% of the posterior.
     """
-    from scipy.optimize import minimize
-
     from unseen.errors import GeometryError
+    from unseen.locate.prepare import prefix
+
+    out: list = [None] * len(preps)
+    frames = []
+    for i, pr in enumerate(preps):
+        f = _frame(pr)
+        if _colinear(f[2]):
+            out[i] = GeometryError(
+                f"{prefix(pr.group)}degenerate geometry: all {len(pr.r)} receivers lie on one "
+                "line, so mirror-image positions on either side fit their signal strengths equally"
+            )
+        else:
+            frames.append((i, f))
+    if not frames:
+        return out
+    size = max(1, BATCH_CELLS // (CELLS * CELLS * max(len(preps[i].r) for i, _ in frames)))
+    for b in range(0, len(frames), size):
+        chunk = frames[b : b + size]
+        fixes = _solve_chunk([preps[i] for i, _ in chunk], [f for _, f in chunk], model)
+        for (i, _), fx in zip(chunk, fixes, strict=True):
+            out[i] = fx
+    return out
+
+
+def _solve_chunk(preps: list, frames: list, model: RssModel) -> list:
     from unseen.geo.frames import enu2geodetic
     from unseen.geo.uncertainty import chi2_2, ellipse_params
-    from unseen.locate.prepare import prefix
     from unseen.types import Ellipse, Fix
 
-    m = len(pr.r)
-    if _colinear(_frame(pr)[2]):
-        return GeometryError(
-            f"{prefix(pr.group)}degenerate geometry: all {m} receivers lie on one line, so "
-            "mirror-image positions on either side fit their signal strengths equally"
-        )
-    post = posterior(pr, model)
-    xy, w = post["xy"], post["w"]
-    n_fixed = pr.ple
-    args = (post["sta"], pr.r[:, 3], post["var"], model, n_fixed)
-    if estimate == "mean":
-        best = (w[:, None] * xy).sum(0)
-    elif estimate == "map":
-        best = xy[int(np.argmax(w))]
-    else:
-        b0 = xy[int(np.argmin(post["q"]))]
-        cell = float(np.linalg.norm(xy[1] - xy[0]) + 1e-9)
-
-        def cost(v: np.ndarray) -> float:
-            return float(log_posterior(v[None], *args)[3][0])
-
-        simplex = b0 + np.array([[0.0, 0.0], [cell, 0.0], [0.0, cell]])
-        opts = {"initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-10}
-        r = minimize(cost, b0, method="Nelder-Mead", options=opts)
-        best = r.x if r.fun <= cost(b0) else b0
-    _, n_b, p0_b, q_b = log_posterior(best[None], *args)
-    d = xy - best
-    step = np.ptp(xy, axis=0) / (CELLS - 1)
-    cov = np.einsum("c,ci,cj->ij", w, d, d) + np.diag(step**2 / 12.0)
-    icov = np.linalg.inv(cov)
-    d2 = np.einsum("ci,ij,cj->c", d, icov, d)
-    e50 = ellipse_params(cov, 0.5)
-    e95 = ellipse_params(cov, 0.95)
-    for e, prob in ((e50, 0.5), (e95, 0.95)):
-        e[:2] *= mass_radius(d2, w, prob) / np.sqrt(chi2_2(prob))
-    cep50 = mass_radius(np.einsum("ci,ci->c", d, d), w, 0.5)
-    lat, lon, _ = enu2geodetic(np.array([best[0], best[1], 0.0]), post["lat0"], post["lon0"], 0.0)
-    k = 3 + (n_fixed is None)
-    tau = (model.prior_dof + float(q_b[0])) / (model.prior_dof + m)
-    return Fix(
-        lat_deg=float(lat),
-        lon_deg=float(lon),
-        alt_m=float(pr.alt),
-        cov_enu_m2=tuple(tuple(float(v) for v in row) for row in cov),
-        ellipse50=Ellipse(*(float(v) for v in e50)),
-        ellipse95=Ellipse(*(float(v) for v in e95)),
-        cep50_m=float(cep50),
-        method="ml-rssi",
-        n_used=m,
-        rejected=(),
-        crb_rmse_m=float(np.sqrt(np.trace(cov))),
-        group=pr.group,
-        time_s=pr.time_s,
-        extra={
-            "chi2": float(q_b[0]),
-            "dof": m - k,
-            "iterations": 0,
-            "rejected_index": [],
-            "tx_power_dbm_at_1m": float(p0_b[0]),
-            "path_loss_exponent": float(n_b[0]),
-            "sigma_db_fit": float(np.sqrt(tau * np.mean(post["var"]))),
-            "rss_model": model.source,
-        },
-    )
+    G, M = len(preps), max(len(pr.r) for pr in preps)
+    sta, p, var = np.zeros((G, M, 2)), np.zeros((G, M)), np.full((G, M), np.inf)
+    for g, (pr, (_, _, en)) in enumerate(zip(preps, frames, strict=True)):
+        k = len(pr.r)
+        sta[g, :k], p[g, :k], var[g, :k] = en, pr.r[:, 3], pr.r[:, 4] ** 2 + model.shadowing_db**2
+        sta[g, k:] = en[0]
+    w = 1.0 / var
+    n_fixed = np.array([np.nan if pr.ple is None else pr.ple for pr in preps])
+    xy, wt, step = posterior(sta, p, w, n_fixed, model)
+    q0 = log_posterior(xy, sta, p, w, n_fixed, model)[3]
+    g = np.arange(G)
+    best = xy[g, np.argmin(q0, -1)]
+    # ML point (least profiled residual sum Q, exponent within its bounds): zoom from the best
+    # cell with 5 × 5 patterns of halving spacing (a sharp minimum is narrower than a cell)
+    o = np.stack(np.meshgrid(*(np.arange(-2.0, 3.0),) * 2, indexing="ij"), -1).reshape(-1, 2)
+    h = step.copy()
+    for _ in range(24):
+        cand = best[:, None] + o[None] * h[:, None]
+        q = log_posterior(cand, sta, p, w, n_fixed, model)[3]
+        best = cand[g, np.argmin(q, -1)]
+        h = h * 0.5
+    _, n_b, p0_b, q_b = log_posterior(best[:, None], sta, p, w, n_fixed, model)
+    d = xy - best[:, None]
+    cov = np.einsum("gc,gci,gcj->gij", wt, d, d) + np.eye(2) * (step**2 / 12.0)[:, None, :]
+    d2 = np.einsum("gci,gij,gcj->gc", d, np.linalg.inv(cov), d)
+    r50, r95 = _mass_radius(d2, wt, 0.5), _mass_radius(d2, wt, 0.95)
+    cep = _mass_radius(np.einsum("gci,gci->gc", d, d), wt, 0.5)
+    out = []
+    for g, (pr, (lat0, lon0, _)) in enumerate(zip(preps, frames, strict=True)):
+        m = len(pr.r)
+        e50, e95 = ellipse_params(cov[g], 0.5), ellipse_params(cov[g], 0.95)
+        e50[:2] *= r50[g] / np.sqrt(chi2_2(0.5))
+        e95[:2] *= r95[g] / np.sqrt(chi2_2(0.95))
+        lat, lon, _ = enu2geodetic(np.array([best[g, 0], best[g, 1], 0.0]), lat0, lon0, 0.0)
+        q = float(q_b[g, 0])
+        tau = (model.prior_dof + q) / (model.prior_dof + m)
+        out.append(Fix(
+            lat_deg=float(lat),
+            lon_deg=float(lon),
+            alt_m=float(pr.alt),
+            cov_enu_m2=tuple(tuple(float(v) for v in row) for row in cov[g]),
+            ellipse50=Ellipse(*(float(v) for v in e50)),
+            ellipse95=Ellipse(*(float(v) for v in e95)),
+            cep50_m=float(cep[g]),
+            method="ml-rssi",
+            n_used=m,
+            rejected=(),
+            crb_rmse_m=float(np.sqrt(np.trace(cov[g]))),
+            group=pr.group,
+            time_s=pr.time_s,
+            extra={
+                "chi2": q,
+                "dof": m - 3 - (pr.ple is None),
+                "iterations": 0,
+                "rejected_index": [],
+                "tx_power_dbm_at_1m": float(p0_b[g, 0]),
+                "path_loss_exponent": float(n_b[g, 0]),
+                "sigma_db_fit": float(np.sqrt(tau * np.mean(var[g, :m]))),
+                "rss_model": model.source,
+            },
+        ))  # fmt: skip
+    return out

@@ -29,7 +29,7 @@ from unseen.locate.model import (
 )
 from unseen.locate.prepare import Prepared, check_geometry, prefix, prepare, stack
 from unseen.locate.robust import Unit, reject, threshold, units
-from unseen.locate.rssi import RssModel, fix_rss, grid_start, linear_nuisance
+from unseen.locate.rssi import RssModel, fix_rss_many, grid_start, linear_nuisance
 from unseen.types import Ellipse, Fix, Observation
 
 P50, P95 = 0.5, 0.95
@@ -300,10 +300,12 @@ def solve_prepared(
 ) -> list[Fix | UnseenError]:
     """Solve checked groups, batching those of the same shape; an error in place of each failure.
 
-    Groups of signal strengths alone (2-D) are fixed on their posterior grid (`rssi.fix_rss`).
+    Groups of signal strengths alone (2-D) are fixed together on their posterior grids
+    (`rssi.fix_rss_many`).
     """
     out: list[Fix | UnseenError | None] = [None] * len(preps)
     buckets: dict[tuple, list[int]] = defaultdict(list)
+    rss: list[int] = []
     for i, pr in enumerate(preps):
         try:
             check_geometry(pr)
@@ -311,9 +313,12 @@ def solve_prepared(
             out[i] = exc
             continue
         if len(pr.r) and not len(pr.b) and not len(pr.t) and pr.dims == 2:
-            out[i] = fix_rss(pr, rss_model or RssModel())
+            rss.append(i)
             continue
         buckets[pr.signature].append(i)
+    rss_fixes = fix_rss_many([preps[i] for i in rss], rss_model or RssModel())
+    for i, r in zip(rss, rss_fixes, strict=True):
+        out[i] = r
     for idx in buckets.values():
         for i, r in zip(
             idx, _solve_batch([preps[i] for i in idx], robust=robust, initial=initial), strict=False

@@ -240,11 +240,22 @@ def hunt_dir(
         truth=truth,
         timings_s=timings,
         notes=tuple(notes),
+        frame_bearings=_frame_bearings(runs, target.freq_hz),
     )
 
 
 def _offset_progress(progress: Progress, done: int, total: int) -> Progress:
     return lambda stage, k, _n: progress(stage, done + k, total)
+
+
+def _frame_bearings(runs: dict[str, StationRun], freq_hz: float) -> tuple:
+    """Every station's bearing of every frame (not averaged), in time order: for tracking."""
+    out = [
+        Bearing(b.site, b.azimuth_deg, b.sigma_deg, b.time_s, freq_hz)
+        for run in runs.values()
+        for b in run.bearings
+    ]
+    return tuple(sorted(out, key=lambda b: b.time_s))
 
 
 def _fix_sequence(

@@ -88,6 +88,7 @@ class HuntResult:
     truth: Truth | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    frame_bearings: tuple[Bearing, ...] = ()  # every frame's bearing, not averaged (tracking)
 
     @property
     def final(self) -> Fix | None:

@@ -18,8 +18,9 @@ ELLIPSE_EVERY_S = 10.0
 
 
 def hunt_tracks(result: HuntResult) -> list[TrackUpdate]:
-    """Track updates from the hunt's bearings and TDOAs (IMM: parked or driving); [] if none."""
-    obs = [*result.bearings, *result.tdoas]
+    """Track updates from the hunt's per-frame bearings (else its fix's bearings) and TDOAs (IMM:
+    parked or driving); [] if none."""
+    obs = [*(result.frame_bearings or result.bearings), *result.tdoas]
     if not obs:
         return []
     ups, _ = run(obs, TrackOptions(model="imm"))

@@ -279,6 +279,31 @@ class Recording:
             site=self.site,
         )
 
+    def raw_window(self, start: int, count: int) -> tuple[np.ndarray, float, float] | None:
+        """Samples [start, start+count) as they lie on disk, unconverted: a read-only memory map
+        (count, channels, 2) of the datatype's components (the interleaved layout) and
+        (offset, scale) with value = scale·(component − offset). None when the window is not
+        one run of native-order cf32/ci16/ci8/cu8 samples in one file (use `read` then)."""
+        if len(self.streams) != 1 or count <= 0 or start < 0:
+            return None
+        st = self.streams[0]
+        dt = st.datatype
+        if not (dt.is_complex and dt.component.isnative and dt.component.str[1:] in _RAW):
+            return None
+        pos = 0
+        for seg in st.segments:
+            if pos <= start and start + count <= pos + seg.count:
+                raw = np.memmap(
+                    st.path,
+                    dtype=dt.component,
+                    mode="r",
+                    offset=seg.offset + (start - pos) * 2 * st.channels * dt.component.itemsize,
+                    shape=(count, st.channels, 2),
+                )
+                return raw, dt.offset, dt.scale
+            pos += seg.count
+        return None
+
     def frames(
         self, frame_len: int, hop: int | None = None, *, start: int = 0, stop: int | None = None
     ) -> Iterator[IqBlock]:
@@ -304,6 +329,10 @@ class Recording:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_RAW = ("f4", "i2", "i1", "u1")
+"""Component types the compiled DOA path reads straight from a memory map."""
 
 
 def _stem(path: Path) -> str:

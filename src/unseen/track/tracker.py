@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import chi2
+from scipy.special import chdtri
 
 from unseen.errors import GeometryError, InputError, UnseenError
 from unseen.geo.uncertainty import ellipse
@@ -63,7 +63,7 @@ MAX_COMBOS = 512
 
 @lru_cache(maxsize=256)
 def chi2_ppf(p: float, dof: int) -> float:
-    return float(chi2.ppf(p, dof))
+    return float(chdtri(dof, 1.0 - p))
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ class TrackOptions:
     coast_s: float = 30.0
     max_sigma_m: float = 5_000.0
     lag_s: float = 10.0
+    init_window_s: float = 3.0
     channel_hz: float = 5_000.0
     iterations: int = 5
     year: float | None = None
@@ -100,7 +101,7 @@ class TrackOptions:
             raise InputError(f"association must be gnn or jpda, got {self.association!r}")
         if self.model not in MODELS:
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz"):
+        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -138,6 +139,8 @@ class Track:
     n_obs: int
     hits: tuple[bool, ...]
     last_hit_s: float
+    nis: tuple[tuple[float, int], ...] = ()  # recent (NIS, dof) at the scaled noise
+    scale: float = 1.0  # measurement variances × scale: ≥ 1 once the residuals demanded it
 
     @property
     def state(self) -> Gaussian:
@@ -167,12 +170,14 @@ class TrackUpdate:
 
 @dataclass(frozen=True)
 class TrackerState:
-    """All live tracks, the next track id, and per-channel notes (why no track could start)."""
+    """All live tracks, the next track id, per-channel notes (why no track could start), and the
+    recent observations no track took (`pending`, for initiation)."""
 
     tracks: tuple[Track, ...] = ()
     next_id: int = 1
     notes: tuple[tuple[str, str], ...] = ()
     started: frozenset[str] = field(default_factory=frozenset)
+    pending: tuple[tuple[str, float, object], ...] = ()  # (channel, time_s, observation)
 
 
 def sigma_major(P: np.ndarray) -> float:
@@ -202,6 +207,25 @@ def to_update(t: Track, status: str | None = None) -> TrackUpdate:
         channel=t.channel,
         mode_probs=tuple(float(m) for m in t.mu),
     )
+
+
+NIS_WINDOW = 30
+OWN_P = 1.0 - 1e-9  # ~6.1 σ: observations within it of a track never start another
+MAX_SCALE = 100.0
+
+
+def _consistency(t: Track, nis: float, dof: int) -> Track:
+    """Widen a track's measurement noise when its own innovations contradict it.
+
+    Over the last NIS_WINDOW updates ΣNIS ~ χ²(Σdof) if the stated σ are right; above the 99 %
+    quantile the variances are scaled by ΣNIS/Σdof (covariance matching), below the 1 % quantile
+    a scale above 1 relaxes the same way (never under 1). The window restarts after a change.
+    """
+    hist = (*t.nis, (nis, dof))[-NIS_WINDOW:]
+    tot, n = sum(h[0] for h in hist), sum(h[1] for h in hist)
+    if len(hist) >= 10 and (tot > chi2_ppf(0.99, n) or (t.scale > 1.0 and tot < chi2_ppf(0.01, n))):
+        return replace(t, nis=(), scale=float(np.clip(t.scale * tot / n, 1.0, MAX_SCALE)))
+    return replace(t, nis=hist)
 
 
 def update_to_dict(u: TrackUpdate) -> dict:
@@ -303,10 +327,10 @@ def _gate_costs(
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
-        return gate(h, H, Pp, meas.z, meas.sig, meas.kind)
+        return gate(h, H, Pp, meas.z, meas.sig * math.sqrt(t.scale), meas.kind)
     h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
     h, H = h[0], H[0]
-    S = np.einsum("mi,ij,mj->m", H, Pp, H) + meas.sig**2
+    S = np.einsum("mi,ij,mj->m", H, Pp, H) + t.scale * meas.sig**2
     v = meas.z - h
     b = meas.kind == BEARING
     v[b] = np.mod(v[b] + np.pi, 2.0 * np.pi) - np.pi
@@ -326,10 +350,13 @@ def _gate_costs(
 
 def associate(
     tracks: Sequence[Track], meas: Measurements, deltas: Sequence[np.ndarray], opts: TrackOptions
-) -> tuple[list[list[int]], list[int]]:
-    """GNN per sensor: rows assigned to each track, and the rows left unassigned."""
+) -> tuple[list[list[int]], list[int], list[tuple[float, int]]]:
+    """GNN per sensor: rows assigned to each track, the rows left unassigned, and per track the
+    summed d² and count of the observations its gate refused where it was the only track (so
+    that the consistency test sees the tail the gate cut off)."""
     n = len(tracks)
     assigned: list[list[int]] = [[] for _ in range(n)]
+    outside = [(0.0, 0)] * n
     used: set[int] = set()
     units = _units(meas)
     if n:
@@ -342,6 +369,8 @@ def associate(
                 if costs[0][0][obs_rows[0][0]] <= gate1:
                     assigned[0].extend(obs_rows[0])
                     used.update(obs_rows[0])
+                else:
+                    outside[0] = (outside[0][0] + costs[0][0][obs_rows[0][0]], outside[0][1] + 1)
                 continue
             if meas.kind[obs_rows[0][0]] == RSSI:
                 if n == 1:
@@ -362,8 +391,13 @@ def associate(
                 if j < m and C[i, j] < big:
                     assigned[i].extend(obs_rows[j])
                     used.update(obs_rows[j])
+    if n:
+        # an observation this close to a live track is its outlier, not a new transmitter
+        own = chi2_ppf(OWN_P, 1)
+        for d2, _ in costs:
+            used.update(int(r) for r in np.flatnonzero(np.nan_to_num(d2, nan=np.inf) <= own))
     left = [r for r in range(meas.size) if r not in used]
-    return assigned, left
+    return assigned, left, outside
 
 
 P_DETECT = 0.95
@@ -493,12 +527,15 @@ def _initiate(
     rows: list[int],
     live: Sequence[Track],
     opts: TrackOptions,
-) -> tuple[list[Fix], str | None]:
-    """Fixes to start tracks from the unassigned rows; a note when nothing can be located."""
+) -> tuple[list[Fix], str | None, set[int]]:
+    """Fixes to start tracks from the unassigned rows, a note when nothing can be located, and
+    the observations (indices) the fixes used."""
     sub = meas.take(rows)
     fixes: list[Fix] = []
+    used: set[int] = set()
     for i in sorted({sub.index[j] for j in range(sub.size) if sub.kind[j] == FIX}):
         fixes.append(observations[i])
+        used.add(i)
     by_key: dict[str, list[int]] = {}
     for j in range(sub.size):
         if sub.kind[j] != FIX:
@@ -535,7 +572,9 @@ def _initiate(
                 continue
             score = r.extra["chi2"] / max(dof, 1) if dof else 0.0
             cands.append((score, c, r))
-        fixes.extend(r for _, _, r in _partition(cands))
+        for _, c, r in _partition(cands):
+            fixes.append(r)
+            used.update(c)
     out = []
     gate2 = chi2_ppf(opts.gate_p, 2)
     for f in fixes:
@@ -549,7 +588,7 @@ def _initiate(
                 break
         if not near:
             out.append(f)
-    return out, (note if not fixes else None)
+    return out, (note if not fixes else None), used
 
 
 def _channel_label(freq: float | None) -> str:
@@ -577,29 +616,49 @@ def step(
     if opts.association == "jpda" and len(tracks) > 1:
         tracks, left, seen = jpda(tracks, meas, deltas, opts)
         assigned = [[] for _ in tracks]
+        outside = [(0.0, 0)] * len(tracks)
     else:
-        assigned, left = associate(tracks, meas, deltas, opts)
+        assigned, left, outside = associate(tracks, meas, deltas, opts)
         seen = [bool(r) for r in assigned]
     out: list[Track] = []
-    for t, rows, d, hit in zip(tracks, assigned, deltas, seen, strict=True):
+    for t, rows, d, hit, (out_d2, out_n) in zip(
+        tracks, assigned, deltas, seen, outside, strict=True
+    ):
         if rows:
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
-            modes, mu, _ = imm_update(
+            if t.scale != 1.0:
+                sub = replace(sub, sig=sub.sig * math.sqrt(t.scale))
+            modes, mu, nis = imm_update(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
-            t = replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index)))
+            t = _consistency(replace(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
+                             nis + out_d2, len(rows) + out_n)  # fmt: skip
+        elif out_n:
+            t = _consistency(t, out_d2, out_n)
         hits = (*t.hits, hit)[-opts.confirm_n :]
         out.append(replace(t, hits=hits, last_hit_s=time_s if hit else t.last_hit_s))
     updates: list[TrackUpdate] = []
     notes = dict(state.notes)
     started = set(state.started)
     next_id = state.next_id
-    if left:
-        fixes, note = _initiate(observations, meas, left, out, opts)
+    # initiation: this scan's leftovers with the channel's recent unused observations (stations
+    # rarely observe at the same instant), the latest of each sensor only
+    since = time_s - opts.init_window_s
+    keep = [p for p in state.pending if p[0] != channel and p[1] >= since]
+    pool = [p[2] for p in state.pending if p[0] == channel and since <= p[1] < time_s]
+    pool += [observations[i] for i in sorted({meas.index[r] for r in left})]
+    if pool:
+        pm = measurements(pool, year=opts.year)
+        latest: dict[str, float] = {}
+        for r in range(pm.size):
+            latest[pm.key[r]] = max(latest.get(pm.key[r], -np.inf), _time(pool[pm.index[r]]))
+        rows = [r for r in range(pm.size) if _time(pool[pm.index[r]]) == latest[pm.key[r]]]
+        fixes, note, used = _initiate(pool, pm, rows, out, opts)
         for f in fixes:
             f = replace(f, time_s=time_s)
             out.append(_new_track(f, next_id, channel, freq_hz, opts))
             next_id += 1
+        keep += [(channel, _time(o), o) for i, o in enumerate(pool) if i not in used]
         if note and channel not in started:
             notes[channel] = note
     live = []
@@ -623,7 +682,9 @@ def step(
     live.sort(key=lambda t: t.id)
     updates.sort(key=lambda u: u.track)
     return (
-        TrackerState(tuple(live), next_id, tuple(sorted(notes.items())), frozenset(started)),
+        TrackerState(
+            tuple(live), next_id, tuple(sorted(notes.items())), frozenset(started), tuple(keep)
+        ),
         updates,
     )
 
