@@ -93,8 +93,13 @@ def run_block(block: Block, workdir: Path, env: dict[str, str], timeout_s: float
     else:
         cmd = ["bash", "-eo", "pipefail", "-c", block.code]
     p = subprocess.run(
-        cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout_s,
+        cmd,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout_s,
     )
     if p.returncode != 0:
         raise RuntimeError(f"example failed (exit {p.returncode}):\n{block.code}\n---\n{p.stdout}")

@@ -22,7 +22,10 @@ def test_site_builds_strict_and_loads_nothing_from_the_internet(tmp_path):
     site = tmp_path / "site"
     p = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert p.returncode == 0, p.stderr[-3000:]
@@ -58,8 +61,11 @@ def test_every_code_block_runs_or_says_why_not():
     assert sum(len(gen_outputs.blocks(p.read_text())) for p in gen_outputs.pages()) >= 15
 
 
-PAGES = [p for p in gen_outputs.pages() if any(
-    b.skip is None for b in gen_outputs.blocks(p.read_text(encoding="utf-8")))]
+PAGES = [
+    p
+    for p in gen_outputs.pages()
+    if any(b.skip is None for b in gen_outputs.blocks(p.read_text(encoding="utf-8")))
+]
 
 
 @pytest.mark.slow
@@ -67,7 +73,10 @@ PAGES = [p for p in gen_outputs.pages() if any(
 def test_examples_print_what_the_page_shows(page):
     """Seeds are fixed, so the figures are deterministic up to floating-point summation order
     (BLAS, numba fastmath): figures must agree within 0.1 % or one unit of their last digit."""
-    if "UNSEEN_DATA" in page.read_text() and not Path(gen_outputs.environment(ROOT)["UNSEEN_DATA"]).is_dir():
+    if (
+        "UNSEEN_DATA" in page.read_text()
+        and not Path(gen_outputs.environment(ROOT)["UNSEEN_DATA"]).is_dir()
+    ):
         pytest.skip("the real-data folder ../shared/data is not here")
     for block, out in gen_outputs.run_page(page):
         if block.output is not None:

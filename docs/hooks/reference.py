@@ -31,9 +31,7 @@ def _param_row(param: Any) -> str:
     elif isinstance(default, list | tuple):
         default = ", ".join(map(str, default))
     req = "yes" if param.required else ""
-    return (
-        f"| {names} | {_cell(kind)} | {req} | {_cell(default)} | {_cell(param.help or '')} |"
-    )
+    return f"| {names} | {_cell(kind)} | {req} | {_cell(default)} | {_cell(param.help or '')} |"
 
 
 def _walk(cmd: Any, ctx: Any, path: list[str]):
@@ -79,8 +77,18 @@ def _schema_type(s: dict) -> str:
     if s.get("type") == "array":
         return f"array of {_schema_type(s.get('items', {}))}"
     t = s.get("type", "any")
-    bounds = [f"{k} `{s[k]}`" for k in ("minimum", "maximum", "exclusiveMinimum",
-                                         "exclusiveMaximum", "maxLength", "pattern") if k in s]
+    bounds = [
+        f"{k} `{s[k]}`"
+        for k in (
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "maxLength",
+            "pattern",
+        )
+        if k in s
+    ]
     return t + (f" ({', '.join(bounds)})" if bounds else "")
 
 
@@ -117,10 +125,10 @@ def http_markdown() -> str:
                 out.append("| parameter | in | type | required | description |")
                 out.append("| --- | --- | --- | --- | --- |")
                 for p in params:
-                    out.append(
-                        f"| `{p['name']}` | {p.get('in', '')} | {_schema_type(p.get('schema', {}))}"
-                        f" | {'yes' if p.get('required') else ''} | {_cell(p.get('description', ''))} |"
-                    )
+                    kind = _schema_type(p.get("schema", {}))
+                    req = "yes" if p.get("required") else ""
+                    desc = _cell(p.get("description", ""))
+                    out.append(f"| `{p['name']}` | {p.get('in', '')} | {kind} | {req} | {desc} |")
                 out.append("")
             body = op.get("requestBody", {}).get("content", {})
             for mime, content in body.items():

@@ -45,5 +45,5 @@ def mgrs(lat_deg: float, lon_deg: float, digits: int = 5) -> str:
         raise InputError(f"MGRS (UTM part) covers latitudes -80..84, got {lat_deg}")
     ref = _mgrs.MGRS().toMGRS(lat_deg, lon_deg, MGRSPrecision=digits)
     ref = ref.decode() if isinstance(ref, bytes) else ref
-    head, sq, num = ref[:-2 * digits - 2], ref[-2 * digits - 2 : -2 * digits], ref[-2 * digits :]
+    head, sq, num = ref[: -2 * digits - 2], ref[-2 * digits - 2 : -2 * digits], ref[-2 * digits :]
     return f"{head} {sq} {num[:digits]} {num[digits:]}"
