@@ -105,4 +105,5 @@ def test_same_tolerates_the_last_digit_but_not_a_changed_figure():
     assert gen_outputs.same("fix 1.54 km", "fix 1.55 km") is None
     assert gen_outputs.same("fix 1.54 km", "fix 1.60 km") is not None
     assert gen_outputs.same("fix 1.54 km", "fix 1.54 m") is not None
-    assert gen_outputs.same("run time 7.1 s", "run time 23.8 s") is None
+    assert gen_outputs.same("│ run time │ 7.1 s  │", "│ run time │ 23.8 s │") is None
+    assert gen_outputs.same("│ CEP50 │ 7.1 m  │", "│ CEP50 │ 23.8 m │") is not None
