@@ -1,21 +1,35 @@
-# ruff: noqa: E402  (BLAS threads are pinned before numpy is imported)
-"""Locate benchmark: batched ML fixes/s against a plain scipy least_squares fit, CLI throughput,
-and the likelihood grid (500 × 500 cells, 50 bearings). One core: BLAS threads are pinned to 1.
+# ruff: noqa: E402  (BLAS threads and the allocator are pinned before numpy is imported)
+"""Locate benchmark: the `unseen locate` command as a user runs it, the in-process solver, and the
+plain peer (scipy least_squares per group), interleaved round by round; start-up against
+`python -c "import numpy, scipy.optimize, pyproj"`; peak memory of a 100k-group file; the
+likelihood grid. BLAS/numba threads pinned to 1 and glibc's allocator pinned
+(MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_, set here and re-exec'd) so rounds compare.
 
-Run: .venv/bin/python bench/locate.py [--groups 4000] [--peer-groups 300]
+Run: .venv/bin/python bench/locate.py [--groups 4000] [--peer-groups 300] [--rounds 5]
+     [--memory-groups 100000] [--cli-src DIR]   (DIR: another tree's src/, e.g. for "before")
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+PIN = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+}
+if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in PIN.items()):
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **PIN})
 
 import argparse
-import contextlib
-import csv
 import io
+import resource
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,34 +38,54 @@ import numpy as np
 import pyproj
 from scipy.optimize import least_squares
 
-from unseen.geo import enu2geodetic, geodetic2enu, inverse
+from unseen.geo import enu2geodetic, geodetic2enu
 from unseen.locate import solve_many
 from unseen.locate.grid import likelihood_grid
-from unseen.locate.io import observation_to_row
+from unseen.locate.io import fix_to_dict
+from unseen.locate.stream import locate_stream
 from unseen.types import Bearing, Site
 
 TRUTH = (48.64985, -2.02720)
-
-
-def make_groups(n_groups: int, n_bearings: int, sigma_deg: float, seed: int) -> dict:
-    """Stations on a ring 5–15 km around a transmitter that moves within 2 km; σ-noisy bearings."""
-    rng = np.random.default_rng(seed)
-    groups = {}
-    for g in range(n_groups):
-        tx = enu2geodetic(np.array([*rng.uniform(-2000, 2000, 2), 0.0]), *TRUTH, 0.0)[:2]
-        ang = rng.uniform(0, 2 * np.pi, n_bearings)
-        rad = rng.uniform(5000, 15000, n_bearings)
-        en = np.stack([rad * np.sin(ang), rad * np.cos(ang), np.zeros(n_bearings)], axis=-1)
-        la, lo, _ = enu2geodetic(en, float(tx[0]), float(tx[1]), 0.0)
-        az = inverse(la, lo, float(tx[0]), float(tx[1]))[0] + rng.normal(0, sigma_deg, n_bearings)
-        groups[f"g{g}"] = [
-            Bearing(Site(f"s{k}", float(la[k]), float(lo[k])), float(az[k]), sigma_deg)
-            for k in range(n_bearings)
-        ]
-    return groups
-
-
 GEOD = pyproj.Geod(ellps="WGS84")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_arrays(n_groups: int, n_bearings: int, sigma_deg: float, seed: int):
+    """Stations on a ring 5–15 km around a transmitter that moves within 2 km; σ-noisy bearings.
+
+    Returns (station lat, lon, measured azimuth) arrays of shape (groups, bearings).
+    """
+    rng = np.random.default_rng(seed)
+    off = rng.uniform(-2000, 2000, (n_groups, 2))
+    tx_la, tx_lo, _ = enu2geodetic(np.c_[off, np.zeros(n_groups)], *TRUTH, 0.0)
+    ang = rng.uniform(0, 2 * np.pi, (n_groups, n_bearings))
+    rad = rng.uniform(5000, 15000, (n_groups, n_bearings))
+    en = np.stack([rad * np.sin(ang), rad * np.cos(ang), np.zeros_like(ang)], axis=-1)
+    la, lo, _ = enu2geodetic(en, tx_la[:, None], tx_lo[:, None], 0.0)
+    az, _, _ = GEOD.inv(lo, la, np.broadcast_to(tx_lo[:, None], lo.shape),
+                        np.broadcast_to(tx_la[:, None], la.shape))  # fmt: skip
+    az = np.mod(az + rng.normal(0, sigma_deg, az.shape), 360.0)
+    return la, lo, az
+
+
+def groups_of(la, lo, az, sigma_deg: float) -> dict:
+    return {
+        f"g{g}": [
+            Bearing(Site(f"s{k}", float(la[g, k]), float(lo[g, k])), float(az[g, k]), sigma_deg)
+            for k in range(la.shape[1])
+        ]
+        for g in range(la.shape[0])
+    }
+
+
+def write_csv(path: Path, la, lo, az, sigma_deg: float) -> None:
+    with path.open("w") as fh:
+        fh.write("kind,group,station,lat,lon,bearing_deg,sigma_deg\n")
+        for g in range(la.shape[0]):
+            fh.write("".join(
+                f"bearing,g{g},s{k},{la[g, k]:.7f},{lo[g, k]:.7f},{az[g, k]:.4f},{sigma_deg}\n"
+                for k in range(la.shape[1])
+            ))  # fmt: skip
 
 
 def peer_fix(obs: list[Bearing]) -> tuple[float, float]:
@@ -69,58 +103,130 @@ def peer_fix(obs: list[Bearing]) -> tuple[float, float]:
     return float(r.x[0]), float(r.x[1])
 
 
-def bench_fixes(n_groups: int, n_peer: int) -> None:
-    groups = make_groups(n_groups, 10, 2.0, 1)
-    solve_many(dict(list(groups.items())[:20]))
+def cli(cli_src: Path | None) -> tuple[list[str], dict]:
+    """`unseen` as a user runs it (the console script beside this Python), with its PYTHONPATH."""
+    exe = Path(sys.executable).with_name("unseen")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "unseen"]
+    env = dict(os.environ)
+    src = cli_src or ROOT / "src"
+    env["PYTHONPATH"] = str(src)
+    return cmd, env
+
+
+def spread(xs: list[float], scale: float = 1.0, fmt: str = "{:.3f}") -> str:
+    a = np.array(xs) * scale
+    return f"{fmt.format(a.min())} / {fmt.format(np.median(a))} / {fmt.format(a.max())}"
+
+
+def timed(cmd: list[str], env: dict, stdout=subprocess.DEVNULL) -> float:
     t = time.perf_counter()
-    fixes = solve_many(groups)
-    ours = time.perf_counter() - t
+    subprocess.run(cmd, env=env, stdout=stdout, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t
+
+
+def bench_throughput(n_groups: int, n_peer: int, rounds: int, cli_src: Path | None) -> None:
+    la, lo, az = make_arrays(n_groups, 10, 2.0, 1)
+    groups = groups_of(la, lo, az, 2.0)
     names = list(groups)[:n_peer]
-    t = time.perf_counter()
-    peer = {k: peer_fix(groups[k]) for k in names}
-    theirs = time.perf_counter() - t
-    ok = [k for k in names if hasattr(fixes[k], "lat_deg")]
-    d = [
-        np.hypot(*geodetic2enu(fixes[k].lat_deg, fixes[k].lon_deg, 0, *peer[k], 0)[:2]) for k in ok
-    ]
-    failed = sum(not hasattr(f, "lat_deg") for f in fixes.values())
-    rate, prate = n_groups / ours, n_peer / theirs
-    print(f"solve_many, 10-bearing groups, robust on: {n_groups} groups in {ours:.3f} s = "
-          f"{rate:,.0f} fixes/s ({failed} groups refused as degenerate)")  # fmt: skip
-    print(f"peer scipy least_squares (LM, pyproj geodesics), per group: {n_peer} groups in "
-          f"{theirs:.3f} s = {prate:,.0f} fixes/s")  # fmt: skip
-    print(f"ratio: {rate / prate:.1f}x; fixes agree to median {np.median(d) * 1000:.2f} mm, "
-          f"max {np.max(d) * 1000:.2f} mm")  # fmt: skip
-
-
-def bench_cli(n_groups: int) -> None:
-    from unseen.cli import main
-
-    groups = make_groups(n_groups, 10, 2.0, 2)
+    cmd, env = cli(cli_src)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "obs.csv"
-        cols = ["kind", "group", "station", "lat", "lon", "alt_m", "time_s", "bearing_deg",
-                "sigma_deg", "magnetic"]  # fmt: skip
-        with path.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, cols)
-            w.writeheader()
-            for g, obs in groups.items():
-                for o in obs:
-                    w.writerow(observation_to_row(o, g))
-        buf = io.StringIO()
-        t = time.perf_counter()
-        with contextlib.redirect_stdout(buf):
-            rc = main(["locate", str(path), "--json"])
-        dt = time.perf_counter() - t
-    n = buf.getvalue().count("\n")
-    print(f"unseen locate OBS.csv --json: {n_groups} groups × 10 bearings in {dt:.3f} s = "
-          f"{n_groups / dt:,.0f} fixes/s end to end (read, solve, write; rc={rc}, "
-          f"{n} fixes)")  # fmt: skip
+        write_csv(path, la, lo, az, 2.0)
+        small = Path(tmp) / "small.csv"
+        n_small = max(n_groups // 10, 1)
+        write_csv(small, la[:n_small], lo[:n_small], az[:n_small], 2.0)
+        solve_many(dict(list(groups.items())[:20]))
+        t_solve, t_stream, t_cli, t_marg, t_peer = [], [], [], [], []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            fixes = solve_many(groups)
+            t_solve.append((time.perf_counter() - t) / n_groups)
+            t = time.perf_counter()
+            sink = io.StringIO()
+            for _, f in locate_stream(path):
+                if not isinstance(f, Exception):
+                    sink.write(__import__("json").dumps(fix_to_dict(f)) + "\n")
+            t_stream.append((time.perf_counter() - t) / n_groups)
+            big = timed([*cmd, "locate", str(path), "--json"], env)
+            t_cli.append(big / n_groups)
+            t_marg.append((big - timed([*cmd, "locate", str(small), "--json"], env))
+                          / (n_groups - n_small))  # fmt: skip
+            t = time.perf_counter()
+            peer = {k: peer_fix(groups[k]) for k in names}
+            t_peer.append((time.perf_counter() - t) / n_peer)
+        ok = [k for k in names if hasattr(fixes[k], "lat_deg")]
+        d = [np.hypot(*geodetic2enu(fixes[k].lat_deg, fixes[k].lon_deg, 0, *peer[k], 0)[:2])
+             for k in ok]  # fmt: skip
+    us = 1e6
+    print(f"{n_groups} groups x 10 bearings, {rounds} rounds interleaved; per group in µs "
+          "(min / median / max):")  # fmt: skip
+    print(f"  peer scipy least_squares (LM, pyproj geodesics), solve only ({n_peer} groups): "
+          f"{spread(t_peer, us, '{:.0f}')}")  # fmt: skip
+    print(f"  unseen solve_many in process, solve only:            {spread(t_solve, us, '{:.0f}')}")
+    print(
+        f"  unseen locate_stream in process (CSV in, JSON out):  {spread(t_stream, us, '{:.0f}')}"
+    )
+    print(f"  `unseen locate OBS.csv --json` CLI as a user runs it: {spread(t_cli, us, '{:.0f}')} "
+          "(whole run incl. start-up / groups)")  # fmt: skip
+    print(f"  the same CLI, per group once started ((t(N) - t(N/10)) / 0.9 N): "
+          f"{spread(t_marg, us, '{:.0f}')}")  # fmt: skip
+    ratio = [p / c for p, c in zip(t_peer, t_cli, strict=True)]
+    marg = [p / c for p, c in zip(t_peer, t_marg, strict=True)]
+    print(f"  ratio peer / CLI end to end, per round: whole run {spread(ratio, 1, '{:.1f}')}x,"
+          f" per group once started {spread(marg, 1, '{:.1f}')}x")  # fmt: skip
+    print(f"  fixes agree with the peer to median {np.median(d) * 1e3:.2f} mm, "
+          f"max {np.max(d) * 1e3:.2f} mm")  # fmt: skip
+
+
+def bench_startup(rounds: int, cli_src: Path | None) -> None:
+    cmd, env = cli(cli_src)
+    with tempfile.TemporaryDirectory() as tmp:
+        three = Path(tmp) / "three.csv"
+        la, lo, az = make_arrays(1, 3, 2.0, 5)
+        write_csv(three, la, lo, az, 2.0)
+        base = [sys.executable, "-c", "import numpy, scipy.optimize, pyproj"]
+        timed([*cmd, "locate", str(three)], env)  # numba/pyc caches warm, as a user's 2nd run
+        tb, th, tl, tj = [], [], [], []
+        for _ in range(rounds):
+            tb.append(timed(base, env))
+            th.append(timed([*cmd, "--help"], env))
+            tl.append(timed([*cmd, "locate", str(three)], env))
+            tj.append(timed([*cmd, "locate", str(three), "--json"], env))
+    print(f"start-up, {rounds} rounds interleaved, wall s (min / median / max):")
+    print(f"  python -c 'import numpy, scipy.optimize, pyproj': {spread(tb)}")
+    for what, t in (("unseen --help", th), ("unseen locate 3-row.csv", tl),
+                    ("unseen locate 3-row.csv --json", tj)):  # fmt: skip
+        r = [a / b for a, b in zip(t, tb, strict=True)]
+        print(f"  {what:32}: {spread(t)}  ratio to the imports {spread(r, 1, '{:.2f}')}")
+
+
+def bench_memory(n_groups: int, cli_src: Path | None) -> None:
+    cmd, env = cli(cli_src)
+    tool = shutil.which("time") or "/usr/bin/time"
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sorted({max(n_groups // 10, 1), n_groups}):
+            path = Path(tmp) / f"obs{n}.csv"
+            la, lo, az = make_arrays(n, 10, 2.0, 7)
+            write_csv(path, la, lo, az, 2.0)
+            mb = path.stat().st_size / 1e6
+            if Path(tool).exists():
+                t = time.perf_counter()
+                r = subprocess.run([tool, "-f", "%M", *cmd, "locate", str(path), "--json"],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, check=False)  # fmt: skip
+                dt = time.perf_counter() - t
+                peak = int(r.stderr.strip().splitlines()[-1]) / 1024
+            else:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                dt = timed([*cmd, "locate", str(path), "--json"], env)
+                peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+            print(f"  `unseen locate` {n:,} groups x 10 bearings ({mb:.0f} MB CSV): peak RSS "
+                  f"{peak:.0f} MB, {dt:.1f} s = {n / dt:,.0f} fixes/s")  # fmt: skip
 
 
 def bench_grid() -> None:
-    groups = make_groups(1, 50, 2.0, 3)
-    obs = next(iter(groups.values()))
+    la, lo, az = make_arrays(1, 50, 2.0, 3)
+    obs = groups_of(la, lo, az, 2.0)["g0"]
     lat = np.linspace(TRUTH[0] - 0.15, TRUTH[0] + 0.15, 500)
     lon = np.linspace(TRUTH[1] - 0.2, TRUTH[1] + 0.2, 500)
     likelihood_grid(obs, lat, lon)
@@ -129,30 +235,39 @@ def bench_grid() -> None:
         t = time.perf_counter()
         likelihood_grid(obs, lat, lon)
         times.append(time.perf_counter() - t)
-    # the plain numpy way for comparison: exact geodesic azimuths for every cell and bearing
     LA, LO = np.meshgrid(lat, lon, indexing="ij")
     t = time.perf_counter()
-    L = np.zeros(LA.shape)
     for b in obs[:5]:
-        az, _, _ = GEOD.inv(np.full(LA.size, b.site.lon_deg), np.full(LA.size, b.site.lat_deg),
-                            LO.ravel(), LA.ravel())  # fmt: skip
-        L -= 0.5 * (((b.azimuth_deg - az.reshape(LA.shape) + 180) % 360 - 180) / b.sigma_deg) ** 2
+        GEOD.inv(np.full(LA.size, b.site.lon_deg), np.full(LA.size, b.site.lat_deg),
+                 LO.ravel(), LA.ravel())  # fmt: skip
     peer = (time.perf_counter() - t) * len(obs) / 5
-    med = float(np.median(times))
-    print(f"likelihood_grid 500×500 cells, 50 bearings: median {med * 1e3:.1f} ms "
-          f"(min {min(times) * 1e3:.1f} ms) over 10 runs; pyproj geodesic per cell: "
-          f"{peer * 1e3:.0f} ms (extrapolated from 5 bearings) = "
-          f"{peer / med:.0f}x slower")  # fmt: skip
+    print(f"likelihood_grid 500x500 cells, 50 bearings, ms (min / median / max of 10): "
+          f"{spread(times, 1e3, '{:.1f}')}; pyproj geodesic per cell {peer * 1e3:.0f} ms "
+          f"(extrapolated from 5 bearings) = {peer / np.median(times):.0f}x slower")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--groups", type=int, default=4000)
     ap.add_argument("--peer-groups", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--memory-groups", type=int, default=100_000)
+    ap.add_argument("--cli-src", type=Path, default=None)
+    ap.add_argument("--only", choices=["throughput", "startup", "memory", "grid"], default=None)
     a = ap.parse_args()
-    bench_fixes(a.groups, a.peer_groups)
-    bench_cli(min(a.groups, 2000))
-    bench_grid()
+    print(f"load average {os.getloadavg()[0]:.1f}; allocator pinned: "
+          f"MALLOC_TRIM_THRESHOLD_={os.environ['MALLOC_TRIM_THRESHOLD_']}, "
+          f"MALLOC_MMAP_THRESHOLD_={os.environ['MALLOC_MMAP_THRESHOLD_']}; "
+          f"CLI sources: {a.cli_src or ROOT / 'src'}")  # fmt: skip
+    if a.only in (None, "throughput"):
+        bench_throughput(a.groups, a.peer_groups, a.rounds, a.cli_src)
+    if a.only in (None, "startup"):
+        bench_startup(a.rounds, a.cli_src)
+    if a.only in (None, "memory"):
+        print("memory (the CLI streams: peak RSS should not grow with the number of groups):")
+        bench_memory(a.memory_groups, a.cli_src)
+    if a.only in (None, "grid"):
+        bench_grid()
 
 
 if __name__ == "__main__":

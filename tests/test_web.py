@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from geographiclib.geodesic import Geodesic
 
@@ -133,6 +134,8 @@ def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
             shot = Path(os.environ.get("UNSEEN_SCREENSHOT", tmp_path / "map.png"))
             page.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
+            # the offline base map: GSHHS land drawn in its own pane from /map/shorelines
+            assert page.evaluate("document.querySelectorAll('.leaflet-shore-pane path').length") > 0
             assert errors == []  # e.g. no 404 for /favicon.ico
             # the API reference renders offline from the installed Swagger UI assets
             page.goto(f"{srv.url}/docs")
@@ -143,6 +146,19 @@ def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
         finally:
             browser.close()
     assert outside == []  # nothing fetched from the internet
+
+
+def test_shorelines_endpoint(server):
+    srv, _, _ = server
+    q = {"south": 48.6, "west": -2.1, "north": 48.7, "east": -1.95}
+    gj = httpx.get(f"{srv.url}/map/shorelines", params=q, trust_env=False).json()
+    land = [f for f in gj["features"] if f["properties"]["land"]]
+    assert land and gj["properties"]["source"].startswith("GSHHS")
+    for f in gj["features"]:
+        lon, lat = np.asarray(f["geometry"]["coordinates"][0]).T
+        assert lon.min() >= -2.1 and lon.max() <= -1.95 and lat.min() >= 48.6 and lat.max() <= 48.7
+    bad = httpx.get(f"{srv.url}/map/shorelines", params={**q, "north": 48.5}, trust_env=False)
+    assert bad.status_code == 400 and "south < north" in bad.json()["detail"]
 
 
 def browse(srv, fn):

@@ -69,6 +69,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: importing rich's help renderer doubles start-up
 )
 
 
@@ -96,5 +97,6 @@ simulate_app = typer.Typer(
     help="Write simulated recordings: `simulate doa` (one array) or `simulate SCENARIO --out DIR`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 app.add_typer(simulate_app, name="simulate")

@@ -15,7 +15,7 @@ ARRAY_KEY = "unseen:array"
 TRUTH_KEY = "unseen:truth"
 
 
-METHODS = ("bartlett", "capon", "music", "root-music", "esprit")
+METHODS = ("bartlett", "capon", "music", "root-music", "esprit", "ml")
 WAVEFORMS = ("cw", "am", "fm", "noise")
 DATATYPES = ("cf32_le", "ci16_le", "ci8", "cu8")
 CRITERIA = ("tw", "mdl", "aic")
@@ -165,7 +165,9 @@ def doa(
     heading_deg: Annotated[
         float | None, typer.Option(help="Array heading, degrees (default: from the recording).")
     ] = None,
-    method: Annotated[str, typer.Option(help="bartlett|capon|music|root-music|esprit")] = "music",
+    method: Annotated[
+        str, typer.Option(help="bartlett|capon|music|root-music|esprit|ml")
+    ] = "music",
     frame: Annotated[int, typer.Option(min=2, help="Samples per channel per frame.")] = 4096,
     sources: Annotated[
         int | None,

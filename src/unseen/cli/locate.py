@@ -36,34 +36,41 @@ def locate(
     import json
     import sys
 
-    from unseen.errors import UnseenError
-    from unseen.locate import solve_many
-    from unseen.locate.io import fix_to_dict, read_observations
+    from unseen.errors import FileFormatError, UnseenError
+    from unseen.locate.io import fix_to_dict
+    from unseen.locate.stream import locate_stream
 
-    bad: dict[str, UnseenError] = {}
-    groups = read_observations(obs, errors=bad)
-    for exc in bad.values():
-        print(f"unseen: error: {exc}", file=sys.stderr)
-    rss_model = None
+    cal = None
     if rss_calibration is not None:
-        from unseen.locate.rss_cal import apply, load
+        from unseen.locate.rss_cal import load
 
-        groups, rss_model = apply(groups, load(rss_calibration))
-    results = solve_many(
-        groups, robust=robust, dims=3 if three_d else 2, year=year, rss_model=rss_model
-    )
-    failed = len(bad)
+        cal = load(rss_calibration)
+    failed = 0
     rows = []
-    for name, r in results.items():
+    out: list[str] = []
+    stream = locate_stream(
+        obs, robust=robust, dims=3 if three_d else 2, year=year, rss_calibration=cal
+    )
+    for name, r in stream:
         if isinstance(r, UnseenError):
             failed += 1
-            msg = str(r) if str(r).startswith("group") or not name else f"group {name!r}: {r}"
-            print(f"unseen: error: {msg}", file=sys.stderr)
+            text = str(r)
+            plain = isinstance(r, FileFormatError) or text.startswith("group") or not name
+            if out:
+                sys.stdout.write("".join(out))
+                out.clear()
+            sys.stdout.flush()
+            print(f"unseen: error: {text if plain else f'group {name!r}: {text}'}", file=sys.stderr)
             continue
         if json_out:
-            sys.stdout.write(json.dumps(fix_to_dict(r)) + "\n")
+            out.append(json.dumps(fix_to_dict(r)) + "\n")
+            if len(out) >= 1024:
+                sys.stdout.write("".join(out))
+                out.clear()
         else:
             rows.append(r)
+    if out:
+        sys.stdout.write("".join(out))
     if rows:
         from rich.table import Table
 

@@ -91,31 +91,23 @@ def _iso(utc_ns: int | None) -> str | None:
 
 
 def _stations(path: str) -> dict:
-    import csv
-    from pathlib import Path
-
+    """`--stations` CSV: station,lat,lon[,alt_m] → Site by station name."""
+    from unseen import validate
     from unseen.errors import ConfigError
     from unseen.types import Site
 
+    text = validate.read_text(path, "stations CSV", ConfigError, max_bytes=16 * 1024**2)
+    _, rows = validate.csv_rows(text, path, required=("station", "lat", "lon"), error=ConfigError)
     out = {}
-    p = Path(path)
-    with p.open(newline="") as fh:
-        rows = [r for r in fh if r.strip() and not r.lstrip().startswith("#")]
-    reader = csv.DictReader(rows)
-    if not reader.fieldnames or not {"station", "lat", "lon"} <= {
-        f.strip() for f in reader.fieldnames
-    }:
-        raise ConfigError(f"{p}: header must be station,lat,lon[,alt_m]")
-    for i, r in enumerate(reader, start=2):
-        try:
-            lat, lon = float(r["lat"]), float(r["lon"])
-            alt = float(r.get("alt_m") or 0.0)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{p}:{i}: lat/lon/alt_m must be numbers") from None
-        if not (-90 <= lat <= 90 and -180 <= lon <= 360):
-            raise ConfigError(f"{p}:{i}: lat={lat}, lon={lon} out of range")
-        name = r["station"].strip()
-        out[name] = Site(name, lat, lon, alt)
+    for i, r in rows:
+        name = r["station"]
+        if not name:
+            raise ConfigError(f"{path}:{i}: station: expected a name, got an empty cell")
+        lat = validate.number(r["lat"], f"{path}:{i}: lat", lo=-90, hi=90, error=ConfigError)
+        lon = validate.number(r["lon"], f"{path}:{i}: lon", lo=-180, hi=360, error=ConfigError)
+        alt = r.get("alt_m") or "0"
+        alt_m = validate.number(alt, f"{path}:{i}: alt_m", lo=-500, hi=1e5, error=ConfigError)
+        out[name] = Site(name, lat, lon, alt_m)
     return out
 
 

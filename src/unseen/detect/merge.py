@@ -4,8 +4,10 @@
     merge(found, read)       bursts of one carrier (across frames and receivers) → one Detection
 
 A carrier is one cluster of detections whose centres lie closer than half the wider bandwidth.
-Its modulation is the majority class over up to 8 frames spread over the bursts of the receiver
-that saw it strongest (one short frame of FM speech in a pause looks like a bare carrier).
+Its modulation is read on up to 8 frames spread over the bursts of the receiver that saw it
+strongest: one short frame of FM speech in a pause looks like a bare carrier, but a bare carrier
+never shows modulation, so a modulated class read on at least a quarter of the frames wins over
+cw; otherwise the majority class.
 """
 
 from __future__ import annotations
@@ -122,10 +124,18 @@ def merge(
                 power_dbfs=max(d.power_dbfs for d in ds),
                 start_s=min(d.start_s for d in ds),
                 stop_s=max(d.stop_s for d in ds),
-                modulation=max(dict.fromkeys(kinds), key=kinds.count),
+                modulation=_modulation(kinds),
             )
         )
     return sorted(out, key=lambda d: d.freq_hz)
+
+
+def _modulation(kinds: list[str]) -> str:
+    """The carrier's class from its frames' (see the module docstring)."""
+    mod = [k for k in kinds if k not in ("cw", "unknown")]
+    if mod and 4 * max(mod.count(k) for k in mod) >= len(kinds):
+        return max(dict.fromkeys(mod), key=mod.count)
+    return max(dict.fromkeys(kinds), key=kinds.count)
 
 
 def pick_target(detections: Sequence[Detection], freq_hz: float | None = None) -> Detection | None:

@@ -5,9 +5,9 @@
     grid_deg, p = pseudo_spectrum(block, Array.uca(5, 1.0))      # for polar plots
 
 Modules: `array` (geometry, steering), `spectra` (covariance, FB averaging, smoothing, Bartlett/
-Capon/MUSIC, peak refinement), `subspace` (root-MUSIC, ESPRIT), `order` (MDL/AIC), `bounds`
-(stochastic CRB), `calibrate` (gain/phase calibration, JSON files), `stage` (estimate,
-pseudo_spectrum).
+Capon/MUSIC, peak refinement), `subspace` (root-MUSIC, ESPRIT), `ml` (WSF / deterministic ML,
+any geometry), `order` (MDL/AIC), `bounds` (stochastic CRB), `calibrate` (gain/phase calibration,
+JSON files), `stage` (estimate, pseudo_spectrum).
 """
 
 from unseen.doa.array import Array, direction_enu, wavelength_m

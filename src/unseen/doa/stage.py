@@ -1,7 +1,8 @@
 """The DOA stage: one frame (IqBlock) or covariance in, one DoaEstimate out.
 
     R → [calibration] → [spatial smoothing] → [forward–backward] → eigh → source count
-      → bearings (grid scan + parabolic + Newton refinement, or a grid-free estimator)
+      → bearings (grid scan + parabolic + Newton refinement, a grid-free estimator, or ML:
+        WSF by alternating projection + Gauss–Newton, `ml`)
       → sigma (stochastic CRB at the estimated powers and noise) and confidence
 
 Every entry path (`estimate`, `estimate_frames`, `estimate_raw`, `pseudo_spectrum`) takes its
@@ -38,7 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from unseen.doa import spectra, subspace
+from unseen.doa import ml, spectra, subspace
 from unseen.doa._kernels import (
     AIC,
     BARTLETT,
@@ -69,7 +70,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "root-music": lambda lam, E, arr, f, K: subspace.root_music(E[:, : E.shape[1] - K], arr, f, K),
     "esprit": lambda lam, E, arr, f, K: subspace.esprit(E[:, E.shape[1] - K :], arr, f),
 }
-METHODS = GRID_METHODS + tuple(ESTIMATORS)
+METHODS = (*GRID_METHODS, *ESTIMATORS, "ml")
 CRITERIA = {"tw": TW, "mdl": MDL, "aic": AIC}
 MODEL_FLOOR = 1e-6
 """Eigenvalues below this fraction of the largest are treated as noise when counting sources."""
@@ -379,7 +380,11 @@ def estimate(
     K = _count(lam, N, M, opts)
     if K == 0:
         return DoaEstimate((), (), (), opts.method, t, frame)
-    az = np.mod(ESTIMATORS[opts.method](lam, E, arr, f, K), 360.0)
+    if opts.method == "ml":
+        az = ml.bearings(R, arr, f, K, step_deg=opts.step_deg, elevation_deg=opts.elevation_deg)
+    else:
+        az = ESTIMATORS[opts.method](lam, E, arr, f, K)
+    az = np.mod(az, 360.0)
     sigma, conf, powers = _uncertainty(arr, az, f, R, lam, E, N, K, np.zeros(K))
     idx = np.argsort(-powers, kind="stable")
     return DoaEstimate(

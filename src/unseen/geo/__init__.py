@@ -9,11 +9,12 @@ from unseen.geo.frames import (
     geodetic2ecef,
     geodetic2enu,
 )
-from unseen.geo.geodesic import azimuth, distance, forward, inverse, wrap180
+from unseen.geo.geodesic import arc_m, azimuth, distance, forward, inverse, wrap180
 from unseen.geo.magnetic import decimal_year, declination_deg, magnetic_to_true
 from unseen.geo.uncertainty import cep, chi2_2, ellipse, ellipse_params
 
 __all__ = [
+    "arc_m",
     "azimuth",
     "cep",
     "check_latlon",

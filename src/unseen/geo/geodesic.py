@@ -67,6 +67,15 @@ def distance(lat1_deg: ArrayLike, lon1_deg: ArrayLike, lat2_deg: ArrayLike, lon2
     return inverse(lat1_deg, lon1_deg, lat2_deg, lon2_deg)[2]
 
 
+MEAN_RADIUS_M = 6_371_008.8  # IUGG mean Earth radius
+
+
+def arc_m(chord_m: ArrayLike) -> np.ndarray:
+    """Surface distance (m) of a chord on the mean sphere, 2R·asin(c/2R) (within 0.5 % of WGS84)."""
+    c = np.asarray(chord_m, dtype=float)
+    return 2.0 * MEAN_RADIUS_M * np.arcsin(np.clip(c / (2.0 * MEAN_RADIUS_M), 0.0, 1.0))
+
+
 def wrap180(angle_deg: ArrayLike) -> np.ndarray:
     """Wrap an angle difference in degrees to [-180, 180)."""
     return np.mod(np.asarray(angle_deg, dtype=float) + 180.0, 360.0) - 180.0

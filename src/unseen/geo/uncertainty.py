@@ -7,8 +7,7 @@ sqrt(λ·k) with k = −2 ln(1 − p) (the χ²₂ quantile); CEP50 is the radiu
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf
-from scipy.stats import chi2
+from scipy.special import erf, erfinv
 
 from unseen.types import Ellipse
 
@@ -66,7 +65,7 @@ def cep(cov_en_m2: np.ndarray, p: float = 0.5) -> np.ndarray:
         f = np.exp(-0.5 * (u * st) ** 2) * erf(r[..., None] * ct / (np.sqrt(2.0) * s2)) * ct
         return np.sqrt(2.0 / np.pi) * u[..., 0] * np.sum(w * f, axis=-1)
 
-    lo = np.sqrt(chi2.ppf(p, 1) * l1)
+    lo = np.sqrt(2.0 * erfinv(p) ** 2 * l1)  # χ²₁ quantile
     hi = np.sqrt(chi2_2(p) * l1)
     r = np.sqrt(chi2_2(p) * 0.5 * (l1 + l2))
     for _ in range(40):

@@ -52,7 +52,7 @@ def intersect(
         A[~good] = np.eye(2)
         x = np.linalg.solve(A, rhs[..., None])[..., 0]
         r = np.linalg.norm(x[:, None, :] - s, axis=-1)
-        scale = np.maximum(np.median(np.where(w > 0, r, np.nan), axis=1), 1.0)
+        scale = np.maximum(np.median(np.where(w > 0, r, np.inf), axis=1), 1.0)
         wt = w / (sig_rad**2 * np.maximum(r, 1e-3 * scale[:, None]) ** 2)
         cond = np.where(good, cond, np.inf)
     ahead = np.einsum("gni,gni->gn", x[:, None, :] - s, d)

@@ -13,7 +13,10 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -139,48 +142,216 @@ def row_to_observation(data: dict[str, Any], where: str = "row") -> tuple[str, O
     return group, obs
 
 
-def _rows(stream: IO[str], name: str) -> Iterator[tuple[dict[str, Any], str]]:
-    first = ""
-    lines = iter(stream)
-    buffered: list[str] = []
-    for line in lines:
-        buffered.append(line)
-        if line.strip():
-            first = line.lstrip()
-            break
-    if not first:
-        raise FileFormatError(f"{name}: no observations (empty input)")
-    if first.startswith("{"):
-        for n, line in enumerate(_chain(buffered, lines), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FileFormatError(f"{name}: line {n}: not valid JSON: {exc.msg}") from None
-            if not isinstance(obj, dict):
-                raise FileFormatError(f"{name}: line {n}: expected a JSON object")
-            yield obj, f"{name}: line {n}"
+MAX_FIELD_CHARS = 64 * 1024  # a CSV field longer than this is not an observation value
+MAX_LINE_CHARS = 1 << 20  # nor a JSON line longer than 1 MiB
+NEEDED = ("kind", "station", "lat", "lon")
+
+
+class _Table:
+    """The records of one CSV (lists, with `header`) or JSON Lines (dicts) stream."""
+
+    def __init__(self, stream: IO[str], name: str) -> None:
+        self.stream, self.name = stream, name
+        self.header: list[str] | None = None
+        self.col: dict[str, int] = {}
+
+    def where(self, line: int) -> str:
+        return f"{self.name}: line {line}"
+
+    def records(self) -> Iterator[tuple[Any, int]]:
+        """(record, line number) of each non-blank record; FileFormatError on structural faults."""
+        name = self.name
+        lines = _bounded(self.stream, name)
+        buffered: list[str] = []
+        first = ""
+        for line in lines:
+            if not buffered:
+                line = line.removeprefix("\ufeff")  # Excel's "CSV UTF-8" byte-order mark
+            buffered.append(line)
+            if line.strip():
+                first = line.lstrip()
+                break
+        if not first:
+            raise FileFormatError(f"{name}: no observations (empty input)")
+        if first.startswith("{"):
+            for n, line in enumerate(chain(buffered, lines), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise FileFormatError(f"{name}: line {n}: not valid JSON: {exc.msg}") from None
+                except RecursionError:
+                    raise FileFormatError(f"{name}: line {n}: JSON nested too deeply") from None
+                except ValueError as exc:  # e.g. an integer of more than 4300 digits
+                    raise FileFormatError(
+                        f"{name}: line {n}: not valid JSON: {str(exc).splitlines()[0]}"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise FileFormatError(f"{name}: line {n}: expected a JSON object")
+                yield obj, n
+            return
+        reader = csv.reader(chain(buffered, lines))
+        try:
+            header = [h.strip() for h in next(reader)]
+            dup = sorted({h for h in header if header.count(h) > 1 and h})
+            if dup:
+                raise FileFormatError(
+                    f"{name}: line 1: CSV header repeats column(s) {', '.join(dup)}: "
+                    "each column must appear once"
+                )
+            missing = [c for c in NEEDED if c not in header]
+            if missing:
+                raise FileFormatError(
+                    f"{name}: line 1: CSV header lacks column(s) {', '.join(missing)} "
+                    f"(got {', '.join(header)[:200]}); a header row is required"
+                )
+            self.header = header
+            self.col = {h: i for i, h in enumerate(header)}
+            width = len(header)
+            for row in reader:
+                if len(row) > width:
+                    raise FileFormatError(
+                        f"{name}: line {reader.line_num}: more fields than the header has columns"
+                    )
+                if row:
+                    yield row, reader.line_num
+        except csv.Error as exc:
+            raise FileFormatError(f"{name}: line {reader.line_num}: not valid CSV: {exc}") from None
+
+    def as_dict(self, rec: Any) -> dict[str, Any]:
+        if isinstance(rec, dict):
+            return rec
+        return dict(zip(self.header or (), rec, strict=False))
+
+    def keyed(self) -> Iterator[tuple[str, Any, int]]:
+        """(group, record, line number) of every record."""
+        records = self.records()
+        for rec, n in records:
+            if isinstance(rec, dict):
+                yield row_group(rec, self.where(n)), rec, n
+                for rec, n in records:
+                    yield row_group(rec, self.where(n)), rec, n
+                return
+            gi = self.col.get("group")
+            if gi is None:
+                yield "", rec, n
+                for rec, n in records:
+                    yield "", rec, n
+                return
+            yield (rec[gi].strip() if gi < len(rec) else ""), rec, n
+            for rec, n in records:
+                yield (rec[gi].strip() if gi < len(rec) else ""), rec, n
+
+
+def _bounded(stream: IO[str], name: str) -> Iterator[str]:
+    """Lines of at most MAX_LINE_CHARS (FileFormatError past it: no unbounded reads)."""
+    n = 0
+    read = stream.readline
+    try:
+        while line := read(MAX_LINE_CHARS + 1):
+            n += 1
+            if len(line) > MAX_LINE_CHARS:
+                raise FileFormatError(
+                    f"{name}: line {n}: longer than {MAX_LINE_CHARS} characters (a CSV or JSON "
+                    "line of one observation is far shorter)"
+                )
+            yield line
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{name}: not a UTF-8 text file") from None
+
+
+class _FieldLimit:
+    """CSV field size limit for the duration of a read (csv's limit is process-wide)."""
+
+    def __enter__(self) -> None:
+        self.old = csv.field_size_limit(MAX_FIELD_CHARS)
+
+    def __exit__(self, *exc: object) -> None:
+        csv.field_size_limit(self.old)
+
+
+@contextmanager
+def _opened(source: str | Path | IO[str]) -> Iterator[tuple[IO[str], str]]:
+    """A seekable text stream of `source` (stdin and pipes are spooled to a temporary file)."""
+    if isinstance(source, str | Path):
+        if str(source) == "-":
+            with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as tmp:
+                _spool(sys.stdin, tmp, "<stdin>")
+                yield tmp, "<stdin>"
+            return
+        path = Path(source)
+        try:
+            fh = path.open(newline="", encoding="utf-8-sig")
+        except IsADirectoryError:
+            raise FileFormatError(f"{path}: is a directory, not an observation file") from None
+        with fh:
+            yield fh, str(path)
         return
-    reader = csv.DictReader(_chain(buffered, lines))
-    header = reader.fieldnames or []
-    missing = [c for c in ("kind", "station", "lat", "lon") if c not in header]
-    if missing:
-        raise FileFormatError(
-            f"{name}: line 1: CSV header lacks column(s) {', '.join(missing)} "
-            f"(got {', '.join(header)}); a header row is required"
-        )
-    for row in reader:
-        if None in row:
-            raise FileFormatError(
-                f"{name}: line {reader.line_num}: more fields than the header has columns"
-            )
-        yield row, f"{name}: line {reader.line_num}"
+    name = getattr(source, "name", "<stream>")
+    name = name if isinstance(name, str) else "<stream>"
+    try:
+        seekable = source.seekable()
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if seekable:
+        yield source, name
+        return
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as tmp:
+        _spool(source, tmp, name)
+        yield tmp, name
 
 
-def _chain(head: list[str], tail: Iterable[str]) -> Iterator[str]:
-    yield from head
-    yield from tail
+def _spool(src: IO[str], dst: IO[str], name: str) -> None:
+    try:
+        while chunk := src.read(1 << 16):
+            dst.write(chunk)
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{name}: not a UTF-8 text file") from None
+    dst.seek(0)
+
+
+def iter_groups(
+    source: str | Path | IO[str],
+) -> Iterator[tuple[str, list[tuple[Any, int]], _Table]]:
+    """Each group's (record, line) list once its last row is read, in first-appearance order.
+
+    Two passes over a seekable input (stdin is spooled to a temporary file): the first checks
+    the structure (a structural fault raises FileFormatError before any group is returned) and
+    counts each group's rows, so memory holds only the groups not yet complete (one, when a
+    file keeps each group's rows together) whatever the file's size.
+    """
+    with _FieldLimit(), _opened(source) as (stream, name):
+        start = stream.tell()
+        left: dict[str, int] = {}
+        for g, _, _ in _Table(stream, name).keyed():
+            left[g] = left.get(g, 0) + 1
+        if not left:
+            raise FileFormatError(f"{name}: no observations (a header but no rows)")
+        stream.seek(start)
+        table = _Table(stream, name)
+        pending: dict[str, list[tuple[Any, int]]] = {}
+        done: dict[str, list[tuple[Any, int]]] = {}
+        order = iter(list(left))
+        head = next(order, None)
+        for g, rec, n in table.keyed():
+            recs = pending.get(g)
+            if recs is None:
+                recs = pending[g] = []
+            recs.append((rec, n))
+            left[g] -= 1
+            if left[g]:
+                continue
+            del left[g]
+            done[g] = pending.pop(g)
+            while head is not None and head in done:
+                yield head, done.pop(head), table
+                head = next(order, None)
+
+
+def observations_of(table: _Table, recs: list[tuple[Any, int]]) -> list[Observation]:
+    """Typed observations of one group's records (InputError naming the first bad row)."""
+    return [row_to_observation(table.as_dict(rec), table.where(n))[1] for rec, n in recs]
 
 
 def read_observations(
@@ -191,44 +362,21 @@ def read_observations(
     Without `errors`, the first bad row raises FileFormatError. With it, a bad value in a row
     whose group is known (range, NaN/Inf, not a number, a missing column, an unknown kind) puts
     that group's first error in `errors[group]` and leaves the group out; the other groups are
-    read. Structural problems (no header, not UTF-8, bad JSON, empty input, an unreadable group)
-    always raise.
+    read. Structural problems (no header, not UTF-8, bad JSON, empty input, an unreadable group,
+    a repeated column, an over-long field or line) always raise. A UTF-8 byte-order mark is
+    accepted.
     """
-    if isinstance(source, str | Path):
-        if str(source) == "-":
-            return _read(sys.stdin, "<stdin>", errors)
-        path = Path(source)
-        try:
-            with path.open(newline="", encoding="utf-8") as fh:
-                return _read(fh, str(path), errors)
-        except UnicodeDecodeError:
-            raise FileFormatError(f"{path}: not a UTF-8 text file") from None
-    return _read(source, getattr(source, "name", "<stream>"), errors)
-
-
-def _read(
-    stream: IO[str], name: str, errors: dict[str, UnseenError] | None
-) -> dict[str, list[Observation]]:
     groups: dict[str, list[Observation]] = {}
     failed: dict[str, UnseenError] = {}
-    for data, where in _rows(stream, name):
-        if errors is None:
-            g, obs = row_to_observation(data, where)
-        else:
-            g = row_group(data, where)
-            if g in failed:
-                continue
-            try:
-                _, obs = row_to_observation(data, where)
-            except InputError as exc:
-                failed[g] = exc
-                groups.pop(g, None)
-                continue
-        groups.setdefault(g, []).append(obs)
+    for g, recs, table in iter_groups(source):
+        try:
+            groups[g] = observations_of(table, recs)
+        except InputError as exc:
+            if errors is None:
+                raise
+            failed[g] = exc
     if errors is not None:
         errors.update(failed)
-    if not groups and not failed:
-        raise FileFormatError(f"{name}: no observations (a header but no rows)")
     return groups
 
 
@@ -279,4 +427,8 @@ def fix_to_dict(fix: Fix) -> dict[str, Any]:
         "n_used": fix.n_used,
         "rejected": list(fix.rejected),
         "crb_rmse_m": fix.crb_rmse_m,
+        "chi2": fix.extra.get("chi2"),
+        "dof": fix.extra.get("dof"),
+        "p_value": fix.extra.get("p_value"),
+        "rejected_index": list(fix.extra.get("rejected_index", [])),
     }

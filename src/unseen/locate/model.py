@@ -23,6 +23,8 @@ from unseen.geo.geodesic import inverse
 
 LN10 = np.log(10.0)
 MIN_RANGE_M = 1.0
+GEODESIC_MAX_M = 5_000_000.0  # beyond this surface distance δ is not a small local correction
+GEODESIC_MAX_RAD = np.radians(1.0)  # |δ| is < 0.1° wherever the correction is meaningful
 
 
 @dataclass
@@ -284,14 +286,21 @@ def position_cov(info: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def geodesic_offsets(b: Batch, s: State) -> np.ndarray:
-    """δ = geodesic initial azimuth − normal-section azimuth, station → estimate (rad, (G, nb))."""
+    """δ = geodesic initial azimuth − normal-section azimuth, station → estimate (rad, (G, nb)).
+
+    δ is held constant in the next fit, a linearisation that holds only near the estimate: where
+    the estimate is more than GEODESIC_MAX_M of surface from a station (a fit on the far side of
+    the Earth) or |δ| exceeds GEODESIC_MAX_RAD, δ is 0 (the plain normal-section model).
+    """
     nb = b.counts[0]
     if nb == 0:
         return b.b_off
     lat_s, lon_s, _ = ecef2geodetic(b.b_sta)
-    geo_az, _, _ = inverse(
+    geo_az, _, dist = inverse(
         lat_s, lon_s, np.repeat(s.lat[:, None], nb, 1), np.repeat(s.lon[:, None], nb, 1)
     )
     P = geodetic2ecef(s.lat, s.lon, s.alt)
     ns_az, _ = bearing_model(b, P)
-    return wrap_pi(np.radians(geo_az) - ns_az)
+    d = wrap_pi(np.radians(geo_az) - ns_az)
+    ok = (dist < GEODESIC_MAX_M) & (np.abs(d) < GEODESIC_MAX_RAD)
+    return np.where(ok, d, 0.0)

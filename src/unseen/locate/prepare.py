@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unseen.doa.array import C_M_S
 from unseen.errors import GeometryError, InputError
 from unseen.geo.frames import enu_basis, geodetic2ecef
 from unseen.geo.magnetic import declination_deg
+from unseen.locate.floors import MIN_SIGMA_DB, MIN_SIGMA_DEG, MIN_SIGMA_S
 from unseen.locate.model import Batch
 from unseen.types import Bearing, SignalStrength, Site, Tdoa
 
+C_M_S = 299_792_458.0  # speed of light in vacuum (exact, SI)
 DEFAULT_PATH_LOSS_EXPONENT = 2.0
 MIN_RSSI_FOR_EXPONENT = 4  # fewer signal strengths: the exponent is fixed at the default
 
@@ -83,7 +84,10 @@ def prepare(
     alt_m: float | None = None,
     year: float | None = None,
 ) -> Prepared:
-    """Check one group's observations (InputError on bad values) and convert them to arrays."""
+    """Check one group's observations (InputError on bad values) and convert them to arrays.
+
+    Sigmas are floored at the physical minima of `unseen.locate.floors`.
+    """
     p = prefix(group)
     if dims not in (2, 3):
         raise InputError(f"dims must be 2 or 3, got {dims!r}")
@@ -95,7 +99,7 @@ def prepare(
             what = f"{p}bearing from station {o.site.station!r}"
             lat, lon, alt = _site(o.site, what)
             az = _num(o.azimuth_deg, f"{what}: azimuth_deg")
-            sig = _positive(o.sigma_deg, f"{what}: sigma_deg")
+            sig = max(_positive(o.sigma_deg, f"{what}: sigma_deg"), MIN_SIGMA_DEG)
             if o.magnetic:
                 az = az + declination_deg(lat, lon, alt, year)
             b.append((lat, lon, alt, az % 360.0, sig, _num(o.time_s, f"{what}: time_s")))
@@ -109,7 +113,7 @@ def prepare(
             if np.allclose(a, bb, rtol=0, atol=1e-7):
                 raise InputError(f"{what}: the two stations are at the same place")
             d = _num(o.tdoa_s, f"{what}: tdoa_s")
-            sig = _positive(o.sigma_s, f"{what}: sigma_s")
+            sig = max(_positive(o.sigma_s, f"{what}: sigma_s"), MIN_SIGMA_S)
             t.append((*a, *bb, d, sig, _num(o.time_s, f"{what}: time_s")))
             t_ids.append((o.site.station, o.site_b.station))
             order[1].append(i)
@@ -118,7 +122,7 @@ def prepare(
             what = f"{p}rssi at station {o.site.station!r}"
             lat, lon, alt = _site(o.site, what)
             pw = _num(o.rssi_dbm, f"{what}: rssi_dbm")
-            sig = _positive(o.sigma_db, f"{what}: sigma_db")
+            sig = max(_positive(o.sigma_db, f"{what}: sigma_db"), MIN_SIGMA_DB)
             if o.path_loss_exponent is not None:
                 ples.append(_positive(o.path_loss_exponent, f"{what}: path_loss_exponent"))
             r.append((lat, lon, alt, pw, sig, _num(o.time_s, f"{what}: time_s")))
@@ -132,7 +136,7 @@ def prepare(
     if not times:
         raise GeometryError(f"{p}no observations")
     alts = [x[2] for x in b] + [x[2] for x in r] + [x[i] for x in t for i in (2, 5)]
-    alt_fix = float(np.mean(alts)) if alt_m is None else _num(alt_m, f"{p}alt_m")
+    alt_fix = math.fsum(alts) / len(alts) if alt_m is None else _num(alt_m, f"{p}alt_m")
     return Prepared(
         group=group,
         b=np.array(b, dtype=float).reshape(-1, 6),
@@ -189,7 +193,9 @@ def check_geometry(pr: Prepared) -> None:
             f"{n} {w}" for n, w in ((nb, "bearings"), (nt, "TDOAs"), (nr, "signal strengths")) if n
         )
         raise GeometryError(f"{p}too few observations: {kinds} ({m} independent) for {k} unknowns")
-    if nt == 0 and nr == 0 and nb:
+    # 1e-4° of latitude is 11 m: stations that far apart are not in one place (no ECEF needed)
+    spread = np.ptp(pr.b[:, 0]) if nb else 0.0
+    if nt == 0 and nr == 0 and nb and spread < 1e-4:
         xyz = geodetic2ecef(pr.b[:, 0], pr.b[:, 1], pr.b[:, 2])
         if np.max(np.linalg.norm(xyz - xyz.mean(0), axis=1)) < 1.0:
             raise GeometryError(

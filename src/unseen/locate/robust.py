@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2 as chi2_dist
+from scipy.special import gammaincc, gammainccinv
 
 from unseen.locate.model import Batch, FitResult, fit, position_cov
 
@@ -46,7 +46,13 @@ def units(b_ids: list[str], t_ids: list[tuple[str, str]], r_ids: list[str]) -> l
 def threshold(dof: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     """χ² quantile at 1 − α for each dof (∞ where dof < 1)."""
     d = np.asarray(dof)
-    return np.where(d >= 1, chi2_dist.isf(alpha, np.maximum(d, 1)), np.inf)
+    return np.where(d >= 1, 2.0 * gammainccinv(0.5 * np.maximum(d, 1), alpha), np.inf)
+
+
+def p_value(chi2: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """P(χ²(dof) ≥ chi2), the upper tail Q(dof/2, chi2/2); 1 where dof < 1 (nothing to test)."""
+    d = np.asarray(dof)
+    return np.where(d >= 1, gammaincc(0.5 * np.maximum(d, 1), 0.5 * np.asarray(chi2)), 1.0)
 
 
 def _assign(res: FitResult, idx: np.ndarray, new: FitResult, src: np.ndarray) -> None:

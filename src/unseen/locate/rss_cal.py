@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen import validate
 from unseen.errors import ConfigError, FileFormatError, GeometryError, InputError
 from unseen.locate.io import row_group, row_to_observation
 from unseen.locate.rssi import RssModel
@@ -176,10 +177,8 @@ def _field(obj: Mapping, key: str, name: str, lo: float, hi: float) -> float:
 def load(path: str | Path) -> dict:
     """A CAL.json, validated (ConfigError naming file, field and value)."""
     name = str(path)
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: not a JSON calibration file ({exc})") from None
+    text = validate.read_text(path, "RSS calibration file", ConfigError, max_bytes=16 * 1024**2)
+    obj = validate.loads_json(text, name, ConfigError)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise ConfigError(f"{name}: field 'format': expected {FORMAT!r}, got {got!r}")

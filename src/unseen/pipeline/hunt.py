@@ -168,18 +168,24 @@ def hunt_dir(
     tic = time.perf_counter()
     from unseen.locate.grid import likelihood_grid
 
-    # The heatmap shows the first fix's likelihood (the bay stage, before the mobile station
-    # narrows it down), without the observations the robust fit rejected.
+    # The likelihood heatmaps of the final fix and of the first (the bay stage, before the
+    # mobile station narrows it down), each without the observations its robust fit rejected.
     first = fixes[0]
-    left_out = {id(o) for o in _rejected_obs(first, first_obs)}
-    used = [o for o in first_obs if id(o) not in left_out]
-    half = float(np.clip(3 * first.ellipse95.semi_major_m, 250.0, 3000.0))
-    dlat = half / 111_200
-    dlon = half / (111_200 * math.cos(math.radians(final.lat_deg)))
-    glat = np.linspace(final.lat_deg - dlat, final.lat_deg + dlat, opt.heatmap_cells)
-    glon = np.linspace(final.lon_deg - dlon, final.lon_deg + dlon, opt.heatmap_cells)
-    ll = likelihood_grid(used, glat, glon)
-    heat = Heatmap(glat, glon, np.exp(ll - ll.max()))
+
+    def heatmap(fx: Fix, obs: list, half_m: float) -> tuple[Heatmap, int]:
+        left_out = {id(o) for o in _rejected_obs(fx, obs)}
+        used = [o for o in obs if id(o) not in left_out]
+        dlat = half_m / 111_200
+        dlon = half_m / (111_200 * math.cos(math.radians(fx.lat_deg)))
+        glat = np.linspace(fx.lat_deg - dlat, fx.lat_deg + dlat, opt.heatmap_cells)
+        glon = np.linspace(fx.lon_deg - dlon, fx.lon_deg + dlon, opt.heatmap_cells)
+        ll = likelihood_grid(used, glat, glon)
+        return Heatmap(glat, glon, np.exp(ll - ll.max())), len(used)
+
+    heat_first, n_first = heatmap(
+        first, first_obs, float(np.clip(3 * first.ellipse95.semi_major_m, 250.0, 3000.0))
+    )
+    heat, n_final = heatmap(final, final_obs, max(2.5 * final.ellipse95.semi_major_m, 10.0))
     spectra = []
     for st in stations:
         run = runs[st.id]
@@ -203,6 +209,7 @@ def hunt_dir(
             tuple(f.lat_deg for f in st.frames),
             tuple(f.lon_deg for f in st.frames),
             tuple(f.heading_deg for f in st.frames),
+            _equipment(st),
         )
         for st in stations
     )
@@ -217,8 +224,12 @@ def hunt_dir(
         if runs[st.id].calibration_source
     ]
     notes.append(
-        f"Heatmap: likelihood of the transmitter position given the {len(used)} observations "
-        f"of the first fix (t = {first.time_s:.0f} s), rejected ones left out."
+        f"Heatmap: likelihood of the transmitter position given the {n_final} observations "
+        f"of the final fix (t = {final.time_s:.0f} s), rejected ones left out; the first fix's "
+        f"(t = {first.time_s:.0f} s, {n_first} observations) is a layer in the map's menu."
+    )
+    t0_utc = next(
+        (fr.utc_ns / 1e9 - fr.time_s for st in stations for fr in st.frames if fr.utc_ns), None
     )
     s0 = scans[0]
     return HuntResult(
@@ -237,11 +248,22 @@ def hunt_dir(
         rejected=rejected,
         doa_spectra=tuple(spectra),
         heatmap=heat,
+        heatmap_first=heat_first,
+        t0_utc_s=t0_utc,
         truth=truth,
         timings_s=timings,
         notes=tuple(notes),
         frame_bearings=_frame_bearings(runs, target.freq_hz),
     )
+
+
+def _equipment(st: StationData) -> str:
+    """The station's array (kind, elements, aperture) and how it is held, in words."""
+    pos = np.asarray(st.array.elements_m, dtype=float)
+    aperture = float(np.max(np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)))
+    how = "vehicle, turns with heading" if st.mobile else "fixed"
+    sync = ", GNSS-synchronised" if st.gnss_sync else ""
+    return f"{st.array.kind} array, {len(pos)} elements, {aperture:.2f} m aperture ({how}{sync})"
 
 
 def _offset_progress(progress: Progress, done: int, total: int) -> Progress:

