@@ -174,7 +174,6 @@ def _summary(result, html: Path, elapsed_s: float | None = None) -> None:
     """The short end-of-hunt summary (rich table), then the report's path whole on its own line."""
     from rich.table import Table
 
-    from unseen.geo.gridref import mgrs, utm
     from unseen.report.html import summary_rows
 
     table = Table(title=result.title, show_header=False, title_justify="left")
@@ -182,10 +181,6 @@ def _summary(result, html: Path, elapsed_s: float | None = None) -> None:
     table.add_column()
     for k, v in summary_rows(result):
         table.add_row(k, v)
-        if k == "final fix" and result.final is not None:
-            f = result.final
-            table.add_row("final fix (MGRS)", mgrs(f.lat_deg, f.lon_deg))
-            table.add_row("final fix (UTM)", utm(f.lat_deg, f.lon_deg))
     if elapsed_s is not None:
         table.add_row("run time", f"{elapsed_s:.1f} s")
     console().print(table)
