@@ -121,8 +121,19 @@ def bearing_rows(
     site = block.site or setup.site
     floor = max(setup.sigma_floor_deg, setup.min_sigma_deg)
     return [
-        _bearing_row(setup, key, est.frame, k, site, block_time_s(block), az, max(sig, floor),
-                     conf, freq_hz, None)
+        _bearing_row(
+            setup,
+            key,
+            est.frame,
+            k,
+            site,
+            block_time_s(block),
+            az,
+            max(sig, floor),
+            conf,
+            freq_hz,
+            None,
+        )
         for k, (az, sig, conf) in enumerate(
             zip(est.azimuths_deg, est.sigma_deg, est.confidence, strict=True)
         )
