@@ -3,6 +3,9 @@
 numba caches each `@njit(cache=True)` function in an index file (`*.nbi`) beside its module (or
 under NUMBA_CACHE_DIR). The cache is cold when a kernel module's index files are missing: then
 the first call compiles (tens of seconds) and the command would seem to freeze without a word.
+A module counts as cold when none of its cached functions has an index yet (some, such as
+helpers inlined into others, never get one): the first run after install or after the module
+changed. A function compiled later for a new argument type (a new IQ datatype) is not announced.
 """
 
 from __future__ import annotations
@@ -21,19 +24,20 @@ MODULES = (
 
 
 def cold(modules: tuple[str, ...] = MODULES) -> list[str]:
-    """The kernel modules among `modules` with at least one uncompiled cached function."""
+    """The kernel modules among `modules` none of whose cached functions is compiled on disk."""
     out = []
     for name in modules:
         try:
             mod = importlib.import_module(name)
         except ImportError:
             continue
-        for obj in vars(mod).values():
-            cache = getattr(obj, "_cache", None)
-            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-            if index is not None and not os.path.exists(index):
-                out.append(name)
-                break
+        indexes = [
+            getattr(getattr(getattr(obj, "_cache", None), "_cache_file", None), "_index_path", None)
+            for obj in vars(mod).values()
+        ]
+        indexes = [i for i in indexes if i is not None]
+        if indexes and not any(os.path.exists(i) for i in indexes):
+            out.append(name)
     return out
 
 
