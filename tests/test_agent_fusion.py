@@ -25,8 +25,17 @@ def rows(n: int, sys_deg: float | None, seed: int = 0, t0: float = 1.8e9):
         true = float(azimuth(lat, lon, *TX))
         for k in range(n):
             az = (true + 0.3 * rng.standard_normal()) % 360
-            r = {"id": f"{name}-{k}", "hunt": "h", "kind": "bearing", "station": name,
-                 "time_s": t0 + k, "lat": lat, "lon": lon, "bearing_deg": az, "sigma_deg": 2.0}
+            r = {
+                "id": f"{name}-{k}",
+                "hunt": "h",
+                "kind": "bearing",
+                "station": name,
+                "time_s": t0 + k,
+                "lat": lat,
+                "lon": lon,
+                "bearing_deg": az,
+                "sigma_deg": 2.0,
+            }
             if sys_deg is not None:
                 r["sigma_sys_deg"] = sys_deg
             out.append(r)

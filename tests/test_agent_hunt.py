@@ -138,8 +138,10 @@ def test_agents_posting_to_the_server_give_the_hunts_fix(saint_malo, tmp_path, c
     err = float(distance(fix.lat_deg, fix.lon_deg, *ATTIC))
     to_hunt = float(distance(fix.lat_deg, fix.lon_deg, hunt.lat_deg, hunt.lon_deg))
     inside, d2 = inside_ellipse(fix, *ATTIC)
-    print(f"agent fix: {err:.2f} m from the attic (d² {d2:.2f}), {to_hunt:.2f} m from the hunt's;"
-          f" ellipse95 {fix.ellipse95}; {len(bearings)} bearings, {len(off)} off the air")
+    print(
+        f"agent fix: {err:.2f} m from the attic (d² {d2:.2f}), {to_hunt:.2f} m from the hunt's;"
+        f" ellipse95 {fix.ellipse95}; {len(bearings)} bearings, {len(off)} off the air"
+    )
     assert err < 10.0 and inside, (err, d2)
     assert to_hunt < 3.0, to_hunt
 

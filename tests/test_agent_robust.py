@@ -132,10 +132,14 @@ def test_directory_once_exits_skips_the_unreadable_and_never_reprocesses(tmp_pat
     [
         (lambda rows: (404, '{"detail": "Not Found"}', "application/json"), "HTTP 404"),
         (lambda rows: (405, '{"detail": "Method Not Allowed"}', "application/json"), "HTTP 405"),
-        (lambda rows: (200, "<html>Welcome to the hotel wifi</html>", "text/html"),
-         "captive portal"),
-        (lambda rows: (422, '{"detail": [{"loc": ["body"], "msg": "bad"}]}',
-                       "application/json"), "refused every row"),
+        (
+            lambda rows: (200, "<html>Welcome to the hotel wifi</html>", "text/html"),
+            "captive portal",
+        ),
+        (
+            lambda rows: (422, '{"detail": [{"loc": ["body"], "msg": "bad"}]}', "application/json"),
+            "refused every row",
+        ),
     ],
 )
 def test_nothing_is_discarded_when_the_server_is_not_what_it_should_be(

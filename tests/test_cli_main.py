@@ -38,3 +38,28 @@ def test_warnings_are_one_line(tmp_path, capsys):
     lines = [ln for ln in err.splitlines() if "grating" in ln]
     assert lines and all(ln.startswith("unseen: warning: ") for ln in lines)
     assert ".py:" not in err
+
+
+def test_version_and_help_in_pipeline_order_with_plain_types(capsys):
+    from unseen.cli import main
+    from unseen.cli.app import PIPELINE_ORDER, package_version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"unseen {package_version()}"
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    pos = [out.index(f" {name} ") for name in PIPELINE_ORDER]
+    assert pos == sorted(pos)
+    for cmd in (["tdoa"], ["simulate", "doa"], ["demo"], ["serve"], ["locate"]):
+        assert main([*cmd, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "<" not in text.replace("<=", "").replace("</", "") and "{" not in text, text
+    assert main(["tdoa", "--help"]) == 0
+    assert "Usage: unseen tdoa [OPTIONS] RECORDINGS..." in capsys.readouterr().out
+
+
+def test_demo_accepts_the_option_its_messages_suggest(capsys):
+    from unseen.cli import main
+
+    assert main(["demo", "--help"]) == 0
+    assert "--target-freq-hz" in capsys.readouterr().out

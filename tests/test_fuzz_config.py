@@ -26,17 +26,66 @@ CASES = 300
 BUDGET_S = 2.0
 
 HOSTILE_TOML = [
-    "nan", "inf", "-inf", "1e300", "-1e300", "5e-324", "0", "-1", "1e-300", '"x"', '""',
-    "[]", "{}", "true", "9" * 40, "-" + "9" * 30, "1979-05-27T07:32:00Z", "9999-12-31T23:59:59Z",
-    '"9999-12-31T23:59:59Z"', "[1, 2]", "[[1, 2], [3]]", '{ kind = "uca" }', "1e12", "100000",
+    "nan",
+    "inf",
+    "-inf",
+    "1e300",
+    "-1e300",
+    "5e-324",
+    "0",
+    "-1",
+    "1e-300",
+    '"x"',
+    '""',
+    "[]",
+    "{}",
+    "true",
+    "9" * 40,
+    "-" + "9" * 30,
+    "1979-05-27T07:32:00Z",
+    "9999-12-31T23:59:59Z",
+    '"9999-12-31T23:59:59Z"',
+    "[1, 2]",
+    "[[1, 2], [3]]",
+    '{ kind = "uca" }',
+    "1e12",
+    "100000",
 ]
 HOSTILE_TEXT = [
-    "nan", "inf", "-1", "0", "1e308", "1e-320", "x", "", "9" * 5000, "\x00", "é", '"', ",,",
-    "1,2", "ｘ", "\ufeff1",
+    "nan",
+    "inf",
+    "-1",
+    "0",
+    "1e308",
+    "1e-320",
+    "x",
+    "",
+    "9" * 5000,
+    "\x00",
+    "é",
+    '"',
+    ",,",
+    "1,2",
+    "ｘ",
+    "\ufeff1",
 ]
 HOSTILE_JSON = [
-    None, True, "x", "", [], {}, -1, 0, 1e308, "NaN", 10**70, [[]], [None], "1e6",
-    [[1, 2, 3]] * 300, {"a": 1},
+    None,
+    True,
+    "x",
+    "",
+    [],
+    {},
+    -1,
+    0,
+    1e308,
+    "NaN",
+    10**70,
+    [[]],
+    [None],
+    "1e6",
+    [[1, 2, 3]] * 300,
+    {"a": 1},
 ]
 
 settings.register_profile(
@@ -125,12 +174,22 @@ def test_registry_fuzz(tmp_path_factory, text):
     _contract(load_registry, p)
 
 
-SEED_ARRAY = {"kind": "custom", "heading_deg": 10.0,
-              "elements_enu_m": [[0, 1, 0], [1, 0, 0], [0, -1, 0], [-1, 0, 0.5]]}
-SEED_CAL = {"format": "unseen-calibration", "version": 1, "num_channels": 3,
-            "gain_db": [0.0, 0.7, -0.3], "phase_deg": [0.0, -23.1, 11.8],
-            "method": "known-source", "azimuth_deg": 200.0, "freq_hz": 94.2e6,
-            "num_snapshots": 65536}
+SEED_ARRAY = {
+    "kind": "custom",
+    "heading_deg": 10.0,
+    "elements_enu_m": [[0, 1, 0], [1, 0, 0], [0, -1, 0], [-1, 0, 0.5]],
+}
+SEED_CAL = {
+    "format": "unseen-calibration",
+    "version": 1,
+    "num_channels": 3,
+    "gain_db": [0.0, 0.7, -0.3],
+    "phase_deg": [0.0, -23.1, 11.8],
+    "method": "known-source",
+    "azimuth_deg": 200.0,
+    "freq_hz": 94.2e6,
+    "num_snapshots": 65536,
+}
 
 
 def _paths(doc) -> list[tuple]:
@@ -251,9 +310,16 @@ def test_tdoa_stations_csv_fuzz(tmp_path_factory, text):
     _contract(_stations, str(p))
 
 
-SEED_RSS_CAL = {"format": "unseen-rss-calibration", "version": 1, "path_loss_exponent": 2.1,
-                "path_loss_exponent_sd": 0.2, "shadowing_db": 7.0, "ref_m": 10.0,
-                "gain_spread_db": 6.0, "receivers": {"a": {"offset_db": 1.5, "sd_db": 0.4}}}
+SEED_RSS_CAL = {
+    "format": "unseen-rss-calibration",
+    "version": 1,
+    "path_loss_exponent": 2.1,
+    "path_loss_exponent_sd": 0.2,
+    "shadowing_db": 7.0,
+    "ref_m": 10.0,
+    "gain_spread_db": 6.0,
+    "receivers": {"a": {"offset_db": 1.5, "sd_db": 0.4}},
+}
 
 
 @settings(settings.get_profile("fuzz"))

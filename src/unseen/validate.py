@@ -65,8 +65,9 @@ def number(
     if integer and not (isinstance(v, int) or (math.isfinite(v) and float(v).is_integer())):
         raise error(f"{where}: expected an integer, got {value!r}")
     if isinstance(v, int) and abs(v) > 2**63:
-        raise error(f"{where}: expected a number of sane size, got an integer of "
-                    f"{len(str(abs(v)))} digits")
+        raise error(
+            f"{where}: expected a number of sane size, got an integer of {len(str(abs(v)))} digits"
+        )
     f = float(v)
     if not math.isfinite(f):
         raise error(f"{where}: expected a finite number, got {value!r}")
@@ -79,23 +80,30 @@ def number(
     return int(v) if integer else f
 
 
-def choice(value: Any, where: str, choices: Sequence[str],
-           error: type[InputError] = InputError) -> str:
+def choice(
+    value: Any, where: str, choices: Sequence[str], error: type[InputError] = InputError
+) -> str:
     """`value` if it is one of `choices`, else an error listing them."""
     if not isinstance(value, str) or value not in choices:
         raise error(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
     return value
 
 
-def read_text(path: str | Path, what: str = "file", error: type[InputError] = InputError,
-              max_bytes: int = MAX_TEXT_BYTES) -> str:
+def read_text(
+    path: str | Path,
+    what: str = "file",
+    error: type[InputError] = InputError,
+    max_bytes: int = MAX_TEXT_BYTES,
+) -> str:
     """A UTF-8 text file (a leading BOM, as Excel writes, is dropped), at most `max_bytes`."""
     p = Path(path)
     try:
         size = p.stat().st_size
         if size > max_bytes:
-            raise error(f"{p}: {what} of {size / 1024**2:.1f} MiB is larger than the "
-                        f"{max_bytes / 1024**2:.0f} MiB limit")
+            raise error(
+                f"{p}: {what} of {size / 1024**2:.1f} MiB is larger than the "
+                f"{max_bytes / 1024**2:.0f} MiB limit"
+            )
         data = p.read_bytes()
     except FileNotFoundError:
         raise error(f"{p}: no such {what}") from None
@@ -106,14 +114,17 @@ def read_text(path: str | Path, what: str = "file", error: type[InputError] = In
     return decode(data, str(p), what, error)
 
 
-def decode(data: bytes, source: str, what: str = "file",
-           error: type[InputError] = InputError) -> str:
+def decode(
+    data: bytes, source: str, what: str = "file", error: type[InputError] = InputError
+) -> str:
     """Bytes as UTF-8 text, BOM dropped; a bad byte is named by its offset."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise error(f"{source}: {what} is not UTF-8 text (byte {exc.start}: "
-                    f"{data[exc.start:exc.start + 1]!r})") from None
+        raise error(
+            f"{source}: {what} is not UTF-8 text (byte {exc.start}: "
+            f"{data[exc.start : exc.start + 1]!r})"
+        ) from None
 
 
 def csv_rows(
@@ -132,7 +143,8 @@ def csv_rows(
     """
     lines = text.splitlines()
     keep = [
-        (no, ln) for no, ln in enumerate(lines, start=1)
+        (no, ln)
+        for no, ln in enumerate(lines, start=1)
         if ln.strip() and not (comments and ln.lstrip().startswith("#"))
     ]
     if not keep:
@@ -149,13 +161,16 @@ def csv_rows(
         if len(h) > 256:
             raise error(f"{source}:{numbers[0]}: a column name of {len(h)} characters")
         if h in seen:
-            raise error(f"{source}:{numbers[0]}: column {h!r} appears twice; expected each "
-                        "column once")
+            raise error(
+                f"{source}:{numbers[0]}: column {h!r} appears twice; expected each column once"
+            )
         seen.add(h)
     missing = [c for c in required if c not in seen]
     if missing:
-        raise error(f"{source}:{numbers[0]}: header lacks column(s) {', '.join(missing)}; "
-                    f"expected {', '.join(required)}")
+        raise error(
+            f"{source}:{numbers[0]}: header lacks column(s) {', '.join(missing)}; "
+            f"expected {', '.join(required)}"
+        )
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         idx = 1
@@ -170,14 +185,23 @@ def csv_rows(
             no = numbers[min(reader.line_num - 1, len(numbers) - 1)]
             idx += 1
             if len(cells) > len(header):
-                raise error(f"{source}:{no}: {len(cells)} cells but the header has "
-                            f"{len(header)} columns")
+                raise error(
+                    f"{source}:{no}: {len(cells)} cells but the header has {len(header)} columns"
+                )
             for c in cells:
                 if len(c) > MAX_FIELD_CHARS:
-                    raise error(f"{source}:{no}: a cell of {len(c)} characters is over the "
-                                f"{MAX_FIELD_CHARS}-character limit")
-            yield no, {h: (cells[i].strip() if i < len(cells) else "")
-                       for i, h in enumerate(header) if h}
+                    raise error(
+                        f"{source}:{no}: a cell of {len(c)} characters is over the "
+                        f"{MAX_FIELD_CHARS}-character limit"
+                    )
+            yield (
+                no,
+                {
+                    h: (cells[i].strip() if i < len(cells) else "")
+                    for i, h in enumerate(header)
+                    if h
+                },
+            )
 
     return header, rows()
 
@@ -231,8 +255,10 @@ def budget(nbytes: float, what: str, error: type[InputError] = InputError) -> No
     limit = memory_budget_bytes()
     if not math.isfinite(nbytes) or nbytes > limit:
         size = f"{nbytes / 1024**3:.3g} GiB" if math.isfinite(nbytes) else "unbounded memory"
-        raise error(f"{what} would take {size}; the limit is {limit / 1024**3:.3g} GiB "
-                    "(set UNSEEN_MAX_MEMORY_GB to change it)")
+        raise error(
+            f"{what} would take {size}; the limit is {limit / 1024**3:.3g} GiB "
+            "(set UNSEEN_MAX_MEMORY_GB to change it)"
+        )
 
 
 def _interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:

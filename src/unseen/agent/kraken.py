@@ -195,7 +195,7 @@ def parse_kraken_csv(
         except ValueError:
             raise FileFormatError(
                 f"{where}: no 360-value DOA spectrum to tell θ from 360 − θ "
-                f"({len(f)} fields); set [source] csv_convention = \"theta\" or \"360-theta\""
+                f'({len(f)} fields); set [source] csv_convention = "theta" or "360-theta"'
             ) from None
         time_ms = _num(f[0], "epoch_ms", where)
         freq = _num(f[4], "freq_hz", where)

@@ -31,9 +31,7 @@ def make_source(cfg: StationConfig, *, state: Spool | None = None, once: bool = 
     return IqFollower(cfg, state=state, once=once)
 
 
-def deliver(
-    spool: Spool, uplink: Uplink, batch: int, *, trusted: bool = False
-) -> tuple[int, int]:
+def deliver(spool: Spool, uplink: Uplink, batch: int, *, trusted: bool = False) -> tuple[int, int]:
     """Post spooled rows oldest first until the spool is empty; returns (accepted, duplicates).
 
     A refused batch is retried row by row: rows refused for their own content are set aside

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import functools
 import sys
+import typing
 import warnings
+from pathlib import Path
+from typing import Any
 
 import click
 import typer
@@ -17,8 +20,10 @@ from unseen.cli.app import app
 from unseen.errors import UnseenError
 
 from . import doa, hunt, locate, rss, serve, signals, track  # noqa: F401  (registers commands)
+from .kernels import announce
 from .options import harden
 
+announce(app)
 harden(app)
 
 # typer >= 0.20 vendors click; older typer raises click's own exceptions. Catch both.
@@ -33,10 +38,72 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"unseen: warning: {text}", file=sys.stderr)
 
 
+_CLICK_NAMES = {bool: "BOOLEAN", int: "INTEGER", float: "FLOAT", str: "TEXT", Path: "PATH"}
+
+
+def _click_name(annotation: object) -> str:
+    """Click's name for one Python type (FLOAT, INTEGER, TEXT, PATH)."""
+    if isinstance(annotation, type):
+        for base, name in _CLICK_NAMES.items():
+            if issubclass(annotation, base):
+                return name
+        return annotation.__name__.upper()
+    return str(annotation).upper()
+
+
+def _plain_type(param: Any, ctx: Any = None) -> str | None:
+    """Click's own name for a parameter's type (FLOAT, PATH, [a|b]), None for a flag."""
+    if getattr(param, "is_flag", False):
+        return None
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None:
+        return None
+    if desc.is_choice and desc.choices is not None:
+        return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices) + "]"
+    if desc.is_ranged:
+        return _click_name(desc.annotation) + " RANGE"
+    if desc.is_path:
+        return "PATH"
+    if desc.is_tuple:
+        return " ".join(_click_name(a) for a in typing.get_args(desc.annotation))
+    ann = desc.annotation
+    if desc.is_list:
+        args = typing.get_args(ann)
+        return _click_name(args[0] if args else str)
+    return _click_name(ann)
+
+
+def _plain(cmd: click.Command) -> click.Command:
+    """Help that prints click's plain type names instead of typer's `<float>`/`{recording}`.
+
+    typer >= 0.22 renders Python annotations (`<list[float]>`, `<bool>`); the names click prints
+    (FLOAT, PATH, RECORDING...) are what other command-line tools show, so every parameter of
+    every command gets its click type name, and arguments an upper-case metavar.
+    """
+    for param in cmd.params:
+        if getattr(param, "param_type_name", "") == "argument" and param.metavar is None:
+            param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+            usage = param.metavar if param.required else f"[{param.metavar}]"
+            param.get_usage_pieces = lambda ctx, u=usage: [u]  # type: ignore[attr-defined]
+        param.display_type_rich = functools.partial(_plain_type, param)  # type: ignore[attr-defined]
+    get_help_option = cmd.get_help_option
+
+    def plain_help_option(ctx: Any) -> Any:
+        opt = get_help_option(ctx)
+        if opt is not None:
+            opt.display_type_rich = functools.partial(_plain_type, opt)
+        return opt
+
+    cmd.get_help_option = plain_help_option  # type: ignore[method-assign]
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain(sub)
+    return cmd
+
+
 @functools.cache
 def _command() -> click.Command:
     """The click command typer builds from `app`, built once per process (it costs ~0.2 s)."""
-    return typer.main.get_command(app)
+    return _plain(typer.main.get_command(app))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from unseen.cli.app import app, simulate_app
+from unseen.cli.app import app, console, simulate_app
 
 STAGES = {
     "simulate": "Simulating what the stations record",
@@ -129,6 +129,9 @@ def demo(
     duration_s: Annotated[
         float | None, typer.Option(help="Override the scenario's duration_s (shorter demo).")
     ] = None,
+    target_freq_hz: Annotated[
+        float | None, typer.Option(help="Hunt this carrier instead of the strongest unlicensed.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> int:
     """Replay the Saint-Malo hunt: simulate the stations, hunt the pirate, write the report."""
@@ -136,7 +139,7 @@ def demo(
     import time
     from dataclasses import replace
 
-    from unseen.pipeline.hunt import hunt_dir, truth_of
+    from unseen.pipeline.hunt import HuntOptions, hunt_dir, truth_of
     from unseen.pipeline.layout import simulate_dir
     from unseen.report import write_report
 
@@ -155,7 +158,12 @@ def demo(
         rec_dir = recordings or Path(tmp)
         with _progress(not quiet) as cb:
             simulate_dir(sc, rec_dir, progress=cb)
-            result = hunt_dir(rec_dir, progress=cb, title=f"The {sc.name.title()} hunt")
+            result = hunt_dir(
+                rec_dir,
+                HuntOptions(target_freq_hz=target_freq_hz),
+                progress=cb,
+                title=f"The {sc.name.title()} hunt",
+            )
         result = replace(result, truth=truth_of(sc, result.target))
         paths = write_report(result, report_dir)
     _summary(result, paths["html"], elapsed_s=time.perf_counter() - tic)
@@ -163,8 +171,7 @@ def demo(
 
 
 def _summary(result, html: Path, elapsed_s: float | None = None) -> None:
-    """The short end-of-hunt summary (rich table)."""
-    from rich.console import Console
+    """The short end-of-hunt summary (rich table), then the report's path whole on its own line."""
     from rich.table import Table
 
     from unseen.report.html import summary_rows
@@ -176,5 +183,6 @@ def _summary(result, html: Path, elapsed_s: float | None = None) -> None:
         table.add_row(k, v)
     if elapsed_s is not None:
         table.add_row("run time", f"{elapsed_s:.1f} s")
-    table.add_row("report", str(html))
-    Console().print(table)
+    console().print(table)
+    typer.echo("report:")
+    typer.echo(str(Path(html).resolve()))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from unseen.cli.app import app, simulate_app  # noqa: F401
+from unseen.cli.app import app, console, simulate_app  # noqa: F401
 
 
 @app.command("locate")
@@ -72,20 +72,24 @@ def locate(
     if out:
         sys.stdout.write("".join(out))
     if rows:
-        from rich.console import Console
         from rich.table import Table
 
-        table = Table("group", "lat", "lon", "95% ellipse (m)", "CEP50 (m)", "used", "rejected")
+        from unseen.geo.gridref import mgrs
+
+        table = Table(
+            "group", "lat", "lon", "MGRS", "95% ellipse (m)", "CEP50 (m)", "used", "rejected"
+        )
         for f in rows:
             e = f.ellipse95
             table.add_row(
                 f.group or "-",
                 f"{f.lat_deg:.6f}",
                 f"{f.lon_deg:.6f}",
+                mgrs(f.lat_deg, f.lon_deg) if -80 <= f.lat_deg <= 84 else "-",
                 f"{e.semi_major_m:.0f} × {e.semi_minor_m:.0f} @ {e.orientation_deg:.0f}°",
                 f"{f.cep50_m:.0f}",
                 str(f.n_used),
                 ", ".join(f.rejected) or "-",
             )
-        Console().print(table)
+        console().print(table)
     return 1 if failed else 0

@@ -84,9 +84,10 @@ def clusters(dets: Sequence[Detection]) -> list[list[int]]:
     for i in order:
         if groups:
             j = groups[-1][-1]
-            if dets[i].freq_hz - dets[j].freq_hz <= max(
-                dets[i].bandwidth_hz, dets[j].bandwidth_hz
-            ) / 2:
+            if (
+                dets[i].freq_hz - dets[j].freq_hz
+                <= max(dets[i].bandwidth_hz, dets[j].bandwidth_hz) / 2
+            ):
                 groups[-1].append(i)
                 continue
         groups.append([i])

@@ -121,22 +121,39 @@ class Array:
     def from_dict(cls, doc: dict, heading_deg: float | None = None, source: str = "array") -> Array:
         """Build from `{"elements_enu_m": [[e, n, u], ...], "heading_deg": h, "kind": k}`."""
         pts = doc.get("elements_enu_m") if isinstance(doc, dict) else None
-        if not isinstance(pts, list) or not 2 <= len(pts) <= MAX_ELEMENTS or not all(
-            isinstance(p, list) and len(p) in (2, 3) for p in pts
+        if (
+            not isinstance(pts, list)
+            or not 2 <= len(pts) <= MAX_ELEMENTS
+            or not all(isinstance(p, list) and len(p) in (2, 3) for p in pts)
         ):
             raise FileFormatError(
                 f"{source}: field 'elements_enu_m' must be a list of 2 to {MAX_ELEMENTS} "
                 "[east, north, up] positions"
             )
         elems = tuple(
-            tuple(validate.number(v, f"{source}: elements_enu_m[{i}][{j}]", lo=-1e4, hi=1e4,
-                                  text=False, error=FileFormatError) for j, v in enumerate(p))
+            tuple(
+                validate.number(
+                    v,
+                    f"{source}: elements_enu_m[{i}][{j}]",
+                    lo=-1e4,
+                    hi=1e4,
+                    text=False,
+                    error=FileFormatError,
+                )
+                for j, v in enumerate(p)
+            )
             + ((0.0,) if len(p) == 2 else ())
             for i, p in enumerate(pts)
         )
         if heading_deg is None:
-            heading_deg = validate.number(doc.get("heading_deg", 0.0), f"{source}: heading_deg",
-                                          lo=-360, hi=360, text=False, error=FileFormatError)
+            heading_deg = validate.number(
+                doc.get("heading_deg", 0.0),
+                f"{source}: heading_deg",
+                lo=-360,
+                hi=360,
+                text=False,
+                error=FileFormatError,
+            )
         kind = doc.get("kind", "custom")
         if not isinstance(kind, str) or len(kind) > 32:
             raise FileFormatError(f"{source}: field 'kind' must be a short string, got {kind!r}")

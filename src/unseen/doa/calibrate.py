@@ -92,16 +92,26 @@ class Calibration:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise FileFormatError(f"{source}: field 'format' must be {FORMAT!r}")
         g, ph = doc.get("gain_db"), doc.get("phase_deg")
-        if not (isinstance(g, list) and isinstance(ph, list) and len(g) == len(ph)
-                and 2 <= len(g) <= MAX_ELEMENTS):
+        if not (
+            isinstance(g, list)
+            and isinstance(ph, list)
+            and len(g) == len(ph)
+            and 2 <= len(g) <= MAX_ELEMENTS
+        ):
             raise FileFormatError(
                 f"{source}: 'gain_db' and 'phase_deg' must be lists of equal length, 2 to "
                 f"{MAX_ELEMENTS} numbers"
             )
-        gain = tuple(validate.number(v, f"{source}: gain_db[{i}]", lo=-200, hi=200, text=False,
-                                     error=FileFormatError) for i, v in enumerate(g))
-        phase = tuple(validate.number(v, f"{source}: phase_deg[{i}]", text=False,
-                                      error=FileFormatError) for i, v in enumerate(ph))
+        gain = tuple(
+            validate.number(
+                v, f"{source}: gain_db[{i}]", lo=-200, hi=200, text=False, error=FileFormatError
+            )
+            for i, v in enumerate(g)
+        )
+        phase = tuple(
+            validate.number(v, f"{source}: phase_deg[{i}]", text=False, error=FileFormatError)
+            for i, v in enumerate(ph)
+        )
         if "num_channels" in doc and doc["num_channels"] != len(gain):
             raise FileFormatError(
                 f"{source}: 'num_channels' is {doc['num_channels']} but 'gain_db' has "
@@ -115,12 +125,26 @@ class Calibration:
             gain,
             phase,
             method,
-            None if az is None else validate.number(
-                az, f"{source}: azimuth_deg", lo=-360, hi=360, text=False, error=FileFormatError),
-            None if f is None else validate.number(
-                f, f"{source}: freq_hz", lo=0, lo_open=True, text=False, error=FileFormatError),
-            int(validate.number(doc.get("num_snapshots", 0), f"{source}: num_snapshots", lo=0,
-                                integer=True, text=False, error=FileFormatError)),
+            None
+            if az is None
+            else validate.number(
+                az, f"{source}: azimuth_deg", lo=-360, hi=360, text=False, error=FileFormatError
+            ),
+            None
+            if f is None
+            else validate.number(
+                f, f"{source}: freq_hz", lo=0, lo_open=True, text=False, error=FileFormatError
+            ),
+            int(
+                validate.number(
+                    doc.get("num_snapshots", 0),
+                    f"{source}: num_snapshots",
+                    lo=0,
+                    integer=True,
+                    text=False,
+                    error=FileFormatError,
+                )
+            ),
         )
 
     def save(self, path: str | Path) -> Path:

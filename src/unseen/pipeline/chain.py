@@ -126,8 +126,9 @@ def calibrate_station(st: StationData, source: KnownSource, opt: ChainOptions) -
 
     bw = opt.channel_bandwidth_hz
     frames = [
-        CalFrame(channelize(st.read(fr), source.freq_hz, bw), st.array_at(fr), fr.lat_deg,
-                 fr.lon_deg)
+        CalFrame(
+            channelize(st.read(fr), source.freq_hz, bw), st.array_at(fr), fr.lat_deg, fr.lon_deg
+        )
         for fr in st.frames[: opt.calibration_frames]
     ]
     return known_source_calibration(frames, source, method=opt.method)

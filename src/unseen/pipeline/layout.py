@@ -413,15 +413,13 @@ def open_station(
         else:
             raise FileFormatError(
                 f"{rec.path}: no '{K_ARRAY}' (array geometry) in the recording; "
-                "give the array (station.toml: [source] array = \"uca:5:1.0\")"
+                'give the array (station.toml: [source] array = "uca:5:1.0")'
             )
         if rec.num_channels != arr.num_elements:
             raise FileFormatError(
                 f"{rec.path}: {rec.num_channels} channels but the array has {arr.num_elements}"
             )
-        mobile = bool(rec.extensions.get(K_MOBILE, False)) or any(
-            K_LAT in c for c in rec.captures
-        )
+        mobile = bool(rec.extensions.get(K_MOBILE, False)) or any(K_LAT in c for c in rec.captures)
         frames = _frames(rec, mobile, frame_samples, rec.utc_ns_at(0), str(rec.path),
                          rec.site or site)  # fmt: skip
         if not frames:

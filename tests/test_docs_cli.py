@@ -1,0 +1,67 @@
+"""First-run behaviour a newcomer sees: the kernel-compile notice, example files, grid refs."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+
+def test_compile_notice_only_while_the_numba_cache_is_cold(tmp_path, monkeypatch, capsys):
+    from unseen.cli.kernels import cold, notice
+
+    (tmp_path / "tiny_kernels.py").write_text(
+        "from numba import njit\n\n@njit(cache=True)\ndef twice(x):\n    return 2 * x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    mod = importlib.import_module("tiny_kernels")
+    try:
+        assert cold(("tiny_kernels",)) == ["tiny_kernels"]
+        assert notice(("tiny_kernels",)) is True
+        assert "compiling kernels (first run only" in capsys.readouterr().err
+        assert mod.twice(21) == 42  # compiles and writes the on-disk cache
+        assert cold(("tiny_kernels",)) == []
+        assert notice(("tiny_kernels",)) is False
+        assert capsys.readouterr().err == ""
+    finally:
+        sys.modules.pop("tiny_kernels", None)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "utm", "mgrs"),
+    [
+        # pyproj's UTM against the mgrs package: same zone, easting and northing digits
+        (48.6493, -2.0257, "30U 571761 E 5388929 N", "30U WU 71761 88929"),
+        (-33.86, 151.2, "56H 333491 E 6251909 N", "56H LH 33491 51909"),
+        (60.0, 5.3, "32V 293694 E 6657183 N", "32V KM 93694 57183"),  # Norway exception
+    ],
+)
+def test_grid_references_agree_between_utm_and_mgrs(lat, lon, utm, mgrs):
+    from unseen.geo import gridref
+
+    assert gridref.utm(lat, lon) == utm
+    assert gridref.mgrs(lat, lon) == mgrs
+    u, m = gridref.utm(lat, lon).split(), gridref.mgrs(lat, lon).split()
+    assert u[0] == m[0]  # zone and latitude band
+    assert u[1][-5:] == m[2] and u[3][-5:] == m[3]  # metres within the 100 km square
+
+
+def test_grid_references_refuse_the_poles():
+    from unseen.errors import InputError
+    from unseen.geo import gridref
+
+    with pytest.raises(InputError, match="latitudes"):
+        gridref.mgrs(85.0, 0.0)
+
+
+def test_examples_command_lists_and_prints(capsys):
+    from unseen.examples.__main__ import main
+
+    assert main([]) == 0
+    assert "station.toml" in capsys.readouterr().out.split()
+    assert main(["dcf77-stations.csv"]) == 0
+    assert capsys.readouterr().out.startswith("station,lat,lon\n")
+    assert main(["nope.csv"]) == 2
+    assert "no example 'nope.csv'" in capsys.readouterr().err
