@@ -105,16 +105,7 @@ def test_times_follow_the_block_clock_and_utc():
     [
         ("fm", {"deviation_hz": 5e3, "audio": "music"}, "fm"),
         ("am", {"audio": "music"}, "am"),
-        pytest.param(
-            "cw",
-            {},
-            "cw",
-            marks=pytest.mark.xfail(
-                reason="open defect: at 20 dB in one bin the envelope spread is measured over "
-                "twice the band and under-corrected for noise, so cw reads am",
-                strict=True,
-            ),
-        ),
+        ("cw", {}, "cw"),
         ("qpsk", {"symbol_rate_hz": 25e3}, "digital"),
     ],
 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.ndimage
 import scipy.signal
+import scipy.stats
 
 from unseen.detect.carrier import carrier_line
 from unseen.detect.cfar import cfar, threshold_factor
@@ -31,35 +32,66 @@ MODULATIONS = ("cw", "am", "fm", "digital", "pulsed", "unknown")
 @dataclass(frozen=True)
 class Features:
     """Simple features of one channel at baseband: fraction of its power in the strongest 3 of
-    256 bins across the occupied band (`carrier`), spread of the envelope (`envelope_cv`, std/mean
-    of |x|), spectral flatness (geometric/arithmetic mean of the bins above 5 % of the peak)."""
+    256 bins across the occupied band (`carrier`), spread of the signal's power envelope with
+    the noise taken out (`envelope_cv`: std/mean of |s|², see `envelope_spread`) and its
+    two-sigma interval (`envelope_cv_lo`, `envelope_cv_hi`), spectral flatness (geometric/
+    arithmetic mean of the bins above 5 % of the peak) and the bimodality of the envelope
+    (`keyed`: fraction of the time the power is below a tenth of its on level, when the rest
+    sits near one level: on/off keying)."""
 
     carrier: float
     envelope_cv: float
     flatness: float
+    envelope_cv_lo: float = 0.0
+    envelope_cv_hi: float = np.inf
+    keyed: float = 0.0
+
+
+def envelope_spread(e2: np.ndarray, noise: float, dof: float, noise_rel_sigma: float):
+    """(cv, cv_lo, cv_hi) of the signal's power envelope from |x|² = |s + n|² samples `e2` with
+    complex Gaussian noise of power `noise` (relative standard error `noise_rel_sigma`):
+    var|s|² = var|x|² − 2·S·N − N², S = mean|x|² − N (exact for independent noise); the interval
+    is ± two standard errors from `dof` independent samples and from the noise estimate."""
+    m = float(e2.mean())
+    v = float(e2.var())
+    sig = max(m - noise, 1e-300)
+    var_s = v - 2 * sig * noise - noise**2
+    err = v * np.sqrt(2 / max(dof, 1.0)) + (2 * sig + 2 * noise) * noise * noise_rel_sigma
+    cv = np.sqrt(max(var_s, 0.0)) / sig
+    lo = np.sqrt(max(var_s - 2 * err, 0.0)) / sig
+    hi = np.sqrt(max(var_s + 2 * err, 0.0)) / sig
+    return float(cv), float(lo), float(hi)
 
 
 def features(
     block: IqBlock, freq_hz: float, bandwidth_hz: float, snr_db: float = 60.0
 ) -> tuple[Features, float, float]:
     """Features of the channel near freq_hz ± bandwidth_hz/2 of `block` (channel 0), with the
-    channel's centre and 99 % occupied bandwidth re-measured at fine resolution (Hz). The
-    envelope is taken over the whole detected band (an AM voice channel's 99 % band can be
-    little more than its carrier)."""
+    channel's centre and 99 % occupied bandwidth re-measured at fine resolution (Hz).
+
+    The noise density is the median of the fine PSD's bins outside the occupied band (inside
+    the channelizer's flat passband); the envelope is read on the occupied band widened by a
+    quarter each side (brick-wall FFT filter), with that band's noise power taken out exactly
+    (`envelope_spread`). Without noise-only bins the stated `snr_db` gives the noise."""
     from unseen.channelize import channelize
 
     fs0 = block.sample_rate_hz
     one = IqBlock(block.samples[:1], fs0, block.center_freq_hz, block.start_s)
     room = fs0 - 2 * abs(freq_hz - block.center_freq_hz)  # the channel stays inside the band
     wide = max(min(2 * bandwidth_hz, fs0, room), min(bandwidth_hz, room), 64 * fs0 / 2**20)
-    y = channelize(one, freq_hz, wide).samples[0]
+    y = channelize(one, freq_hz, wide).samples[0].astype(np.complex128)
     fs = fs0 / max(1, int(fs0 // (2.5 * wide)))
     nfft = int(min(max(64, 2 ** np.ceil(np.log2(512 * fs / wide))), max(64, len(y) // 4)))
-    _, p = scipy.signal.welch(y, nperseg=min(nfft, len(y)), return_onesided=False, detrend=False)
+    seg = min(nfft, len(y))
+    _, p = scipy.signal.welch(y, nperseg=seg, return_onesided=False, detrend=False)
+    k_welch = max(1, 2 * len(y) // seg - 1)
     p = np.fft.fftshift(p)
     f = np.fft.fftshift(np.fft.fftfreq(len(p), 1 / fs))
     inband = np.abs(f) <= wide / 2
-    ex = np.clip(p - np.percentile(p[inband], 10), 0, None) * inband
+    # the noise floor from the quietest tenth of the bins (Welch bins are Gamma(k_welch));
+    # bins not significantly above it (2σ) hold no measurable signal
+    fl = float(np.percentile(p[inband], 10)) / (scipy.stats.gamma.ppf(0.1, k_welch) / k_welch)
+    ex = np.where(p > fl * (1 + 2 / np.sqrt(k_welch)), p - fl, 0.0) * inband
     lo, hi = occupied_band(ex)
     df = fs / len(p)
     f_lo, f_hi = f[lo] - df / 2, f[hi - 1] + df / 2
@@ -68,19 +100,61 @@ def features(
     carrier = float(np.sort(q)[::-1][:3].sum() / max(q.sum(), 1e-300))
     core = q[q > 0.05 * q.max()] if q.max() > 0 else q + 1
     flat = float(np.exp(np.mean(np.log(core + 1e-300))) / max(core.mean(), 1e-300))
-    z = y
-    e = np.abs(z[len(z) // 8 : len(z) - len(z) // 8]) if len(z) > 16 else np.abs(z)
-    m2 = float(np.mean(e**2))
-    noise = m2 / (1 + 10 ** (snr_db / 10))
-    var = max(float(e.var()) - noise / 2, 0.0)
-    return Features(carrier, float(np.sqrt(var) / max(e.mean(), 1e-300)), flat), centre, bw
+    # the envelope on the occupied band ± a quarter (at least 2 fine bins) each side
+    pad = max(0.25 * (f_hi - f_lo), 2 * df)
+    b_lo, b_hi = f_lo - pad, f_hi + pad
+    quiet = inband & (np.abs(f) <= 0.8 * wide / 2) & ((f < b_lo - df) | (f > b_hi + df))
+    fy = np.fft.fftfreq(len(y), 1 / fs)
+    keep = (fy >= b_lo) & (fy <= b_hi)
+    z = np.fft.ifft(np.fft.fft(y) * keep)
+    band_hz = keep.sum() * fs / len(y)
+    if quiet.sum() >= 8:
+        noise = float(np.median(p[quiet])) * band_hz / fs
+        rel = 1.0 / np.sqrt(k_welch * quiet.sum())
+    else:
+        m2 = float(np.mean(np.abs(z) ** 2))
+        noise = m2 / (1 + 10 ** (snr_db / 10))
+        rel = 0.3
+    t = len(z) // 8
+    e2 = np.abs(z[t : len(z) - t] if len(z) > 16 else z) ** 2
+    cv, cv_lo, cv_hi = envelope_spread(e2, noise, len(e2) * band_hz / fs, rel)
+    return Features(carrier, cv, flat, cv_lo, cv_hi, keyed(e2, noise)), centre, bw
+
+
+def keyed(e2: np.ndarray, noise: float) -> float:
+    """Fraction of the time an on/off keyed envelope is off: the power |x|² (smoothed over 4
+    samples) splits into an off level under 3× the noise and an on level (the median of the
+    samples above the split) at least 20× the noise, with few in between; 0 when not keyed."""
+    if len(e2) < 64:
+        return 0.0
+    sm = scipy.ndimage.uniform_filter1d(e2, 4)
+    on = sm > np.sqrt(np.max([np.percentile(sm, 99), 1e-300]) * max(noise, 1e-300))
+    if on.all() or not on.any():
+        return 0.0
+    level = float(np.median(sm[on]))
+    off = sm < 3 * noise
+    between = 1.0 - on.mean() - off.mean()
+    if level < 20 * noise or off.mean() < 0.05 or between > 0.2 * off.mean():
+        return 0.0
+    return float(off.mean())
+
+
+ENVELOPE_CV = 0.2
+"""Power-envelope spread (std/mean of |s|²) splitting steady envelopes (cw, fm: 0 up to filter
+ripple) from moving ones (am, digital: a half-modulated AM tone reads 0.7)."""
 
 
 def classify(f: Features) -> str:
-    """cw: one line and a steady envelope; am: a carrier line with an envelope that moves; fm:
-    constant envelope; digital: the rest (varying envelope, no carrier: filtered PSK/QAM)."""
-    if f.envelope_cv < 0.05:
+    """pulsed: an on/off keyed envelope (off at least 5 % of the time); cw: one line and a
+    steady power envelope; am: a carrier line with an envelope that moves; fm: a steady
+    envelope without a line; digital: the rest (moving envelope, no carrier: filtered PSK/QAM);
+    unknown: the envelope's interval straddles the steady/moving split."""
+    if f.keyed > 0:
+        return "pulsed"
+    if f.envelope_cv_hi < ENVELOPE_CV:
         return "cw" if f.carrier > 0.8 else "fm"
+    if f.envelope_cv_lo <= ENVELOPE_CV:
+        return "unknown"
     if f.carrier > 0.2:
         return "am"
     return "digital"
