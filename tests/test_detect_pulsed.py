@@ -38,11 +38,6 @@ def test_adsb_like_pulses_read_their_full_bandwidth():
     assert min(d.start_s for d in dets) == pytest.approx(starts[0] / fs, abs=1e-3)
 
 
-@pytest.mark.xfail(
-    reason="open defect: the period is found (50 ms) but the on/off spectra of this synthetic "
-    "train yield no band, so no pulsed detection is made; the real eLoran tests pass",
-    strict=True,
-)
 def test_pulse_train_filling_the_band_found_by_repetition():
     # 3-sample pulses in groups of 8 (1 ms apart) every 50 ms, 10 dB peak SNR: the mean
     # spectrum is flat (no noise-only bins); the repetition gives it away
@@ -58,6 +53,11 @@ def test_pulse_train_filling_the_band_found_by_repetition():
     rep = [d for d in dets if d.repetition_s is not None]
     assert len(rep) == 1
     assert rep[0].repetition_s == pytest.approx(period, abs=1 / fs / 10)
+    # the 3-sample pulse [0.6, 1, 0.6] has its first spectral nulls at ±4.9 kHz: the occupied
+    # band from pulse-on vs pulse-off spectra (32-sample segments, 375 Hz bins) lies within
+    assert 6e3 < rep[0].bandwidth_hz < 10e3
+    assert rep[0].freq_hz == pytest.approx(100e3, abs=750)
+    assert rep[0].modulation == "pulsed"
 
 
 def test_noise_has_no_repetition():

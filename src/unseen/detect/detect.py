@@ -465,23 +465,29 @@ def _periodic_detection(
     med = float(np.median(prof))
     spread = 1.4826 * float(np.median(np.abs(prof - med)))
     on_bins = prof > med + 6 * max(spread, 1e-12 * med)
-    if not on_bins.any():
+    # the train's presence is the repetition test (at pfa); its strength the folded peak over
+    # the fold's median (the noise where the duty is low): under min_snr_db it is not reported
+    if not on_bins.any() or band_snr_db(float(prof.max()) - med, med) < min_snr_db:
         return []
     n = min(source.num_samples, budget) // seg * seg
     x = _read(source, 0, n)
     fs = source.sample_rate_hz
-    centre = (np.arange(n // seg) * seg + seg / 2) / fs
-    ph = ((centre / rep.period_s) % 1.0 * len(prof)).astype(int) % len(prof)
-    is_on = on_bins[ph]
+    # a segment is on when any of its samples falls in an on phase, off when none within a
+    # segment of it does (pulses shorter than a segment are still caught)
+    t = np.arange(n) / fs
+    ph = ((t / rep.period_s) % 1.0 * len(prof)).astype(int) % len(prof)
+    hit = on_bins[ph].reshape(-1, seg).any(axis=1)
+    is_on = hit
+    near = scipy.ndimage.binary_dilation(hit, np.ones(3, bool))
     win = np.hanning(seg)
     win = win / np.sqrt((win**2).sum() * seg)
     segs = x.reshape(x.shape[0], -1, seg) * win
     pw = (np.abs(np.fft.fftshift(np.fft.fft(segs, axis=-1), axes=-1)) ** 2).mean(axis=0)
-    if is_on.sum() < 4 or (~is_on).sum() < 4:
+    if is_on.sum() < 4 or (~near).sum() < 4:
         return []
-    on, off = pw[is_on].mean(axis=0), pw[~is_on].mean(axis=0)
+    on, off = pw[is_on].mean(axis=0), pw[~near].mean(axis=0)
     dets = _pulse_detection(source, env, on, off, int(is_on.sum()), seg,
-                            (0, source.num_samples), pfa, min_snr_db,
+                            (0, source.num_samples), pfa, -np.inf,
                             float(is_on.mean()), rep.period_s, "pulsed")  # fmt: skip
     return [replace(d, snr_db=d.snr_db) for d in dets]
 
