@@ -288,13 +288,19 @@ def detect(
     spectral = [_refine(source, s, d) for d in found]
     env = envelope(source)
     mask, floor = cfar(s.psd(), s.averages * len(s.times_s), pfa=pfa)
-    if mask.mean() < 0.5:
-        noise = float(floor.sum())  # noise-only bins exist: the spectral floor is the noise
-    else:
-        w = max(1, (nfft // 8) // env.block)
-        k = max(1.0, w * env.block * env.channels / CORRELATION)
-        noise = noise_level(scipy.ndimage.uniform_filter1d(env.power, w), k)
-    pulsed = _burst_detections(source, env, s, noise, floor, nfft=nfft, pfa=pfa,
+    # noise power: the spectral floor where noise-only bins exist, else the envelope's quietest
+    # 2 %; a signal on nearly all the time (bursts over 90 % of it) raises the spectral floor
+    # with its skirts and leakage, so then the lower of the two (both bound the noise above)
+    w = max(1, (nfft // 8) // env.block)
+    k = max(1.0, w * env.block * env.channels / CORRELATION)
+    quiet = noise_level(scipy.ndimage.uniform_filter1d(env.power, w), k)
+    noise = float(floor.sum()) if mask.mean() < 0.5 else quiet
+    row = round(s.row_s * source.sample_rate_hz)
+    spans = bursts(env, noise, window=max(16, nfft // 8), pfa=pfa, gap=row)
+    if quiet < noise and sum(b - a for a, b in spans) > 0.9 * source.num_samples:
+        spans = bursts(env, quiet, window=max(16, nfft // 8), pfa=pfa, gap=row)
+    spectral = [_edges(d, spans, env, s) for d in spectral]
+    pulsed = _burst_detections(source, env, s, spans, floor, nfft=nfft, pfa=pfa,
                                min_snr_db=min_snr_db)  # fmt: skip
     rep = repetition(env, pfa=pfa)
     if rep is not None and rep.duty <= MAX_DUTY:
@@ -412,16 +418,13 @@ def _pulse_detection(
 
 
 def _burst_detections(
-    source, env: Envelope, s: Spectrogram, noise: float, floor: np.ndarray, *, nfft: int,
-    pfa: float, min_snr_db: float, budget: int = 1 << 20,
+    source, env: Envelope, s: Spectrogram, spans: list[tuple[int, int]], floor: np.ndarray,
+    *, nfft: int, pfa: float, min_snr_db: float, budget: int = 1 << 20,
 ) -> list[Detection]:  # fmt: skip
     """Bursts of energy above the noise: one detection per group of bursts (closer than a
     spectrogram row) and per band their spectrum (bursts only) exceeds the quiet spectrum.
     A recording on the air more than 90 % of the time is left to the spectral detector."""
     n = source.num_samples
-    row = round(s.row_s * source.sample_rate_hz)
-    window = max(16, nfft // 8)
-    spans = bursts(env, noise, window=window, pfa=pfa, gap=row)
     if not spans or sum(b - a for a, b in spans) > 0.9 * n:
         return []
     nb = max(MIN_NFFT, min(nfft, 1 << int(np.log2(max(1, np.median([b - a for a, b in spans]))))))
@@ -453,6 +456,28 @@ def _burst_detections(
             blk = _block(source, a, c)
             out.append(_classify(blk, d))
     return out
+
+
+def _edges(d: Detection, spans: list[tuple[int, int]], env: Envelope, s: Spectrogram) -> Detection:
+    """A spectral detection's start/stop at the energy detector's resolution (its window,
+    nfft/8 samples): a burst edge within one spectrogram row of the detection's edge is the
+    same edge seen finer (the last row's end may also reach on to the recording's end)."""
+    if not spans:
+        return d
+    end = float(s.times_s[-1]) + s.row_s
+    starts = [env.time_at(a) for a, _ in spans]
+    stops = [env.time_at(b) for _, b in spans]
+    near = [t for t in starts if abs(t[0] - d.start_s) <= s.row_s]
+    if near:
+        t0, u0 = min(near, key=lambda t: abs(t[0] - d.start_s))
+        d = replace(d, start_s=float(t0), start_utc_ns=u0)
+    last = d.stop_s >= end - 1e-9
+    near = [t for t in stops if abs(t[0] - d.stop_s) <= s.row_s or (last and t[0] > d.stop_s)]
+    if near:
+        t1, u1 = min(near, key=lambda t: abs(t[0] - d.stop_s))
+        if t1 > d.start_s:
+            d = replace(d, stop_s=float(t1), stop_utc_ns=u1)
+    return d
 
 
 def _periodic_detection(
