@@ -36,6 +36,12 @@ def test_adsb_like_pulses_read_their_full_bandwidth():
     # no narrow detection left pretending the pulses are a 50 kHz channel
     assert all(d.bandwidth_hz > 1e6 for d in dets)
     assert min(d.start_s for d in dets) == pytest.approx(starts[0] / fs, abs=1e-3)
+    # on/off keyed (PPM chips): never a carrier with modulation (am) or a steady envelope;
+    # at ≥ 20 dB in band the class is pulsed, but for the odd lone message whose 1-sample chips
+    # ring in the band filter as long as they are off (unknown, not a guess)
+    assert all(d.modulation in ("pulsed", "unknown") for d in dets)
+    strong = [d.modulation for d in dets if d.snr_db >= 20]
+    assert strong.count("pulsed") >= 0.85 * len(strong)
 
 
 def test_pulse_train_filling_the_band_found_by_repetition():

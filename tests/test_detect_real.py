@@ -108,6 +108,12 @@ def test_rtl433_packets_and_times(n):
         near = [d for d in dets if abs(d.start_s - a) < 5e-3]
         assert near, (a, b, [(d.start_s, d.stop_s) for d in dets])
         assert max(d.stop_s for d in near) == pytest.approx(b, abs=5e-3)
+    # OOK/FSK packets: the strongest detection of each packet is classed pulsed (on/off keyed
+    # envelope), and none of the packets' detections reads as a steady or AM envelope
+    for a, _ in truth:
+        near = [d for d in dets if abs(d.start_s - a) < 5e-3]
+        assert max(near, key=lambda d: d.snr_db).modulation == "pulsed"
+    assert all(d.modulation in ("pulsed", "unknown") for d in dets)
     # and no detection lies outside the packets
     for d in dets:
         assert any(a - 5e-3 <= d.start_s and d.stop_s <= b + 5e-3 for a, b in truth), d

@@ -36,8 +36,9 @@ class Features:
     the noise taken out (`envelope_cv`: std/mean of |s|², see `envelope_spread`) and its
     two-sigma interval (`envelope_cv_lo`, `envelope_cv_hi`), spectral flatness (geometric/
     arithmetic mean of the bins above 5 % of the peak) and the bimodality of the envelope
-    (`keyed`: fraction of the time the power is below a tenth of its on level, when the rest
-    sits near one level: on/off keying)."""
+    (`keyed`: fraction of the time the power is off, under 3× the noise, when the rest sits
+    at an on level: on/off keying, see `keyed`) and the fraction of the time under 3× the
+    noise (`off`)."""
 
     carrier: float
     envelope_cv: float
@@ -45,6 +46,7 @@ class Features:
     envelope_cv_lo: float = 0.0
     envelope_cv_hi: float = np.inf
     keyed: float = 0.0
+    off: float = 0.0
 
 
 def envelope_spread(e2: np.ndarray, noise: float, dof: float, noise_rel_sigma: float):
@@ -115,28 +117,34 @@ def features(
         m2 = float(np.mean(np.abs(z) ** 2))
         noise = m2 / (1 + 10 ** (snr_db / 10))
         rel = 0.3
-    t = len(z) // 8
+    t = min(len(z) // 8, 32)  # the channelizer's start and end transients
     e2 = np.abs(z[t : len(z) - t] if len(z) > 16 else z) ** 2
     cv, cv_lo, cv_hi = envelope_spread(e2, noise, len(e2) * band_hz / fs, rel)
-    return Features(carrier, cv, flat, cv_lo, cv_hi, keyed(e2, noise)), centre, bw
+    corr = max(1, round(fs / band_hz))  # samples per inverse bandwidth
+    off = float(np.mean(scipy.ndimage.uniform_filter1d(e2, corr) < 3 * noise))
+    feats = Features(carrier, cv, flat, cv_lo, cv_hi, keyed(e2, noise, corr), off)
+    return feats, centre, bw
 
 
-def keyed(e2: np.ndarray, noise: float) -> float:
-    """Fraction of the time an on/off keyed envelope is off: the power |x|² (smoothed over 4
-    samples) splits into an off level under 3× the noise and an on level (the median of the
-    samples above the split) at least 20× the noise, with few in between; 0 when not keyed."""
+def keyed(e2: np.ndarray, noise: float, corr: int = 1) -> float:
+    """Fraction of the time an on/off keyed envelope is off: the power |x|² (smoothed over
+    `corr` samples, the inverse bandwidth) has an on level (median above the geometric mean of
+    its peak and the noise) at least 20× the noise, is off (under 3× the noise) at least 10 %
+    of the time, and spends less time in between (3× the noise to a quarter of the on level:
+    transitions, filter ringing) than off; 0 when not keyed. AM and filtered PSK/QAM at
+    ≥ 20 dB dip under 3× the noise only briefly."""
     if len(e2) < 64:
         return 0.0
-    sm = scipy.ndimage.uniform_filter1d(e2, 4)
-    on = sm > np.sqrt(np.max([np.percentile(sm, 99), 1e-300]) * max(noise, 1e-300))
+    sm = scipy.ndimage.uniform_filter1d(e2, corr)
+    on = sm > np.sqrt(max(float(sm.max()), 1e-300) * max(noise, 1e-300))
     if on.all() or not on.any():
         return 0.0
     level = float(np.median(sm[on]))
-    off = sm < 3 * noise
-    between = 1.0 - on.mean() - off.mean()
-    if level < 20 * noise or off.mean() < 0.05 or between > 0.2 * off.mean():
+    off = float(np.mean(sm < 3 * noise))
+    between = float(np.mean((sm >= 3 * noise) & (sm < level / 4)))
+    if level < 20 * noise or off < 0.1 or between > off:
         return 0.0
-    return float(off.mean())
+    return off
 
 
 ENVELOPE_CV = 0.2
@@ -145,12 +153,15 @@ ripple) from moving ones (am, digital: a half-modulated AM tone reads 0.7)."""
 
 
 def classify(f: Features) -> str:
-    """pulsed: an on/off keyed envelope (off at least 5 % of the time); cw: one line and a
+    """pulsed: an on/off keyed envelope (see `keyed`); cw: one line and a
     steady power envelope; am: a carrier line with an envelope that moves; fm: a steady
     envelope without a line; digital: the rest (moving envelope, no carrier: filtered PSK/QAM);
-    unknown: the envelope's interval straddles the steady/moving split."""
+    unknown: the envelope's interval straddles the steady/moving split, or it is off (under 3×
+    the noise) a tenth of the time without a clean on/off split."""
     if f.keyed > 0:
         return "pulsed"
+    if f.off >= 0.1:
+        return "unknown"
     if f.envelope_cv_hi < ENVELOPE_CV:
         return "cw" if f.carrier > 0.8 else "fm"
     if f.envelope_cv_lo <= ENVELOPE_CV:
