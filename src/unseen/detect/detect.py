@@ -90,10 +90,11 @@ def features(
     p = np.fft.fftshift(p)
     f = np.fft.fftshift(np.fft.fftfreq(len(p), 1 / fs))
     inband = np.abs(f) <= wide / 2
-    # the noise floor from the quietest tenth of the bins (Welch bins are Gamma(k_welch));
-    # bins not significantly above it (2σ) hold no measurable signal
+    # the noise floor from the quietest tenth of the bins (Welch bins are Gamma(k_welch)); for
+    # the envelope's band, bins not significantly above it (2σ) hold no measurable signal
     fl = float(np.percentile(p[inband], 10)) / (scipy.stats.gamma.ppf(0.1, k_welch) / k_welch)
-    ex = np.where(p > fl * (1 + 2 / np.sqrt(k_welch)), p - fl, 0.0) * inband
+    sig = np.where(p > fl * (1 + 2 / np.sqrt(k_welch)), p - fl, 0.0) * inband
+    ex = np.clip(p - np.percentile(p[inband], 10), 0, None) * inband
     lo, hi = occupied_band(ex)
     df = fs / len(p)
     f_lo, f_hi = f[lo] - df / 2, f[hi - 1] + df / 2
@@ -102,9 +103,11 @@ def features(
     carrier = float(np.sort(q)[::-1][:3].sum() / max(q.sum(), 1e-300))
     core = q[q > 0.05 * q.max()] if q.max() > 0 else q + 1
     flat = float(np.exp(np.mean(np.log(core + 1e-300))) / max(core.mean(), 1e-300))
-    # the envelope on the occupied band ± a quarter (at least 2 fine bins) each side
-    pad = max(0.25 * (f_hi - f_lo), 2 * df)
-    b_lo, b_hi = f_lo - pad, f_hi + pad
+    # the envelope on the band of significant power (99 %) ± a quarter (at least 2 fine bins)
+    s_lo, s_hi = occupied_band(sig)
+    e_lo, e_hi = f[s_lo] - df / 2, f[s_hi - 1] + df / 2
+    pad = max(0.25 * (e_hi - e_lo), 2 * df)
+    b_lo, b_hi = e_lo - pad, e_hi + pad
     quiet = inband & (np.abs(f) <= 0.8 * wide / 2) & ((f < b_lo - df) | (f > b_hi + df))
     fy = np.fft.fftfreq(len(y), 1 / fs)
     keep = (fy >= b_lo) & (fy <= b_hi)
