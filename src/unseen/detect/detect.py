@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.ndimage
 import scipy.signal
+import scipy.stats
 
 from unseen.detect.carrier import carrier_line
 from unseen.detect.cfar import cfar, threshold_factor
@@ -31,34 +32,68 @@ MODULATIONS = ("cw", "am", "fm", "digital", "pulsed", "unknown")
 @dataclass(frozen=True)
 class Features:
     """Simple features of one channel at baseband: fraction of its power in the strongest 3 of
-    256 bins across the occupied band (`carrier`), spread of the envelope (`envelope_cv`, std/mean
-    of |x|), spectral flatness (geometric/arithmetic mean of the bins above 5 % of the peak)."""
+    256 bins across the occupied band (`carrier`), spread of the signal's power envelope with
+    the noise taken out (`envelope_cv`: std/mean of |s|², see `envelope_spread`) and its
+    two-sigma interval (`envelope_cv_lo`, `envelope_cv_hi`), spectral flatness (geometric/
+    arithmetic mean of the bins above 5 % of the peak) and the bimodality of the envelope
+    (`keyed`: fraction of the time the power is off, under 3× the noise, when the rest sits
+    at an on level: on/off keying, see `keyed`) and the fraction of the time under 3× the
+    noise (`off`)."""
 
     carrier: float
     envelope_cv: float
     flatness: float
+    envelope_cv_lo: float = 0.0
+    envelope_cv_hi: float = np.inf
+    keyed: float = 0.0
+    off: float = 0.0
+
+
+def envelope_spread(e2: np.ndarray, noise: float, dof: float, noise_rel_sigma: float):
+    """(cv, cv_lo, cv_hi) of the signal's power envelope from |x|² = |s + n|² samples `e2` with
+    complex Gaussian noise of power `noise` (relative standard error `noise_rel_sigma`):
+    var|s|² = var|x|² − 2·S·N − N², S = mean|x|² − N (exact for independent noise); the interval
+    is ± two standard errors from `dof` independent samples and from the noise estimate."""
+    m = float(e2.mean())
+    v = float(e2.var())
+    sig = max(m - noise, 1e-300)
+    var_s = v - 2 * sig * noise - noise**2
+    err = v * np.sqrt(2 / max(dof, 1.0)) + (2 * sig + 2 * noise) * noise * noise_rel_sigma
+    cv = np.sqrt(max(var_s, 0.0)) / sig
+    lo = np.sqrt(max(var_s - 2 * err, 0.0)) / sig
+    hi = np.sqrt(max(var_s + 2 * err, 0.0)) / sig
+    return float(cv), float(lo), float(hi)
 
 
 def features(
     block: IqBlock, freq_hz: float, bandwidth_hz: float, snr_db: float = 60.0
 ) -> tuple[Features, float, float]:
     """Features of the channel near freq_hz ± bandwidth_hz/2 of `block` (channel 0), with the
-    channel's centre and 99 % occupied bandwidth re-measured at fine resolution (Hz). The
-    envelope is taken over the whole detected band (an AM voice channel's 99 % band can be
-    little more than its carrier)."""
+    channel's centre and 99 % occupied bandwidth re-measured at fine resolution (Hz).
+
+    The noise density is the median of the fine PSD's bins outside the occupied band (inside
+    the channelizer's flat passband); the envelope is read on the occupied band widened by a
+    quarter each side (brick-wall FFT filter), with that band's noise power taken out exactly
+    (`envelope_spread`). Without noise-only bins the stated `snr_db` gives the noise."""
     from unseen.channelize import channelize
 
     fs0 = block.sample_rate_hz
     one = IqBlock(block.samples[:1], fs0, block.center_freq_hz, block.start_s)
     room = fs0 - 2 * abs(freq_hz - block.center_freq_hz)  # the channel stays inside the band
     wide = max(min(2 * bandwidth_hz, fs0, room), min(bandwidth_hz, room), 64 * fs0 / 2**20)
-    y = channelize(one, freq_hz, wide).samples[0]
+    y = channelize(one, freq_hz, wide).samples[0].astype(np.complex128)
     fs = fs0 / max(1, int(fs0 // (2.5 * wide)))
     nfft = int(min(max(64, 2 ** np.ceil(np.log2(512 * fs / wide))), max(64, len(y) // 4)))
-    _, p = scipy.signal.welch(y, nperseg=min(nfft, len(y)), return_onesided=False, detrend=False)
+    seg = min(nfft, len(y))
+    _, p = scipy.signal.welch(y, nperseg=seg, return_onesided=False, detrend=False)
+    k_welch = max(1, 2 * len(y) // seg - 1)
     p = np.fft.fftshift(p)
     f = np.fft.fftshift(np.fft.fftfreq(len(p), 1 / fs))
     inband = np.abs(f) <= wide / 2
+    # the noise floor from the quietest tenth of the bins (Welch bins are Gamma(k_welch)); for
+    # the envelope's band, bins not significantly above it (2σ) hold no measurable signal
+    fl = float(np.percentile(p[inband], 10)) / (scipy.stats.gamma.ppf(0.1, k_welch) / k_welch)
+    sig = np.where(p > fl * (1 + 2 / np.sqrt(k_welch)), p - fl, 0.0) * inband
     ex = np.clip(p - np.percentile(p[inband], 10), 0, None) * inband
     lo, hi = occupied_band(ex)
     df = fs / len(p)
@@ -68,19 +103,72 @@ def features(
     carrier = float(np.sort(q)[::-1][:3].sum() / max(q.sum(), 1e-300))
     core = q[q > 0.05 * q.max()] if q.max() > 0 else q + 1
     flat = float(np.exp(np.mean(np.log(core + 1e-300))) / max(core.mean(), 1e-300))
-    z = y
-    e = np.abs(z[len(z) // 8 : len(z) - len(z) // 8]) if len(z) > 16 else np.abs(z)
-    m2 = float(np.mean(e**2))
-    noise = m2 / (1 + 10 ** (snr_db / 10))
-    var = max(float(e.var()) - noise / 2, 0.0)
-    return Features(carrier, float(np.sqrt(var) / max(e.mean(), 1e-300)), flat), centre, bw
+    # the envelope on the band of significant power (99 %) ± a quarter (at least 2 fine bins)
+    s_lo, s_hi = occupied_band(sig)
+    e_lo, e_hi = f[s_lo] - df / 2, f[s_hi - 1] + df / 2
+    pad = max(0.25 * (e_hi - e_lo), 2 * df)
+    b_lo, b_hi = e_lo - pad, e_hi + pad
+    quiet = inband & (np.abs(f) <= 0.8 * wide / 2) & ((f < b_lo - df) | (f > b_hi + df))
+    fy = np.fft.fftfreq(len(y), 1 / fs)
+    keep = (fy >= b_lo) & (fy <= b_hi)
+    z = np.fft.ifft(np.fft.fft(y) * keep)
+    band_hz = keep.sum() * fs / len(y)
+    if quiet.sum() >= 8:
+        noise = float(np.median(p[quiet])) * band_hz / fs
+        rel = 1.0 / np.sqrt(k_welch * quiet.sum())
+    else:
+        m2 = float(np.mean(np.abs(z) ** 2))
+        noise = m2 / (1 + 10 ** (snr_db / 10))
+        rel = 0.3
+    t = min(len(z) // 8, 32)  # the channelizer's start and end transients
+    e2 = np.abs(z[t : len(z) - t] if len(z) > 16 else z) ** 2
+    cv, cv_lo, cv_hi = envelope_spread(e2, noise, len(e2) * band_hz / fs, rel)
+    corr = max(1, round(fs / band_hz))  # samples per inverse bandwidth
+    off = float(np.mean(scipy.ndimage.uniform_filter1d(e2, corr) < 3 * noise))
+    feats = Features(carrier, cv, flat, cv_lo, cv_hi, keyed(e2, noise, corr), off)
+    return feats, centre, bw
+
+
+def keyed(e2: np.ndarray, noise: float, corr: int = 1) -> float:
+    """Fraction of the time an on/off keyed envelope is off: the power |x|² (smoothed over
+    `corr` samples, the inverse bandwidth) has an on level (median above the geometric mean of
+    its peak and the noise) at least 20× the noise, is off (under 3× the noise) at least 10 %
+    of the time, and spends less time in between (3× the noise to a quarter of the on level:
+    transitions, filter ringing) than off; 0 when not keyed. AM and filtered PSK/QAM at
+    ≥ 20 dB dip under 3× the noise only briefly."""
+    if len(e2) < 64:
+        return 0.0
+    sm = scipy.ndimage.uniform_filter1d(e2, corr)
+    on = sm > np.sqrt(max(float(sm.max()), 1e-300) * max(noise, 1e-300))
+    if on.all() or not on.any():
+        return 0.0
+    level = float(np.median(sm[on]))
+    off = float(np.mean(sm < 3 * noise))
+    between = float(np.mean((sm >= 3 * noise) & (sm < level / 4)))
+    if level < 20 * noise or off < 0.1 or between > off:
+        return 0.0
+    return off
+
+
+ENVELOPE_CV = 0.2
+"""Power-envelope spread (std/mean of |s|²) splitting steady envelopes (cw, fm: 0 up to filter
+ripple) from moving ones (am, digital: a half-modulated AM tone reads 0.7)."""
 
 
 def classify(f: Features) -> str:
-    """cw: one line and a steady envelope; am: a carrier line with an envelope that moves; fm:
-    constant envelope; digital: the rest (varying envelope, no carrier: filtered PSK/QAM)."""
-    if f.envelope_cv < 0.05:
+    """pulsed: an on/off keyed envelope (see `keyed`); cw: one line and a
+    steady power envelope; am: a carrier line with an envelope that moves; fm: a steady
+    envelope without a line; digital: the rest (moving envelope, no carrier: filtered PSK/QAM);
+    unknown: the envelope's interval straddles the steady/moving split, or it is off (under 3×
+    the noise) a tenth of the time without a clean on/off split."""
+    if f.keyed > 0:
+        return "pulsed"
+    if f.off >= 0.1:
+        return "unknown"
+    if f.envelope_cv_hi < ENVELOPE_CV:
         return "cw" if f.carrier > 0.8 else "fm"
+    if f.envelope_cv_lo <= ENVELOPE_CV:
+        return "unknown"
     if f.carrier > 0.2:
         return "am"
     return "digital"
@@ -214,13 +302,19 @@ def detect(
     spectral = [_refine(source, s, d) for d in found]
     env = envelope(source)
     mask, floor = cfar(s.psd(), s.averages * len(s.times_s), pfa=pfa)
-    if mask.mean() < 0.5:
-        noise = float(floor.sum())  # noise-only bins exist: the spectral floor is the noise
-    else:
-        w = max(1, (nfft // 8) // env.block)
-        k = max(1.0, w * env.block * env.channels / CORRELATION)
-        noise = noise_level(scipy.ndimage.uniform_filter1d(env.power, w), k)
-    pulsed = _burst_detections(source, env, s, noise, floor, nfft=nfft, pfa=pfa,
+    # noise power: the spectral floor where noise-only bins exist, else the envelope's quietest
+    # 2 %; a signal on nearly all the time (bursts over 90 % of it) raises the spectral floor
+    # with its skirts and leakage, so then the lower of the two (both bound the noise above)
+    w = max(1, (nfft // 8) // env.block)
+    k = max(1.0, w * env.block * env.channels / CORRELATION)
+    quiet = noise_level(scipy.ndimage.uniform_filter1d(env.power, w), k)
+    noise = float(floor.sum()) if mask.mean() < 0.5 else quiet
+    row = round(s.row_s * source.sample_rate_hz)
+    spans = bursts(env, noise, window=max(16, nfft // 8), pfa=pfa, gap=row)
+    if quiet < noise and sum(b - a for a, b in spans) > 0.9 * source.num_samples:
+        spans = bursts(env, quiet, window=max(16, nfft // 8), pfa=pfa, gap=row)
+    spectral = [_edges(d, spans, env, s) for d in spectral]
+    pulsed = _burst_detections(source, env, s, spans, floor, nfft=nfft, pfa=pfa,
                                min_snr_db=min_snr_db)  # fmt: skip
     rep = repetition(env, pfa=pfa)
     if rep is not None and rep.duty <= MAX_DUTY:
@@ -338,16 +432,13 @@ def _pulse_detection(
 
 
 def _burst_detections(
-    source, env: Envelope, s: Spectrogram, noise: float, floor: np.ndarray, *, nfft: int,
-    pfa: float, min_snr_db: float, budget: int = 1 << 20,
+    source, env: Envelope, s: Spectrogram, spans: list[tuple[int, int]], floor: np.ndarray,
+    *, nfft: int, pfa: float, min_snr_db: float, budget: int = 1 << 20,
 ) -> list[Detection]:  # fmt: skip
     """Bursts of energy above the noise: one detection per group of bursts (closer than a
     spectrogram row) and per band their spectrum (bursts only) exceeds the quiet spectrum.
     A recording on the air more than 90 % of the time is left to the spectral detector."""
     n = source.num_samples
-    row = round(s.row_s * source.sample_rate_hz)
-    window = max(16, nfft // 8)
-    spans = bursts(env, noise, window=window, pfa=pfa, gap=row)
     if not spans or sum(b - a for a, b in spans) > 0.9 * n:
         return []
     nb = max(MIN_NFFT, min(nfft, 1 << int(np.log2(max(1, np.median([b - a for a, b in spans]))))))
@@ -381,6 +472,28 @@ def _burst_detections(
     return out
 
 
+def _edges(d: Detection, spans: list[tuple[int, int]], env: Envelope, s: Spectrogram) -> Detection:
+    """A spectral detection's start/stop at the energy detector's resolution (its window,
+    nfft/8 samples): a burst edge within one spectrogram row of the detection's edge is the
+    same edge seen finer (the last row's end may also reach on to the recording's end)."""
+    if not spans:
+        return d
+    end = float(s.times_s[-1]) + s.row_s
+    starts = [env.time_at(a) for a, _ in spans]
+    stops = [env.time_at(b) for _, b in spans]
+    near = [t for t in starts if abs(t[0] - d.start_s) <= s.row_s]
+    if near:
+        t0, u0 = min(near, key=lambda t: abs(t[0] - d.start_s))
+        d = replace(d, start_s=float(t0), start_utc_ns=u0)
+    last = d.stop_s >= end - 1e-9
+    near = [t for t in stops if abs(t[0] - d.stop_s) <= s.row_s or (last and t[0] > d.stop_s)]
+    if near:
+        t1, u1 = min(near, key=lambda t: abs(t[0] - d.stop_s))
+        if t1 > d.start_s:
+            d = replace(d, stop_s=float(t1), stop_utc_ns=u1)
+    return d
+
+
 def _periodic_detection(
     source, env: Envelope, rep: Repetition, *, min_snr_db: float, budget: int = 1 << 20,
     seg: int = 32, pfa: float = 1e-6,
@@ -391,23 +504,29 @@ def _periodic_detection(
     med = float(np.median(prof))
     spread = 1.4826 * float(np.median(np.abs(prof - med)))
     on_bins = prof > med + 6 * max(spread, 1e-12 * med)
-    if not on_bins.any():
+    # the train's presence is the repetition test (at pfa); its strength the folded peak over
+    # the fold's median (the noise where the duty is low): under min_snr_db it is not reported
+    if not on_bins.any() or band_snr_db(float(prof.max()) - med, med) < min_snr_db:
         return []
     n = min(source.num_samples, budget) // seg * seg
     x = _read(source, 0, n)
     fs = source.sample_rate_hz
-    centre = (np.arange(n // seg) * seg + seg / 2) / fs
-    ph = ((centre / rep.period_s) % 1.0 * len(prof)).astype(int) % len(prof)
-    is_on = on_bins[ph]
+    # a segment is on when any of its samples falls in an on phase, off when none within a
+    # segment of it does (pulses shorter than a segment are still caught)
+    t = np.arange(n) / fs
+    ph = ((t / rep.period_s) % 1.0 * len(prof)).astype(int) % len(prof)
+    hit = on_bins[ph].reshape(-1, seg).any(axis=1)
+    is_on = hit
+    near = scipy.ndimage.binary_dilation(hit, np.ones(3, bool))
     win = np.hanning(seg)
     win = win / np.sqrt((win**2).sum() * seg)
     segs = x.reshape(x.shape[0], -1, seg) * win
     pw = (np.abs(np.fft.fftshift(np.fft.fft(segs, axis=-1), axes=-1)) ** 2).mean(axis=0)
-    if is_on.sum() < 4 or (~is_on).sum() < 4:
+    if is_on.sum() < 4 or (~near).sum() < 4:
         return []
-    on, off = pw[is_on].mean(axis=0), pw[~is_on].mean(axis=0)
+    on, off = pw[is_on].mean(axis=0), pw[~near].mean(axis=0)
     dets = _pulse_detection(source, env, on, off, int(is_on.sum()), seg,
-                            (0, source.num_samples), pfa, min_snr_db,
+                            (0, source.num_samples), pfa, -np.inf,
                             float(is_on.mean()), rep.period_s, "pulsed")  # fmt: skip
     return [replace(d, snr_db=d.snr_db) for d in dets]
 
