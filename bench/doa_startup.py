@@ -3,6 +3,7 @@ process, min / median / max over rounds, beside `python -c "import numpy, scipy,
 
     PYTHONPATH=src python bench/doa_startup.py REC.sigmf-meta [ROUNDS]
 """
+
 import resource
 import statistics
 import subprocess

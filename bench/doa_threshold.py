@@ -29,7 +29,7 @@ def frames(arr: Array, snr_db: float | None, n: int, count: int, seed: int) -> n
     rng = np.random.default_rng(seed)
     M = arr.num_elements
     T = n * count
-    x = (rng.standard_normal((M, T), np.float32) + 1j * rng.standard_normal((M, T), np.float32))
+    x = rng.standard_normal((M, T), np.float32) + 1j * rng.standard_normal((M, T), np.float32)
     x *= np.float32(np.sqrt(0.5))
     if snr_db is not None:
         a = arr.steering(AZ, FREQ_HZ)[:, 0].astype(np.complex64)

@@ -297,10 +297,10 @@ def _observe(
         if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or meas.kind[obs_rows[0][0]] > TDOA:
             continue
         r = obs_rows[0][0]
-        out[key] = out.get(key, SensorStats()).observe(
-            float(w[r]) if r in taken else None, time_s
-        )
+        out[key] = out.get(key, SensorStats()).observe(float(w[r]) if r in taken else None, time_s)
     return _with(t, sensors=out)
+
+
 OWN_P = 1.0 - 1e-9  # ~6.1 σ: observations within it of a track never start another
 MAX_SCALE = 100.0
 
@@ -408,7 +408,10 @@ def _units(meas: Measurements) -> dict[str, list[list[int]]]:
 
 
 def _gate_costs(
-    t: Track, meas: Measurements, delta: np.ndarray, fix_scale: float = 1.0,
+    t: Track,
+    meas: Measurements,
+    delta: np.ndarray,
+    fix_scale: float = 1.0,
     var: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: squared normalised innovation d², ln S and signed ν/√S at the track's prediction
