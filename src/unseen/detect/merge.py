@@ -99,8 +99,10 @@ def merge(
 ) -> list[Detection]:
     """One Detection per carrier, sorted by frequency; `read(source, frame)` gives a frame's IQ.
 
-    Centre and bandwidth are the medians of the per-frame measurements at the strongest
-    receiver; SNR and power the maxima; start/stop the span of all bursts."""
+    The centre is the strongest receiver's scan measurement over all its frames (a short frame
+    of FM sees the instantaneous deviation, not the carrier); the bandwidth the larger of the
+    medians of the per-frame and per-receiver measurements; SNR and power the maxima;
+    start/stop the span of all bursts."""
     from unseen.detect import classify, features
 
     out = []
@@ -111,15 +113,14 @@ def merge(
         on = np.unique([k for i in group if found[i].source == best.source
                         for k in found[i].frames])  # fmt: skip
         pick = on[np.unique(np.linspace(0, on.size - 1, min(max_frames, on.size)).astype(int))]
-        kinds, centres, bws = [], [], []
+        kinds, bws = [], []
         for k in pick:
-            feats, centre, bw = features(read(best.source, int(k)), d0.freq_hz, d0.bandwidth_hz)
+            feats, _, bw = features(read(best.source, int(k)), d0.freq_hz, d0.bandwidth_hz)
             kinds.append(classify(feats))
-            centres.append(centre)
             bws.append(bw)
         out.append(
             Detection(
-                freq_hz=float(np.median(centres)),
+                freq_hz=d0.freq_hz,
                 bandwidth_hz=float(max(np.median(bws), np.median([d.bandwidth_hz for d in ds]))),
                 snr_db=max(d.snr_db for d in ds),
                 power_dbfs=max(d.power_dbfs for d in ds),
