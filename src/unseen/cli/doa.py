@@ -113,6 +113,13 @@ def simulate_doa(
     _choice("--datatype", datatype, DATATYPES)
     arr = Array.from_spec(array, heading_deg)
     arr.check_spacing(freq_hz)
+    from unseen import validate
+
+    # complex128 working copies of every source and the array output, per element
+    validate.budget(
+        16.0 * samples * arr.num_elements * (len(azimuth) + 2),
+        f"--samples {samples} on {arr.num_elements} elements with {len(azimuth)} source(s)",
+    )
     rng = np.random.default_rng([phase_seed, 1])
     phase = rng.uniform(-phase_error_deg, phase_error_deg, arr.num_elements)
     narrow = waveform != "noise"

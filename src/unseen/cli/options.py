@@ -35,7 +35,7 @@ LIMITS: dict[str, tuple[float | None, float | None, bool]] = {
     "min_sigma_deg": (0.0, 180.0, False),
     "heading_deg": (-360.0, 360.0, False),
     "azimuth": (-360.0, 360.0, False),
-    "step_deg": (0.0, 10.0, True),
+    "step_deg": (1e-3, 10.0, False),
     "phase_error_deg": (0.0, 180.0, False),
     "snr_db": (-100.0, 200.0, False),
     "pfa": (0.0, 0.5, True),
