@@ -62,8 +62,8 @@ USES = {
     ("track",): ("unseen.track.kernels",),
     ("hunt",): ("unseen.doa._kernels", "unseen.locate.grid", "unseen.tdoa.align"),
     ("demo",): ("unseen.doa._kernels", "unseen.locate.grid", "unseen.tdoa.align"),
-    ("station",): ("unseen.doa._kernels",),
 }
+# `station` calls `notice` itself once its config is read (a bad config is one line, no notice).
 
 
 def announce(app) -> None:

@@ -124,5 +124,8 @@ def station(
 ) -> int:
     """Run a DF station agent: read IQ (or follow a KrakenSDR), post observations, spool offline."""
     from unseen.agent import load_config, run
+    from unseen.cli.kernels import notice
 
-    return run(load_config(config), once=once)
+    cfg = load_config(config)
+    notice(("unseen.doa._kernels",))
+    return run(cfg, once=once)
