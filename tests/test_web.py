@@ -111,6 +111,12 @@ def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
             assert " UTC · t = " in page.locator("#time-label").text_content()
             page.evaluate("unseenMap.setView([48.0, -3.0], 10)")
             page.click("#centre")
+            # Leaflet animates the zoom: wait (at most 2 s) for the view to settle on the fix
+            page.wait_for_function(
+                f"Math.abs(unseenMap.getCenter().lat - {lat}) < 5e-5"
+                f" && Math.abs(unseenMap.getCenter().lng - {lon}) < 7e-5",
+                timeout=2000,
+            )
             c = page.evaluate(
                 "(() => { const c = unseenMap.getCenter(); return [c.lat, c.lng]; })()"
             )
