@@ -334,7 +334,7 @@
   }
   $("centre").addEventListener("click", () => {
     const f = state.fixes[state.fixes.length - 1]; if (!f) return;
-    map.setView([f.lat, f.lon], Math.max(map.getZoom(), 15));
+    map.setView([f.lat, f.lon], Math.max(map.getZoom(), 15), { animate: false });
   });
 
   function drawDetections(shown) {
