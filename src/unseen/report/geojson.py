@@ -150,37 +150,9 @@ def to_geojson(result: HuntResult, *, heatmap_cells: int = 48) -> dict:
     n = len(result.fixes)
     for i, f in enumerate(result.fixes):
         final = i == n - 1
-        feats.append(
-            _feature(
-                {
-                    "type": "Polygon",
-                    "coordinates": [ellipse_ring(f.lat_deg, f.lon_deg, f.ellipse95)],
-                },
-                role="ellipse95",
-                time_s=f.time_s,
-                index=i,
-                final=final,
-                semi_major_m=f.ellipse95.semi_major_m,
-                semi_minor_m=f.ellipse95.semi_minor_m,
-                orientation_deg=f.ellipse95.orientation_deg,
-            )
-        )
+        feats.append(_ellipse_feature(f, f.ellipse95, "ellipse95", i, final))
         if final:
-            feats.append(
-                _feature(
-                    {
-                        "type": "Polygon",
-                        "coordinates": [ellipse_ring(f.lat_deg, f.lon_deg, f.ellipse50)],
-                    },
-                    role="ellipse50",
-                    time_s=f.time_s,
-                    index=i,
-                    final=True,
-                    semi_major_m=f.ellipse50.semi_major_m,
-                    semi_minor_m=f.ellipse50.semi_minor_m,
-                    orientation_deg=f.ellipse50.orientation_deg,
-                )
-            )
+            feats.append(_ellipse_feature(f, f.ellipse50, "ellipse50", i, True))
         feats.append(
             _feature(
                 {"type": "Point", "coordinates": [f.lon_deg, f.lat_deg]},
@@ -247,3 +219,17 @@ def _heatmap_features(result: HuntResult, cells: int) -> list[dict]:
                 )
             )
     return out
+
+
+def _ellipse_feature(f, ell, role: str, index: int, final: bool) -> dict:
+    """A fix's ellipse (`ell`: its 50 % or 95 % one) as a GeoJSON polygon feature."""
+    return _feature(
+        {"type": "Polygon", "coordinates": [ellipse_ring(f.lat_deg, f.lon_deg, ell)]},
+        role=role,
+        time_s=f.time_s,
+        index=index,
+        final=final,
+        semi_major_m=ell.semi_major_m,
+        semi_minor_m=ell.semi_minor_m,
+        orientation_deg=ell.orientation_deg,
+    )
