@@ -248,3 +248,24 @@ def test_station_config_errors_are_one_line(tmp_path, capsys):
     assert main(["station", "--config", str(p)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "[station] lon" in err
+
+
+def test_array_file_heading_kept_unless_the_station_gives_one(tmp_path, caplog):
+    from unseen.pipeline.station import setup_from_config
+
+    arr = tmp_path / "array.json"
+    arr.write_text('{"elements_enu_m": [[0, 0, 0], [0.5, 0, 0], [1.0, 0, 0]], "heading_deg": 35}')
+    source = f'[source]\nkind = "file"\npath = "x.sigmf-meta"\narray = "{arr}"\n'
+    base = write_config(tmp_path).read_text().split("[source]")[0]
+    cfg_path = tmp_path / "station.toml"
+
+    cfg_path.write_text(base.replace("heading_deg = 20\n", "") + source)
+    cfg = load_config(cfg_path)
+    assert cfg.heading_deg is None
+    assert setup_from_config(cfg).array.heading_deg == 35.0
+
+    cfg_path.write_text(base + source)
+    with caplog.at_level("WARNING"):
+        setup = setup_from_config(load_config(cfg_path))
+    assert setup.array.heading_deg == 20.0
+    assert "replaces the array file's heading_deg 35" in caplog.text

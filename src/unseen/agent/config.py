@@ -6,7 +6,7 @@ name = "dinard"                 # as registered on the server (POST /api/v1/stat
 lat = 48.6325                   # fixed position, WGS84 degrees (fallback when no GNSS)
 lon = -2.0600
 alt_m = 12.0
-heading_deg = 0.0               # array heading, degrees clockwise from true north
+heading_deg = 0.0               # array heading, ° from true north (omit: the array file's)
 
 [server]                        # required
 url = "http://127.0.0.1:8000"
@@ -81,7 +81,7 @@ class StationConfig:
     lat_deg: float
     lon_deg: float
     alt_m: float
-    heading_deg: float
+    heading_deg: float | None
     url: str
     token: str
     hunt: str
@@ -145,7 +145,9 @@ def load_config(path: str | os.PathLike) -> StationConfig:
     lon = _range(_get(st, "lon", float, file, "station"), -180, 180, file, "[station] lon")
     alt = _range(_get(st, "alt_m", float, file, "station", 0.0), -1000, 100_000, file,
                  "[station] alt_m")  # fmt: skip
-    heading = _get(st, "heading_deg", float, file, "station", 0.0) % 360.0
+    heading = st.get("heading_deg")
+    if heading is not None:
+        heading = _get(st, "heading_deg", float, file, "station") % 360.0
     url = _get(sv, "url", str, file, "server")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{file}: [server] url = {url!r}: expected http://HOST:PORT")

@@ -323,7 +323,7 @@ class KrakenFollower:
                     lat_deg=self.cfg.lat_deg,
                     lon_deg=self.cfg.lon_deg,
                     alt_m=self.cfg.alt_m,
-                    heading_deg=self.cfg.heading_deg,
+                    heading_deg=self.cfg.heading_deg or 0.0,
                     sigma_deg=self.sigma_deg,
                     use_gnss=self.use_gnss,
                     confidence_full_db=self.full_db,

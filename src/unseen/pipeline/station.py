@@ -261,9 +261,14 @@ def setup_from_config(cfg) -> StationSetup:
     array = None
     if "array" in src:
         try:
-            array = Array.from_spec(str(src["array"]), cfg.heading_deg)
+            array = Array.from_spec(str(src["array"]))
         except InputError as exc:
             raise ConfigError(f"{where} array = {src['array']!r}: {exc}") from None
+        if cfg.heading_deg is not None and cfg.heading_deg != array.heading_deg:
+            if array.heading_deg != 0.0:
+                log.warning("%s: [station] heading_deg %g replaces the array file's heading_deg %g",
+                            cfg.path, cfg.heading_deg, array.heading_deg)  # fmt: skip
+            array = array.rotated(cfg.heading_deg)
     cal_opt = src.get("calibration")
     cal = None
     if cal_opt is not None and cal_opt != "none":
@@ -275,7 +280,7 @@ def setup_from_config(cfg) -> StationSetup:
         station=cfg.name,
         hunt=cfg.hunt,
         site=Site(cfg.name, cfg.lat_deg, cfg.lon_deg, cfg.alt_m),
-        heading_deg=cfg.heading_deg,
+        heading_deg=cfg.heading_deg or 0.0,
         array=array,
         freq_hz=float(src["freq_hz"]) if "freq_hz" in src else None,
         bandwidth_hz=float(src.get("bandwidth_hz", 200e3)),
