@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from unseen.errors import ConfigError
+from unseen.locate.floors import TRUSTED_SIGMA_DEG
 
 KINDS = ("file", "directory", "soapy", "kraken")
 HUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -246,7 +247,7 @@ def _iq_source(src: dict, file: Path) -> None:
            "[source] bandwidth_hz")  # fmt: skip
     _range(_get(src, "frame", int, file, "source", 4096), 64, 1 << 24, file, "[source] frame")
     _range(_get(src, "sources", int, file, "source", 1), 1, 16, file, "[source] sources")
-    _range(_get(src, "sigma_floor_deg", float, file, "source", 2.0), 0, 180, file,
+    _range(_get(src, "sigma_floor_deg", float, file, "source", TRUSTED_SIGMA_DEG), 0, 180, file,
            "[source] sigma_floor_deg")  # fmt: skip
     m = _get(src, "method", str, file, "source", "music")
     if m not in METHODS:

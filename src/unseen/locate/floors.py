@@ -11,9 +11,20 @@ good group look "parallel" (the normal equations stay conditioned to (σ_max/σ_
 - MIN_SIGMA_DB = 0.5 dB: received-power readings are quantised to 1 dB (0.29 dB RMS) on most
   receivers and their gain calibration is no better than a few tenths of a dB.
 
+Two stricter floors for bearings from field stations (same file, so the numbers live once):
+
+- FIELD_MIN_SIGMA_DEG = 0.5°: the least a deployed DF station (agent, server fusion) may claim;
+  an array's model error on a real site is never zero.
+- TRUSTED_SIGMA_DEG = 2.0°: the default bearing error the hunt and the station chain trust at
+  best for an array calibrated once in the field (model, calibration and site errors the CRB
+  does not see); an option (`--sigma-floor-deg`, `sigma_floor_deg`) where the operator knows
+  better.
+
 Imports nothing, so servers and agents can read the floors without loading the solver.
 """
 
 MIN_SIGMA_DEG = 0.1
 MIN_SIGMA_S = 1e-9
 MIN_SIGMA_DB = 0.5
+FIELD_MIN_SIGMA_DEG = 0.5
+TRUSTED_SIGMA_DEG = 2.0

@@ -24,6 +24,7 @@ from unseen.doa.known_source import (
     known_source_calibration,
     registry_source,
 )
+from unseen.locate.floors import TRUSTED_SIGMA_DEG
 from unseen.pipeline.layout import Progress, StationData, no_progress
 from unseen.types import Detection, IqBlock, Site
 
@@ -38,7 +39,7 @@ class ChainOptions:
     """
 
     method: str = "music"
-    sigma_floor_deg: float = 2.0
+    sigma_floor_deg: float = TRUSTED_SIGMA_DEG
     target_freq_hz: float | None = None
     channel_bandwidth_hz: float = 200e3
     calibration_frames: int = 10

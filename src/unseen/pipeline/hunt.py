@@ -23,6 +23,7 @@ from unseen.channelize import channelize
 from unseen.detect.merge import merge, pick_target
 from unseen.errors import FileFormatError, GeometryError, InputError, UnseenError
 from unseen.locate.coverage import inside_ellipse
+from unseen.locate.floors import TRUSTED_SIGMA_DEG
 from unseen.pipeline.chain import ChainOptions, StationRun, run_station, scan_station
 from unseen.pipeline.layout import (
     MAP_JSON,
@@ -56,7 +57,7 @@ class HuntOptions:
     """
 
     method: str = "music"
-    sigma_floor_deg: float = 2.0
+    sigma_floor_deg: float = TRUSTED_SIGMA_DEG
     tdoa_sigma_floor_s: float = 100e-9
     target_freq_hz: float | None = None
     channel_bandwidth_hz: float = 200e3

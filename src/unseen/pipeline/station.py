@@ -37,13 +37,13 @@ from pathlib import Path
 from unseen.doa.array import Array
 from unseen.doa.calibrate import Calibration
 from unseen.errors import ConfigError, InputError
+from unseen.locate.floors import FIELD_MIN_SIGMA_DEG, TRUSTED_SIGMA_DEG
 from unseen.types import Detection, IqBlock, Site
 
 log = logging.getLogger("unseen.station")
 
 NAMESPACE = uuid.UUID("9c1d0b7e-2f0e-4b7a-8f5e-3f4f7f0a51c2")
 PATTERNS = ("*.sigmf-meta", "*.sigmf", "*.wav")
-MIN_SIGMA_DEG = 0.5  # an array's model error is never zero
 WINDOW_S = 10.0  # live IQ is cut into windows this long, each run through the chain
 
 
@@ -70,8 +70,8 @@ class StationSetup:
     registry: str | None = None
     calibration: Calibration | None = None
     calibrate: bool = True
-    sigma_floor_deg: float = 2.0
-    min_sigma_deg: float = MIN_SIGMA_DEG
+    sigma_floor_deg: float = TRUSTED_SIGMA_DEG
+    min_sigma_deg: float = FIELD_MIN_SIGMA_DEG
 
 
 def row_id(*parts: object) -> str:
@@ -291,8 +291,8 @@ def setup_from_config(cfg) -> StationSetup:
         registry=src.get("registry"),
         calibration=cal,
         calibrate=cal_opt != "none",
-        sigma_floor_deg=float(src.get("sigma_floor_deg", 2.0)),
-        min_sigma_deg=float(src.get("min_sigma_deg", MIN_SIGMA_DEG)),
+        sigma_floor_deg=float(src.get("sigma_floor_deg", TRUSTED_SIGMA_DEG)),
+        min_sigma_deg=float(src.get("min_sigma_deg", FIELD_MIN_SIGMA_DEG)),
     )
 
 

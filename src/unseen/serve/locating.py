@@ -17,15 +17,15 @@ import math
 import numpy as np
 
 from unseen.errors import GeometryError, UnseenError
+from unseen.locate.floors import FIELD_MIN_SIGMA_DEG, MIN_SIGMA_DB, MIN_SIGMA_S
 from unseen.types import Observation
 
 log = logging.getLogger("unseen.serve")
 
-# Physical minima of a stated uncertainty: no DF array is modelled better than 0.5° (the
-# agent's `min_sigma_deg`), no two receivers' clocks agree better than 1 ns (0.3 m of path),
-# no receiver's level is calibrated better than 0.5 dB. A smaller sigma is floored here, so
-# that one row with sigma_deg = 1e-300 cannot outweigh (or freeze) the rest of a hunt.
-SIGMA_FLOOR = {"sigma_deg": 0.5, "sigma_s": 1e-9, "sigma_db": 0.5}
+# Minima of a stated uncertainty (`unseen.locate.floors`: a field station's bearing, clocks,
+# levels). A smaller sigma is floored here, so that one row with sigma_deg = 1e-300 cannot
+# outweigh (or freeze) the rest of a hunt.
+SIGMA_FLOOR = {"sigma_deg": FIELD_MIN_SIGMA_DEG, "sigma_s": MIN_SIGMA_S, "sigma_db": MIN_SIGMA_DB}
 # A warm start is re-checked from a cold one when it lands this many of its own 95% semi-major
 # axes (and at least FAR_MIN_M) from the previous fix, or when its χ² fails at this level.
 FAR_AXES = 3.0
