@@ -36,6 +36,9 @@ def test_compile_notice_only_while_the_numba_cache_is_cold(tmp_path, monkeypatch
         (48.6493, -2.0257, "30U 571761 E 5388929 N", "30U WU 71761 88929"),
         (-33.86, 151.2, "56H 333491 E 6251909 N", "56H LH 33491 51909"),
         (60.0, 5.3, "32V 293694 E 6657183 N", "32V KM 93694 57183"),  # Norway exception
+        # closed form: the equator at the prime meridian is 3° west of zone 31's central
+        # meridian, E = 500 000 − k0·(the 3° arc) = 166 021 m, square AA (NGA lettering)
+        (0.0, 0.0, "31N 166021 E 0 N", "31N AA 66021 00000"),
     ],
 )
 def test_grid_references_agree_between_utm_and_mgrs(lat, lon, utm, mgrs):
@@ -45,7 +48,7 @@ def test_grid_references_agree_between_utm_and_mgrs(lat, lon, utm, mgrs):
     assert gridref.mgrs(lat, lon) == mgrs
     u, m = gridref.utm(lat, lon).split(), gridref.mgrs(lat, lon).split()
     assert u[0] == m[0]  # zone and latitude band
-    assert u[1][-5:] == m[2] and u[3][-5:] == m[3]  # metres within the 100 km square
+    assert u[1][-5:].zfill(5) == m[2] and u[3][-5:].zfill(5) == m[3]  # metres in the 100 km square
 
 
 def test_grid_references_refuse_the_poles():
