@@ -68,3 +68,37 @@ def test_examples_command_lists_and_prints(capsys):
     assert capsys.readouterr().out.startswith("station,lat,lon\n")
     assert main(["nope.csv"]) == 2
     assert "no example 'nope.csv'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["detect", "{rec}"],
+        ["doa", "{rec}", "--frame", "1024"],
+        ["calibrate", "{rec}", "--azimuth", "0", "--out", "{tmp}/cal.json"],
+        ["tdoa", "{rec}", "{rec}"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_every_option_an_error_suggests_exists_on_that_command(tmp_path, capsys, argv):
+    """A recording without core:sample_rate: the one-line error names an option to give it,
+    and that option is one of this command's."""
+    import json
+    import re
+
+    from unseen.cli import _command, main
+
+    base = tmp_path / "rec"
+    assert main(["simulate", "doa", "--array", "uca:5:1.0", "--azimuth", "40",
+                 "--samples", "2048", "--out", str(base)]) == 0  # fmt: skip
+    meta = json.loads(base.with_suffix(".sigmf-meta").read_text())
+    del meta["global"]["core:sample_rate"]
+    base.with_suffix(".sigmf-meta").write_text(json.dumps(meta))
+    capsys.readouterr()
+    args = [a.format(rec=f"{base}.sigmf-meta", tmp=tmp_path) for a in argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    suggested = set(re.findall(r"(--[a-z][a-z-]+)", err))
+    assert "--sample-rate-hz" in suggested, err
+    options = {o for p in _command().commands[argv[0]].params for o in p.opts}
+    assert suggested <= options, (err, suggested - options)
