@@ -102,3 +102,31 @@ def test_every_option_an_error_suggests_exists_on_that_command(tmp_path, capsys,
     assert "--sample-rate-hz" in suggested, err
     options = {o for p in _command().commands[argv[0]].params for o in p.opts}
     assert suggested <= options, (err, suggested - options)
+
+
+def test_every_command_help_uses_plain_type_names(capsys):
+    """No `<bool>`, `<list[float]>` or `{choice}` in any command's help: every option's metavar
+    is one of click's plain names."""
+    import re
+
+    import click
+
+    from unseen.cli import _command, main
+
+    def leaves(group: click.Group, path: list[str]):
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                yield from leaves(cmd, [*path, name])
+            else:
+                yield [*path, name]
+
+    plain = {"TEXT", "FLOAT", "INTEGER", "PATH", "FILE", "FLOAT RANGE", "INTEGER RANGE"}
+    seen = 0
+    for cmd in leaves(_command(), []):
+        assert main([*cmd, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "<" not in text.replace("<=", "") and "{" not in text, (cmd, text)
+        for m in re.finditer(r"^\s+(?:-\w, )?--[\w-]+ ([A-Z][A-Z ]*?)(?:\s{2,}|$)", text, re.M):
+            assert m.group(1).strip() in plain, (cmd, m.group(0))
+            seen += 1
+    assert seen > 50
