@@ -232,7 +232,7 @@ def test_report_opens_offline_in_headless_chromium(report, tmp_path):
     assert shot["shore_layers"] > 0
     legend = shot["legend"]
     for mark in ("truth", "without rejection", "rejected (dashed)", "95% ellipse", "50% ellipse",
-                 "heatmap", "route", "track", "Werner"):  # fmt: skip
+                 "heatmap", "route", "track", "Werner", "walls", "graticule"):  # fmt: skip
         assert mark in legend, mark
     del sync_playwright
 

@@ -358,7 +358,13 @@ def legend_html(result: HuntResult) -> str:
          "land (GSHHS shoreline)"),
         (_swatch('<rect x="1" y="2" width="24" height="10" fill="none" stroke="#557" '
                  'stroke-dasharray="3 3"/>'), "hunt area"),
+        (_swatch('<line x1="1" y1="7" x2="25" y2="7" stroke="#aab" stroke-width="1"/>'),
+         "graticule (latitude/longitude, degrees)"),
     ]  # fmt: skip
+    items += [
+        (_swatch('<line x1="1" y1="7" x2="25" y2="7" stroke="#6b5b45" stroke-width="3"/>'), name)
+        for name, _ in result.outlines
+    ]
     if result.naive_fix is not None:
         items.append((_swatch('<circle cx="13" cy="7" r="5" fill="none" stroke="#c00" '
                               'stroke-width="2"/>'), "final fix without rejection"))  # fmt: skip
