@@ -130,3 +130,21 @@ def test_every_command_help_uses_plain_type_names(capsys):
             assert m.group(1).strip() in plain, (cmd, m.group(0))
             seen += 1
     assert seen > 50
+
+
+def test_too_short_a_demo_says_when_the_pirate_comes_on_and_leaves_nothing(
+    tmp_path, capsys, monkeypatch
+):
+    """Saint-Malo's pirate first transmits at t = 10 s (its schedule's offset_s): a 5 s demo
+    is refused up front with an option `demo` has, and writes no report directory."""
+    import tempfile
+
+    from unseen.cli import _command, main
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["demo", "--duration-s", "5", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "first on the air at t = 10 s" in err and "--duration-s 20" in err, err
+    options = {o for p in _command().commands["demo"].params for o in p.opts}
+    assert "--duration-s" in options
+    assert list(tmp_path.iterdir()) == []
