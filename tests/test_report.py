@@ -320,6 +320,7 @@ def test_fixes_and_track_points_carry_utm_and_mgrs_that_decode_to_their_position
         assert distance(lat, lon, la, lo) < 1.5, p["mgrs"]
     kml = paths["kml"].read_text()
     assert kml.count("MGRS ") >= len([f for f in pts if f["properties"]["role"] == "fix"])
+    assert "t = 12.0 s (00:00:12 UTC)" in kml  # t0 is 2026-01-01 00:00:00 UTC
     page = paths["html"].read_text()
     final = next(f for f in pts if f["properties"].get("final"))["properties"]
     assert final["mgrs"] in page and final["utm"] in page

@@ -17,6 +17,13 @@ def _kml_color(hex_rgb: str, alpha: int = 255) -> str:
     return f"{alpha:02x}{b}{g}{r}"
 
 
+def _utc(result: HuntResult, time_s: float) -> str:
+    from unseen.report.figures import utc_text
+
+    utc = utc_text(result, time_s)
+    return f" ({utc} UTC)" if utc else ""
+
+
 def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
     """Write `result` as KML: folders Stations, Route, Bearings, Fixes and 95 % ellipses (and
     Tracks, given the track updates)."""
@@ -64,7 +71,7 @@ def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
         g = grid_refs(f.lat_deg, f.lon_deg)
         p.description = (
             (f"UTM {g['utm']}, MGRS {g['mgrs']}; " if g else "")
-            + f"t = {f.time_s:.1f} s, {f.method}, {f.n_used} observations, "
+            + f"t = {f.time_s:.1f} s{_utc(result, f.time_s)}, {f.method}, {f.n_used} observations, "
             f"95% ellipse {f.ellipse95.semi_major_m:.0f} × {f.ellipse95.semi_minor_m:.0f} m"
             + (f", rejected {', '.join(names.get(r, r) for r in f.rejected)}" if f.rejected else "")
         )
