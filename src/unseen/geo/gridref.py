@@ -4,6 +4,7 @@ lettering from the `mgrs` package (NGA GeoTrans); the one implementation every o
 from __future__ import annotations
 
 import functools
+import math
 
 from unseen.errors import InputError
 
@@ -45,9 +46,10 @@ def utm_coords(lat_deg: float, lon_deg: float) -> tuple[int, str, float, float]:
 
 
 def utm(lat_deg: float, lon_deg: float) -> str:
-    """'30U 571761 E 5388929 N': zone, latitude band, easting and northing in metres (WGS84)."""
+    """'30U 571761 E 5388929 N': zone, latitude band, easting and northing in metres (WGS84),
+    truncated to the metre as MGRS truncates, so both name the same 1 m square."""
     zone, band, e, n = utm_coords(lat_deg, lon_deg)
-    return f"{zone}{band} {e:.0f} E {n:.0f} N"
+    return f"{zone}{band} {math.floor(e)} E {math.floor(n)} N"
 
 
 def mgrs(lat_deg: float, lon_deg: float, digits: int = 5) -> str:
