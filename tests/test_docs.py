@@ -90,7 +90,12 @@ def test_shipped_example_files_are_valid(tmp_path, monkeypatch):
     monkeypatch.setenv("UNSEEN_STATION_TOKEN", "t" * 43)
     from unseen.examples import names, text
 
-    assert {"station.toml", "kraken-station.toml", "dcf77-stations.csv"} <= set(names())
+    assert {
+        "station.toml",
+        "kraken-station.toml",
+        "dcf77-stations.csv",
+        "tdoa-reference.toml",
+    } <= set(names())
     for name in ("station.toml", "kraken-station.toml"):
         tomllib.loads(text(name))
         path = tmp_path / name

@@ -232,7 +232,7 @@ def test_report_opens_offline_in_headless_chromium(report, tmp_path):
     assert shot["shore_layers"] > 0
     legend = shot["legend"]
     for mark in ("truth", "without rejection", "rejected (dashed)", "95% ellipse", "50% ellipse",
-                 "heatmap", "route", "track", "Werner"):  # fmt: skip
+                 "heatmap", "route", "track", "Werner", "walls", "graticule"):  # fmt: skip
         assert mark in legend, mark
     del sync_playwright
 
@@ -290,3 +290,39 @@ def open_in_chromium(html: Path, png: Path) -> dict:
         finally:
             browser.close()
     return {"errors": errors, "foreign": foreign, **info}
+
+
+def _utm_to_latlon(text: str) -> tuple[float, float]:
+    """Invert a '30U 571761 E 5388929 N' string with pyproj (independent of the writer)."""
+    from pyproj import Transformer
+
+    zb, e, _, n, _ = text.split()
+    zone, band = int(zb[:-1]), zb[-1]
+    epsg = (32600 if band >= "N" else 32700) + zone
+    lon, lat = Transformer.from_crs(epsg, 4326, always_xy=True).transform(float(e), float(n))
+    return lat, lon
+
+
+def test_fixes_and_track_points_carry_utm_and_mgrs_that_decode_to_their_position(report):
+    import mgrs
+
+    _, paths = report
+    gj = json.loads(paths["geojson"].read_text())
+    pts = [f for f in gj["features"] if f["properties"]["role"] in ("fix", "track-point")]
+    assert {f["properties"]["role"] for f in pts} == {"fix", "track-point"}
+    for f in pts:
+        lon, lat = f["geometry"]["coordinates"]
+        p = f["properties"]
+        # both truncate to the metre: each decodes to the 1 m square's corner, ≤ √2 m away
+        la, lo = _utm_to_latlon(p["utm"])
+        assert distance(lat, lon, la, lo) < 1.5, p["utm"]
+        assert p["utm"].split()[1][-5:] == p["mgrs"].split()[2], (p["utm"], p["mgrs"])
+        la, lo = mgrs.MGRS().toLatLon(p["mgrs"].replace(" ", ""))
+        assert distance(lat, lon, la, lo) < 1.5, p["mgrs"]
+    kml = paths["kml"].read_text()
+    assert kml.count("MGRS ") >= len([f for f in pts if f["properties"]["role"] == "fix"])
+    assert "t = 12.0 s (00:00:12 UTC)" in kml  # t0 is 2026-01-01 00:00:00 UTC
+    page = paths["html"].read_text()
+    final = next(f for f in pts if f["properties"].get("final"))["properties"]
+    assert final["mgrs"] in page and final["utm"] in page
+    assert "<h3>Track (" in page and "<th>MGRS</th>" in page

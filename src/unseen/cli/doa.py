@@ -348,6 +348,12 @@ def calibrate_cmd(
     stop_s: Annotated[
         float | None, typer.Option(help="... up to this time (s from its start).")
     ] = None,
+    sample_rate_hz: Annotated[
+        float | None, typer.Option(help="Sample rate (Hz) where the file lacks it (raw files).")
+    ] = None,
+    center_freq_hz: Annotated[
+        float | None, typer.Option(help="Centre frequency (Hz) where the file lacks it.")
+    ] = None,
 ) -> int:
     """Estimate per-channel gain/phase offsets and write them as JSON.
 
@@ -368,7 +374,7 @@ def calibrate_cmd(
             raise InputError(f"{name} {v}: expected a finite number ≥ 0")
     if not (math.isfinite(bandwidth_hz) and bandwidth_hz > 0):
         raise InputError(f"--bandwidth-hz {bandwidth_hz}: expected a positive number")
-    rec = open_recording(recording)
+    rec = open_recording(recording, sample_rate_hz=sample_rate_hz, center_freq_hz=center_freq_hz)
     fs = rec.sample_rate_hz
     i0 = round(start_s * fs)
     i1 = rec.num_samples if stop_s is None else min(round(stop_s * fs), rec.num_samples)

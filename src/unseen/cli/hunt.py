@@ -152,7 +152,8 @@ def demo(
     sc = _load(scenario)
     if duration_s is not None:
         sc = replace(sc, duration_s=_positive(duration_s, "--duration-s"))
-    report_dir = out or Path(tempfile.mkdtemp(prefix="unseen-demo-"))
+    if target_freq_hz is None:
+        _check_on_air(sc)
     tic = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="unseen-rec-") as tmp:
         rec_dir = recordings or Path(tmp)
@@ -165,9 +166,34 @@ def demo(
                 title=f"The {sc.name.title()} hunt",
             )
         result = replace(result, truth=truth_of(sc, result.target))
+        report_dir = out or Path(tempfile.mkdtemp(prefix="unseen-demo-"))
         paths = write_report(result, report_dir)
     _summary(result, paths["html"], elapsed_s=time.perf_counter() - tic)
     return 0
+
+
+def _check_on_air(sc) -> None:
+    """Refuse a demo too short to hear any unlicensed emitter (none of its on-air intervals
+    starts before `duration_s`), naming when the first one comes on."""
+    from unseen.errors import InputError
+    from unseen.sim.scenario_sim import gates
+
+    pirates = [
+        e
+        for e in sc.emitters
+        if not any(abs(e.freq_hz - lic.freq_hz) <= lic.bandwidth_hz / 2 for lic in sc.registry)
+    ]
+    if not pirates or any(gates(e, 0.0, sc.duration_s) != () for e in pirates):
+        return
+    first = min(
+        ((g[0][0] if g else float("inf")), e.name)
+        for e in pirates
+        for g in [gates(e, 0.0, sc.duration_s + 3600.0)]
+    )
+    raise InputError(
+        f"--duration-s {sc.duration_s:g}: {first[1]} (unlicensed) is first on the air at "
+        f"t = {first[0]:g} s; give --duration-s {first[0] + 10:g} or more"
+    )
 
 
 def _summary(result, html: Path, elapsed_s: float | None = None) -> None:

@@ -1,10 +1,14 @@
-"""Grid references for field teams: UTM (pyproj) and MGRS (the `mgrs` package), WGS84 in."""
+"""Grid references for field teams, WGS84 in: UTM from pyproj (EPSG 326zz/327zz) and MGRS
+lettering from the `mgrs` package (NGA GeoTrans); the one implementation every output uses."""
 
 from __future__ import annotations
 
 import functools
+import math
 
 from unseen.errors import InputError
+
+BANDS = "CDEFGHJKLMNPQRSTUVWXX"  # 8° latitude bands from 80° S; X spans 72..84° N
 
 
 @functools.cache
@@ -13,6 +17,11 @@ def _utm_transformer(zone: int, south: bool):
 
     epsg = (32700 if south else 32600) + zone
     return Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+
+
+def _check(lat_deg: float) -> None:
+    if not -80.0 <= lat_deg <= 84.0:
+        raise InputError(f"UTM and MGRS cover latitudes -80..84, got {lat_deg}")
 
 
 def utm_zone(lat_deg: float, lon_deg: float) -> int:
@@ -27,23 +36,35 @@ def utm_zone(lat_deg: float, lon_deg: float) -> int:
     return zone
 
 
-def utm(lat_deg: float, lon_deg: float) -> str:
-    """'30U 571761 E 5388929 N': zone, latitude band, easting and northing in metres (WGS84)."""
-    if not -80.0 <= lat_deg <= 84.0:
-        raise InputError(f"UTM covers latitudes -80..84, got {lat_deg}")
+def utm_coords(lat_deg: float, lon_deg: float) -> tuple[int, str, float, float]:
+    """(zone, latitude band letter, easting_m, northing_m); northing from the equator (north) or
+    10 000 km below it (south)."""
+    _check(lat_deg)
     zone = utm_zone(lat_deg, lon_deg)
     e, n = _utm_transformer(zone, lat_deg < 0).transform(lon_deg, lat_deg)
-    band = "CDEFGHJKLMNPQRSTUVWXX"[int((lat_deg + 80.0) // 8.0)]
-    return f"{zone}{band} {e:.0f} E {n:.0f} N"
+    return zone, BANDS[int((lat_deg + 80.0) // 8.0)], float(e), float(n)
+
+
+def utm(lat_deg: float, lon_deg: float) -> str:
+    """'30U 571761 E 5388929 N': zone, latitude band, easting and northing in metres (WGS84),
+    truncated to the metre as MGRS truncates, so both name the same 1 m square."""
+    zone, band, e, n = utm_coords(lat_deg, lon_deg)
+    return f"{zone}{band} {math.floor(e)} E {math.floor(n)} N"
 
 
 def mgrs(lat_deg: float, lon_deg: float, digits: int = 5) -> str:
     """'30U WU 71761 88929': MGRS to 10^(5-digits) m (digits=5: 1 m), grouped for reading."""
     import mgrs as _mgrs
 
-    if not -80.0 <= lat_deg <= 84.0:
-        raise InputError(f"MGRS (UTM part) covers latitudes -80..84, got {lat_deg}")
+    _check(lat_deg)
     ref = _mgrs.MGRS().toMGRS(lat_deg, lon_deg, MGRSPrecision=digits)
     ref = ref.decode() if isinstance(ref, bytes) else ref
     head, sq, num = ref[: -2 * digits - 2], ref[-2 * digits - 2 : -2 * digits], ref[-2 * digits :]
     return f"{head} {sq} {num[:digits]} {num[digits:]}"
+
+
+def grid_refs(lat_deg: float, lon_deg: float) -> dict[str, str]:
+    """{"utm": ..., "mgrs": ...} for output records; {} outside UTM's latitudes (polar UPS)."""
+    if not -80.0 <= lat_deg <= 84.0:
+        return {}
+    return {"utm": utm(lat_deg, lon_deg), "mgrs": mgrs(lat_deg, lon_deg)}

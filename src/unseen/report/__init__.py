@@ -50,6 +50,7 @@ def write_report(result: HuntResult, out_dir: str | Path) -> dict[str, Path]:
         figures.heatmap_png(result),
         figures.heatmap_png(result.heatmap_first) if result.heatmap_first else None,
         exports=exports,
+        tracks=tracks,
     )
     paths["html"].write_text(page, encoding="utf-8")
     return paths

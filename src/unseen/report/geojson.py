@@ -1,7 +1,8 @@
 """The hunt as GeoJSON (RFC 7946): one FeatureCollection, every feature with `properties.role`.
 
 Roles: station, route, bearing, fix, ellipse95, ellipse50 (final fix only), naive-fix, heatmap,
-outline, truth. Coordinates are [lon, lat] (GeoJSON order). Bearing rays run from the station
+outline, truth. Fixes also carry `utm` and `mgrs` (`unseen.geo.gridref`; absent beyond UTM's
+-80..84° latitudes). Coordinates are [lon, lat] (GeoJSON order). Bearing rays run from the station
 along the bearing's geodesic for `ray_length`; ellipses are 180-point polygons of the
 confidence ellipses of the fix's covariance.
 """
@@ -13,6 +14,7 @@ import math
 import numpy as np
 
 from unseen.geo import enu2geodetic, forward
+from unseen.geo.gridref import grid_refs
 from unseen.report.model import HuntResult
 from unseen.types import Ellipse, Fix
 
@@ -69,6 +71,7 @@ def _fix_props(f: Fix, final: bool, group: str) -> dict:
         "time_s": f.time_s,
         "lat_deg": f.lat_deg,
         "lon_deg": f.lon_deg,
+        **grid_refs(f.lat_deg, f.lon_deg),
         "method": f.method,
         "n_used": f.n_used,
         "rejected": list(f.rejected),

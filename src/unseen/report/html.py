@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 
 from unseen.geo import distance
-from unseen.report.coords import mgrs_text, utm_text
+from unseen.geo.gridref import grid_refs
 from unseen.report.figures import utc_text
 from unseen.report.geojson import ellipse_ring
 from unseen.report.model import Heatmap, HuntResult
@@ -93,8 +93,9 @@ def summary_rows(result: HuntResult) -> list[tuple[str, str]]:
                 f"{_when(result, f.time_s)})",
             )
         )
-        rows.append(("final fix UTM / MGRS", f"{utm_text(f.lat_deg, f.lon_deg)} / "
-                     f"{mgrs_text(f.lat_deg, f.lon_deg)}"))  # fmt: skip
+        g = grid_refs(f.lat_deg, f.lon_deg)
+        if g:
+            rows.append(("final fix UTM / MGRS", f"{g['utm']} / {g['mgrs']}"))
         e = f.ellipse95
         rows.append(
             (
@@ -193,8 +194,48 @@ def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return f'<table class="record"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def case_record(result: HuntResult) -> str:
-    """Stations (position, equipment), observations per station (used / rejected), fixes."""
+def _grid(lat_deg: float, lon_deg: float) -> tuple[str, str]:
+    g = grid_refs(lat_deg, lon_deg)
+    return g.get("utm", "—"), g.get("mgrs", "—")
+
+
+def _sample(items: list, k: int = 12) -> list:
+    """At most `k` of `items`, evenly spread, first and last kept."""
+    if len(items) <= k:
+        return list(items)
+    keep = sorted(set(np.round(np.linspace(0, len(items) - 1, k)).astype(int).tolist()))
+    return [items[i] for i in keep]
+
+
+def track_table(result: HuntResult, tracks) -> str:
+    """Confirmed track positions (at most 12 per track, spread over time) with UTM and MGRS."""
+    by: dict[int, list] = {}
+    for u in tracks:
+        if u.status == "confirmed":
+            by.setdefault(u.track, []).append(u)
+    rows = [
+        (
+            str(tid),
+            _when(result, u.time_s),
+            f"{u.lat:.6f}, {u.lon:.6f}",
+            *_grid(u.lat, u.lon),
+            f"{u.speed_m_s:.1f}",
+            f"{u.ellipse95.semi_major_m:.1f} × {u.ellipse95.semi_minor_m:.1f} m",
+        )
+        for tid, us in by.items()
+        for u in _sample(us)
+    ]
+    if not rows:
+        return ""
+    n = sum(len(us) for us in by.values())
+    return f"<h3>Track ({len(rows)} of {n} positions; all in tracks.jsonl)</h3>" + _table(
+        ("track", "when", "lat, lon", "UTM", "MGRS", "speed (m/s)", "95% ellipse"), rows
+    )
+
+
+def case_record(result: HuntResult, tracks=()) -> str:
+    """Stations (position, equipment), observations per station (used / rejected), fixes and
+    the track positions (given the track updates)."""
     st_rows = []
     for st in result.stations:
         pos = (
@@ -230,15 +271,12 @@ def case_record(result: HuntResult) -> str:
     if result.tdoas:
         pairs = sorted({f"{name(t.site.station)}–{name(t.site_b.station)}" for t in result.tdoas})
         ob_rows.append(("TDOA " + ", ".join(pairs), str(len(result.tdoas)), "", "", "", "used"))
-    fx = list(result.fixes)
-    if len(fx) > 12:
-        keep = sorted(set(np.round(np.linspace(0, len(fx) - 1, 12)).astype(int).tolist()))
-        fx = [fx[i] for i in keep]
+    fx = _sample(list(result.fixes))
     fx_rows = [
         (
             _when(result, f.time_s),
             f"{f.lat_deg:.6f}, {f.lon_deg:.6f}",
-            mgrs_text(f.lat_deg, f.lon_deg),
+            *_grid(f.lat_deg, f.lon_deg),
             f"{f.ellipse95.semi_major_m:.1f} × {f.ellipse95.semi_minor_m:.1f} m, "
             f"{f.ellipse95.orientation_deg:.0f}°",
             f"{f.method}, {f.n_used} obs."
@@ -252,7 +290,8 @@ def case_record(result: HuntResult) -> str:
         + "<h3>Observations of the final fix</h3>"
         + _table(("station", "bearings", "when", "azimuth", "median σ", "status"), ob_rows)
         + f"<h3>Fixes ({len(fx)} of {len(result.fixes)}; all in fixes.jsonl)</h3>"
-        + _table(("when", "lat, lon", "MGRS", "95% ellipse", "method"), fx_rows)
+        + _table(("when", "lat, lon", "UTM", "MGRS", "95% ellipse", "method"), fx_rows)
+        + track_table(result, tracks)
     )
 
 
@@ -319,7 +358,13 @@ def legend_html(result: HuntResult) -> str:
          "land (GSHHS shoreline)"),
         (_swatch('<rect x="1" y="2" width="24" height="10" fill="none" stroke="#557" '
                  'stroke-dasharray="3 3"/>'), "hunt area"),
+        (_swatch('<line x1="1" y1="7" x2="25" y2="7" stroke="#aab" stroke-width="1"/>'),
+         "graticule (latitude/longitude, degrees)"),
     ]  # fmt: skip
+    items += [
+        (_swatch('<line x1="1" y1="7" x2="25" y2="7" stroke="#6b5b45" stroke-width="3"/>'), name)
+        for name, _ in result.outlines
+    ]
     if result.naive_fix is not None:
         items.append((_swatch('<circle cx="13" cy="7" r="5" fill="none" stroke="#c00" '
                               'stroke-width="2"/>'), "final fix without rejection"))  # fmt: skip
@@ -357,9 +402,10 @@ def render_html(
     heatmap_png: bytes | None,
     heatmap_first_png: bytes | None = None,
     exports: tuple[str, ...] = (),
+    tracks=(),
 ) -> str:
     """The report page as one string (no external references); `exports` are the file names
-    written beside it (linked)."""
+    written beside it (linked), `tracks` the track updates (tabled)."""
     css, js = leaflet_inline()
     s, w, n, e = result.area
     span = max(n - s, e - w)
@@ -413,7 +459,7 @@ def render_html(
         ("__SUMMARY__", summary),
         ("__READING__", reading),
         ("__EXPORTS__", links),
-        ("__RECORD__", case_record(result)),
+        ("__RECORD__", case_record(result, tracks)),
         ("__LEGEND__", legend_html(result)),
         ("__SHORE_NOTE__", html.escape(shore_note)),
         ("__FIGURES__", figs + notes),

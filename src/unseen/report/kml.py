@@ -6,6 +6,7 @@ from pathlib import Path
 
 import simplekml
 
+from unseen.geo.gridref import grid_refs
 from unseen.report.geojson import ellipse_ring, ray_length, station_colors
 from unseen.report.model import HuntResult
 
@@ -14,6 +15,13 @@ def _kml_color(hex_rgb: str, alpha: int = 255) -> str:
     """'#rrggbb' → KML 'aabbggrr'."""
     r, g, b = hex_rgb[1:3], hex_rgb[3:5], hex_rgb[5:7]
     return f"{alpha:02x}{b}{g}{r}"
+
+
+def _utc(result: HuntResult, time_s: float) -> str:
+    from unseen.report.figures import utc_text
+
+    utc = utc_text(result, time_s)
+    return f" ({utc} UTC)" if utc else ""
 
 
 def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
@@ -60,8 +68,10 @@ def write_kml(result: HuntResult, path: str | Path, tracks=()) -> Path:
         p = ff.newpoint(
             name=("final fix" if final else f"fix {i}"), coords=[(f.lon_deg, f.lat_deg)]
         )
+        g = grid_refs(f.lat_deg, f.lon_deg)
         p.description = (
-            f"t = {f.time_s:.1f} s, {f.method}, {f.n_used} observations, "
+            (f"UTM {g['utm']}, MGRS {g['mgrs']}; " if g else "")
+            + f"t = {f.time_s:.1f} s{_utc(result, f.time_s)}, {f.method}, {f.n_used} observations, "
             f"95% ellipse {f.ellipse95.semi_major_m:.0f} × {f.ellipse95.semi_minor_m:.0f} m"
             + (f", rejected {', '.join(names.get(r, r) for r in f.rejected)}" if f.rejected else "")
         )

@@ -2,7 +2,8 @@
 
 A transmitter that moves during the hunt is one track: its positions with 95 % ellipses against
 time. GeoJSON roles: `track` (LineString per track), `track-point` (one per update, with time,
-speed and the ellipse) and `track-ellipse95` (the ellipse polygon every `ELLIPSE_EVERY_S`).
+speed, UTM/MGRS and the ellipse) and `track-ellipse95` (the ellipse polygon every
+`ELLIPSE_EVERY_S`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from unseen.geo.gridref import grid_refs
 from unseen.report.geojson import ellipse_ring
 from unseen.report.model import HuntResult
 from unseen.track import TrackOptions, TrackUpdate, run, update_to_dict
@@ -58,7 +60,8 @@ def track_features(updates: list[TrackUpdate]) -> list[dict]:
         last = -1e300
         for u in pts:
             e = u.ellipse95
-            props = {"track": tid, "time_s": u.time_s, "speed_m_s": u.speed_m_s,
+            props = {"track": tid, "time_s": u.time_s, **grid_refs(u.lat, u.lon),
+                     "speed_m_s": u.speed_m_s,
                      "semi_major_m": e.semi_major_m, "semi_minor_m": e.semi_minor_m,
                      "orientation_deg": e.orientation_deg}  # fmt: skip
             feats.append({"type": "Feature",
@@ -91,5 +94,6 @@ def add_kml(kml, updates: list[TrackUpdate]) -> None:
                 name=f"track {p['track']} 95% ellipse at {p['time_s']:.0f} s",
                 outerboundaryis=[tuple(c) for c in f["geometry"]["coordinates"][0]],
             )
+            pol.description = f"position {p.get('utm', '')} / {p.get('mgrs', '')}"
             pol.style.polystyle.color = "2000a5ff"
             pol.style.linestyle.color = "ff00a5ff"
