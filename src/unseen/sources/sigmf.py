@@ -355,7 +355,8 @@ def read_sigmf(
     if rate is None:
         raise FileFormatError(
             f"{where}: global.core:sample_rate is absent (optional in SigMF) and no rate was "
-            "given; give it (--sample-rate-hz / sample_rate_hz=)"
+            "given; add it to the metadata, or give it (--sample-rate-hz of detect, doa, "
+            "calibrate and tdoa; sample_rate_hz= in Python)"
         )
     if data_size < 0:
         if not data_file.is_file():
