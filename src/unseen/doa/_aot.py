@@ -53,9 +53,14 @@ def why_not() -> str:
 
 
 def _plan_ok(p: ScanPlan) -> bool:
-    return all(
-        (a := getattr(p, name)).dtype == dt and a.flags.c_contiguous for name, dt in _PLAN.items()
-    ) and p.pos.ndim == 2 and p.re.ndim == 2
+    return (
+        all(
+            (a := getattr(p, name)).dtype == dt and a.flags.c_contiguous
+            for name, dt in _PLAN.items()
+        )
+        and p.pos.ndim == 2
+        and p.re.ndim == 2
+    )
 
 
 def estimate_frames_core(

@@ -94,9 +94,7 @@ def compiler(out_dir: Path = HERE, cpu: str = "host"):
     kern = _load_kernels()
     P = plan_type(kern)
     f8, i8 = types.float64, types.int64
-    out = types.Tuple(
-        [types.Array(i8, 1, "C"), *[types.Array(f8, 2, "C")] * 3, i8]
-    )
+    out = types.Tuple([types.Array(i8, 1, "C"), *[types.Array(f8, 2, "C")] * 3, i8])
     cc = CC(NAME, source_module=kern)
     cc.output_dir = str(out_dir)
     cc.target_cpu = cpu

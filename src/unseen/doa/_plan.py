@@ -9,6 +9,7 @@ import numpy as np
 MUSIC, CAPON, BARTLETT = 0, 1, 2
 MDL, AIC, TW = 0, 1, 2
 
+
 class ScanPlan(NamedTuple):
     """Everything the compiled grid path needs for one (array, frequency, grid, options): built
     and cached by `stage.plan`, passed whole to the kernels.
