@@ -9,11 +9,13 @@ imported on first use. The AOT path needs neither numba's import nor its CPU-tar
 
 The AOT exports are typed exactly (they do not check what they are given), so a call goes there
 only when x's dtype and dimensions and every plan field's dtype and layout are the exported ones.
+UNSEEN_AOT=0 in the environment forces the JIT kernels (to compare, or to rule the AOT module out).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from functools import cache
 
 import numpy as np
@@ -31,6 +33,8 @@ _FRAMES = {np.dtype(v): f"frames_{k}" for k, v in DTYPES.items()}
 @cache
 def _module():
     """(the AOT module or None, why not)."""
+    if os.environ.get("UNSEEN_AOT") == "0":
+        return None, "disabled by UNSEEN_AOT=0"
     try:
         mod = importlib.import_module("unseen.doa._kernels_aot")
     except ImportError as e:
