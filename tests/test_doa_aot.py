@@ -30,10 +30,20 @@ def _frames() -> tuple[Array, np.ndarray]:
     return arr, np.ascontiguousarray(x.reshape(M, -1), dtype=np.complex64)
 
 
-def _same(a: tuple, b: tuple) -> None:
-    """Bit for bit: both compile the same LLVM IR for this CPU's model and features."""
-    for u, v in zip(a, b, strict=True):
-        np.testing.assert_array_equal(u, v)
+def _close(aot: tuple, jit: tuple) -> None:
+    """(K, azimuth, sigma, confidence, bad frame) of the two builds agree: the same counts, NaN
+    padding and bad frame, bearings within 1e-4 of their own sigma, sigma and confidence to
+    1e-6 relative. Not bit for bit: the float32 covariance sums are fastmath (reassociable) and
+    the two compilers vectorise them differently, each within float32 rounding (~1e-6 relative
+    over a 512-snapshot chunk) of the exact sum; seen: ≤ 7e-8° against sigmas of ~0.1°."""
+    K, az, sg, cf, bad = aot
+    np.testing.assert_array_equal(K, jit[0])
+    assert bad == jit[4]
+    np.testing.assert_array_equal(np.isnan(az), np.isnan(jit[1]))
+    ok = ~np.isnan(az)
+    assert np.all(np.abs(az[ok] - jit[1][ok]) <= 1e-4 * sg[ok])
+    np.testing.assert_allclose(sg[ok], jit[2][ok], rtol=1e-6)
+    np.testing.assert_allclose(cf[ok], jit[3][ok], rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -52,11 +62,12 @@ def test_aot_frames_equal_jit_frames(name, dtype, offset, scale, num_sources):
     mod = _aot._module()[0]
     aot = getattr(mod, f"frames_{name}")(raw, FRAME, offset, scale, plan)
     jit = _kernels.estimate_frames_core(raw, FRAME, offset, scale, plan)
-    _same(aot, jit)
+    _close(aot, jit)
     assert aot[4] == -1 and (aot[0] >= 1).all()
     assert np.nanmin(np.abs(aot[1][:, 0] - 30.0)) < 1.0
     # the stage's dispatch takes the AOT export for this datatype
-    _same(_aot.estimate_frames_core(raw, FRAME, offset, scale, plan), aot)
+    for u, v in zip(_aot.estimate_frames_core(raw, FRAME, offset, scale, plan), aot, strict=True):
+        np.testing.assert_array_equal(u, v)
 
 
 @pytest.mark.slow
@@ -64,7 +75,7 @@ def test_aot_complex_frames_core_and_windows_equal_jit():
     arr, x = _frames()
     plan = stage.plan(arr, F, DoaOptions())
     mod = _aot._module()[0]
-    _same(
+    _close(
         mod.frames_c64(x, FRAME, 0.0, 1.0, plan),
         _kernels.estimate_frames_core(x, FRAME, 0.0, 1.0, plan),
     )
@@ -74,8 +85,17 @@ def test_aot_complex_frames_core_and_windows_equal_jit():
             for i in range(FRAMES)
         ]
     ).astype(complex)
-    _same(mod.windows(S, FRAME, plan), _kernels.window_counts(S, FRAME, plan))
-    _same(mod.core(S[0], FRAME, plan, 0), _kernels.estimate_core(S[0], FRAME, plan, 0))
+    Ks, al = mod.windows(S, FRAME, plan)
+    want = _kernels.window_counts(S, FRAME, plan)
+    np.testing.assert_array_equal(Ks, want[0])
+    np.testing.assert_allclose(al, want[1], rtol=1e-9)
+    lam, K, az, sg, cf = mod.core(S[0], FRAME, plan, 0)
+    want = _kernels.estimate_core(S[0], FRAME, plan, 0)
+    np.testing.assert_allclose(lam, want[0], rtol=0, atol=1e-12 * lam.max())
+    _close(
+        (np.array([K]), az[None], sg[None], cf[None], -1),
+        (np.array([want[1]]), want[2][None], want[3][None], want[4][None], -1),
+    )
 
 
 def test_aot_refuses_a_plan_it_was_not_built_for():
