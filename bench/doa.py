@@ -1,6 +1,6 @@
 """DOA frame path benchmark: unseen vs doa-py, pyroomacoustics and pyArgus on identical data.
 
-    .venv/bin/python bench/doa.py [--frames 40] [--seconds 3] [--rounds 5] [--cli-rounds 5]
+    .venv/bin/python bench/doa.py [--frames 40] [--seconds 3] [--rounds 5] [--cli-rounds 5] [--jit]
 
 One frame = 5 channels × 16,384 complex64 snapshots from a UCA-5 (radius 1 m, 94.2 MHz, one
 source at 10 dB per element, random off-grid azimuth). Full path per frame: covariance, MUSIC
@@ -242,13 +242,15 @@ def write_recording(path: str, frames: list[np.ndarray], count: int, arr: Array)
 WALL: list[float] = []
 
 
-def wall(cmd: list[str], src: str | None = None) -> float:
+def wall(cmd: list[str], src: str | None = None, jit: bool = False) -> float:
     """CPU seconds (user + system) of one run of `cmd`; its wall time goes to WALL. CPU time,
     not wall time, is what stays meaningful on a shared machine with more runnable processes
-    than cores."""
+    than cores. `jit`: with the JIT kernels forced (UNSEEN_AOT=0) instead of the AOT module."""
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = src
+    if jit:
+        env["UNSEEN_AOT"] = "0"
     import resource
 
     def cpu() -> float:
@@ -262,7 +264,14 @@ def wall(cmd: list[str], src: str | None = None) -> float:
 
 
 def cli_bench(
-    arr: Array, frames, truth, crb: float, rounds: int, doa_py, before: str | None = None
+    arr: Array,
+    frames,
+    truth,
+    crb: float,
+    rounds: int,
+    doa_py,
+    before: str | None = None,
+    jit: bool = False,
 ) -> None:
     """`unseen doa REC --json` end to end against doa-py's MUSIC compute in the same rounds."""
     tmp = tempfile.mkdtemp(prefix="unseen-doa-bench-")
@@ -281,6 +290,9 @@ def cli_bench(
         f"{np.isfinite(found).mean():.1%} of frames, RMSE {rmse:.4f} deg = {rmse / crb:.2f} CRB"
     )
     per, ratio, st, bs, dp, old, old_st = [], [], [], [], [], [], []
+    jper, jst = [], []
+    if jit:
+        wall([*cli, recs[one], "--json"], jit=True)  # compiles the JIT kernels once if needed
     if before:
         wall([*cli, recs[one], "--json"], before)  # compiles the old kernels once if needed
     for _ in range(rounds):
@@ -295,6 +307,11 @@ def cli_bench(
             o_s = wall([*cli, recs[small], "--json"], before)
             o_l = wall([*cli, recs[big], "--json"], before)
             old.append((o_l - o_s) / (big - small))
+        if jit:
+            jst.append(wall([*cli, recs[one], "--json"], jit=True))
+            j_s = wall([*cli, recs[small], "--json"], jit=True)
+            j_l = wall([*cli, recs[big], "--json"], jit=True)
+            jper.append((j_l - j_s) / (big - small))
         c = time.process_time()
         for x in frames:
             doa_py(x)
@@ -318,6 +335,13 @@ def cli_bench(
             f"  before ({before}): {stats(o * 1e6)} us/frame, doa-py/before "
             f"{stats(np.array(dp) / o)} x, start-up {stats(old_st)} s"
         )
+    if jit:
+        j = np.array(jper)
+        print(
+            f"  JIT kernels (UNSEEN_AOT=0): {stats(j * 1e6)} us/frame, doa-py/JIT "
+            f"{stats(np.array(dp) / j)} x, start-up {stats(jst)} s, ratio to baseline "
+            f"{stats(np.array(jst) / np.array(bs))}"
+        )
     print(f"  ratio doa-py / unseen CLI (per round): {stats(ratio)} x  (goal >= 5)")
     print(
         f"  start-up: `unseen doa` on a 1-frame recording {stats(st)} s; "
@@ -334,6 +358,9 @@ def main() -> int:
     ap.add_argument("--cli-rounds", type=int, default=5, help="end-to-end CLI rounds (0: skip)")
     ap.add_argument("--cli-only", action="store_true", help="only the end-to-end CLI part")
     ap.add_argument("--before", help="src/ of an older checkout, timed as a second CLI")
+    ap.add_argument(
+        "--jit", action="store_true", help="also time the CLI with the JIT kernels (UNSEEN_AOT=0)"
+    )
     args = ap.parse_args()
 
     try:
@@ -361,7 +388,9 @@ def main() -> int:
     print(f"threads pinned to 1 via {pinned}; CRB (rms over truths) = {crb:.4f} deg")
     print(f"allocator pinned: {' '.join(f'{k}={os.environ[k]}' for k in _PIN)}")
     if args.cli_rounds:
-        cli_bench(arr, frames, truth, crb, args.cli_rounds, peer_doa_py(arr)[0], args.before)
+        cli_bench(
+            arr, frames, truth, crb, args.cli_rounds, peer_doa_py(arr)[0], args.before, args.jit
+        )
     if args.cli_only:
         return 0
 

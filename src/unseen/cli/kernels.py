@@ -6,6 +6,11 @@ the first call compiles (tens of seconds) and the command would seem to freeze w
 A module counts as cold when none of its cached functions has an index yet (some, such as
 helpers inlined into others, never get one): the first run after install or after the module
 changed. A function compiled later for a new argument type (a new IQ datatype) is not announced.
+
+The DOA frame path is also compiled ahead of time at install (`unseen.doa._aot`); where that
+module is usable, `unseen.doa._kernels` does not count as cold (checking it would import numba,
+the start-up the AOT module saves), and only the grid-free methods and options outside the frame
+path (forward-backward, smoothing) still compile on first use, without a notice.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import importlib
 import os
 import sys
 
+AOT = {"unseen.doa._kernels": "unseen.doa._aot"}
+"""Kernel modules with an ahead-of-time twin that has `ready()`."""
 MODULES = (
     "unseen.doa._kernels",
     "unseen.locate.grid",
@@ -28,6 +35,8 @@ def cold(modules: tuple[str, ...] = MODULES) -> list[str]:
     out = []
     for name in modules:
         try:
+            if name in AOT and importlib.import_module(AOT[name]).ready():
+                continue
             mod = importlib.import_module(name)
         except ImportError:
             continue

@@ -1,17 +1,20 @@
 """numba kernels for the per-frame hot path (small loops that numpy would split into many calls).
 
-Compiled on first use and cached on disk (cache=True), so only the very first run pays for it.
+Compiled on first use and cached on disk (cache=True), so only the very first run pays for it;
+the frame path is also compiled ahead of time at install (`_aot_build`, used through `_aot`).
+Imports only numpy, llvmlite, numba and the sibling `_plan` (relatively: the build loads this
+file outside the package).
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+
+from ._plan import AIC, BARTLETT, CAPON, MDL, MUSIC, TW, ScanPlan  # noqa: F401
 
 
 @njit(cache=True)
@@ -377,43 +380,9 @@ def newton(
     return th, q
 
 
-MUSIC, CAPON, BARTLETT = 0, 1, 2
-MDL, AIC, TW = 0, 1, 2
 TW2_Q999 = 1.3144
 """99.9th percentile of the Tracy–Widom law for complex data (β = 2), from the Painlevé II
 solution F₂(s) = exp(−∫ₛ^∞ (x − s)·q(x)² dx) (tests recompute it)."""
-
-
-class ScanPlan(NamedTuple):
-    """Everything the compiled grid path needs for one (array, frequency, grid, options): built
-    and cached by `stage.plan`, passed whole to the kernels.
-
-    method: MUSIC/CAPON/BARTLETT; num_sources: K, or −1 to count them by `rule` (MDL/AIC/TW)
-    after adding `floor`·λ_max to every eigenvalue (the model-error floor); grid (deg), re, im:
-    float32 planes of the steering matrix over the grid; circular: the grid wraps; pos: ENU
-    element positions (m); kc, ks: k·cos(el), k·sin(el); k = 2π/λ; beam_deg: λ/aperture;
-    fit_thr[K]: the χ² model-fit threshold with K sources; max_sigma_deg: the sector's
-    uniform-distribution sigma; cal: 1/G per channel (calibration, ones if none); window:
-    frames whose summed covariance is also counted (`estimate_frames_core`), 1 = each alone.
-    """
-
-    method: int
-    num_sources: int
-    rule: int
-    floor: float
-    grid: np.ndarray
-    re: np.ndarray
-    im: np.ndarray
-    circular: bool
-    pos: np.ndarray
-    kc: float
-    ks: float
-    k: float
-    beam_deg: float
-    fit_thr: np.ndarray
-    max_sigma_deg: float
-    cal: np.ndarray
-    window: int
 
 
 @njit(cache=True)

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from unseen.doa._kernels import covariance_c64, newton
+from unseen.doa import _aot as kernels
 from unseen.doa.array import Array, wavelength_m
 from unseen.errors import GeometryError, InputError
 
@@ -36,7 +36,7 @@ def covariance(samples: np.ndarray) -> np.ndarray:
             f"need at least as many snapshots as elements: got {N} snapshots for {M} channels"
         )
     if x.ndim == 2 and x.dtype == np.complex64 and x.strides[1] == x.itemsize:
-        S = covariance_c64(x)
+        S = kernels.covariance_c64(x)
     else:
         with np.errstate(invalid="ignore", over="ignore"):
             S = (x @ np.swapaxes(x, -1, -2).conj()).astype(np.complex128)
@@ -252,7 +252,7 @@ def refine(
     kc, ks = k * np.cos(el), k * np.sin(el)
     pos = array.positions_enu_m
     sign = -1.0 if maximise else 1.0
-    th, q = newton(Wh, pos, th0, kc, ks, np.radians(max_step_deg), sign, iterations)
+    th, q = kernels.newton(Wh, pos, th0, kc, ks, np.radians(max_step_deg), sign, iterations)
     return np.degrees(th), q
 
 

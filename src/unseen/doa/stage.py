@@ -44,23 +44,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from unseen.doa import ml, spectra, subspace
-from unseen.doa._kernels import (
-    AIC,
-    BARTLETT,
-    CAPON,
-    MDL,
-    MUSIC,
-    TW,
-    ScanPlan,
-    count_sources,
-    estimate_core,
-    estimate_frames_core,
-    quad_derivs,
-    sigma_confidence,
-    uncertainty,
-    window_counts,
-)
+from unseen.doa import _aot as kernels
+from unseen.doa import spectra, subspace
+from unseen.doa._plan import AIC, BARTLETT, CAPON, MDL, MUSIC, TW, ScanPlan
 from unseen.doa.array import Array, wavelength_m
 from unseen.doa.calibrate import Calibration
 from unseen.errors import InputError
@@ -250,7 +236,7 @@ def _count(lam: np.ndarray, N: int, M: int, opts: DoaOptions) -> int:
     ns = opts.sources(M)
     if ns >= 0:
         return ns
-    return int(count_sources(lam, N, CRITERIA[opts.criterion], M - 1, MODEL_FLOOR))
+    return int(kernels.count_sources(lam, N, CRITERIA[opts.criterion], M - 1, MODEL_FLOOR))
 
 
 def _window_counts(
@@ -264,7 +250,7 @@ def _window_counts(
     if opts.num_sources is not None or min(opts.integrate, F) < 2:
         return np.zeros(F, np.int64), np.ones((F, M - 1))
     S = np.ascontiguousarray(np.stack([p[0] for p in prep]), dtype=complex)
-    return window_counts(S, frame_len, plan(arr, f, opts, False))
+    return kernels.window_counts(S, frame_len, plan(arr, f, opts, False))
 
 
 def _uncertainty(
@@ -284,12 +270,12 @@ def _uncertainty(
     kc = 2 * np.pi / wavelength_m(f)
     th = np.radians(az)
     pos = np.ascontiguousarray(arr.positions_enu_m)
-    var, powers, h, _ = uncertainty(pos, th, kc, R, noise, N)
+    var, powers, h, _ = kernels.uncertainty(pos, th, kc, R, noise, N)
     Wh = np.ascontiguousarray(E[:, : M - K].conj().T)
-    null = quad_derivs(Wh, pos, th, kc, 0.0)[0]
+    null = kernels.quad_derivs(Wh, pos, th, kc, 0.0)[0]
     beam_deg = float(np.degrees(wavelength_m(f) / spectra.aperture_m(arr)))
     a, b, _ = spectra.scan_sector(arr)
-    sigma, conf = sigma_confidence(
+    sigma, conf = kernels.sigma_confidence(
         var, powers, h, null, noise, np.asarray(r, float), N, K, M, beam_deg,
         _fit_threshold(M - K), (b - a) / np.sqrt(12),
     )  # fmt: skip
@@ -327,7 +313,7 @@ def estimate_raw(
     if not options.compiled:
         raise InputError(f"estimate_raw runs the grid methods only, not {options.method!r}")
     p = plan(array, float(freq_hz), options)
-    out = estimate_frames_core(x, int(frame_len), float(offset), float(scale), p)
+    out = kernels.estimate_frames_core(x, int(frame_len), float(offset), float(scale), p)
     if out[4] >= 0:
         raise InputError(f"samples contain NaN or Inf values (frame {int(out[4])} of the block)")
     return out[:4]
@@ -406,7 +392,7 @@ def _estimate_prepared(
     R, arr, f, N, t = prepared
     M = arr.num_elements
     if opts.method in GRID_METHODS:
-        _, K, az, sigma, conf = estimate_core(R, N, plan(arr, f, opts, False), min_k)
+        _, K, az, sigma, conf = kernels.estimate_core(R, N, plan(arr, f, opts, False), min_k)
         return DoaEstimate(
             tuple(az.tolist()), tuple(sigma.tolist()), tuple(conf.tolist()), opts.method, t, frame
         )
@@ -417,6 +403,8 @@ def _estimate_prepared(
     if K == 0:
         return DoaEstimate((), (), (), opts.method, t, frame)
     if opts.method == "ml":
+        from unseen.doa import ml
+
         az = ml.bearings(R, arr, f, K, step_deg=opts.step_deg, elevation_deg=opts.elevation_deg)
     else:
         az = ESTIMATORS[opts.method](lam, E, arr, f, K)

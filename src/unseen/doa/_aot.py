@@ -1,0 +1,144 @@
+"""The DOA kernels as the stage calls them: the frame path from the ahead-of-time module
+`_kernels_aot` (built at install by `_aot_build`) when it exists, was built from this very
+`_kernels.py` and for this CPU; otherwise, and for every other kernel, numba's JIT `_kernels`,
+imported on first use. The AOT path needs neither numba's import nor its CPU-target start-up
+(~1 s of CPU per process), which is what `unseen doa`'s start-up was made of.
+
+    from unseen.doa import _aot as kernels
+    kernels.estimate_frames_core(x, frame_len, offset, scale, plan)   # AOT when `ready()`
+
+The AOT exports are typed exactly (they do not check what they are given), so a call goes there
+only when x's dtype and dimensions and every plan field's dtype and layout are the exported ones.
+UNSEEN_AOT=0 in the environment forces the JIT kernels (to compare, or to rule the AOT module out).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import cache
+
+import numpy as np
+
+from unseen.doa._aot_build import DTYPES, cpu_stamp, source_stamp
+from unseen.doa._plan import ScanPlan
+
+_PLAN = {
+    "grid": np.float64, "re": np.float32, "im": np.float32, "pos": np.float64,
+    "fit_thr": np.float64, "cal": np.complex128,
+}  # fmt: skip
+_FRAMES = {np.dtype(v): f"frames_{k}" for k, v in DTYPES.items()}
+
+
+@cache
+def _module():
+    """(the AOT module or None, why not)."""
+    if os.environ.get("UNSEEN_AOT") == "0":
+        return None, "disabled by UNSEEN_AOT=0"
+    try:
+        mod = importlib.import_module("unseen.doa._kernels_aot")
+    except ImportError as e:
+        return None, f"not built ({e}); `pip install -e .` with a C compiler builds it"
+    if mod.stamp() != source_stamp():
+        return None, "built from another _kernels.py; reinstall (`pip install -e .`) to rebuild"
+    if mod.cpu() not in (0, cpu_stamp()):
+        return None, "built for another CPU; reinstall (`pip install -e .`) to rebuild"
+    _preload_lapack()
+    return mod, ""
+
+
+def _preload_lapack() -> None:
+    """Load scipy's Cython BLAS/LAPACK modules, whose function pointers the AOT module's
+    np.linalg calls take (as numba's do), without running scipy.linalg's package import (~0.3 s
+    of CPU; these two extensions load in ~10 ms). Left to the normal import on any failure."""
+    import importlib.util
+    import sys
+
+    try:
+        import scipy
+
+        base = os.path.join(os.path.dirname(scipy.__file__), "linalg")
+        for mod in ("cython_blas", "cython_lapack"):
+            name = f"scipy.linalg.{mod}"
+            if name in sys.modules or "scipy.linalg" in sys.modules:
+                continue
+            file = next(f for f in os.listdir(base) if f.startswith(f"{mod}.") and ".so" in f)
+            spec = importlib.util.spec_from_file_location(name, os.path.join(base, file))
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+    except Exception:  # the normal import then happens on the first call
+        pass
+
+
+def ready() -> bool:
+    """True when the AOT frame path is usable here."""
+    return _module()[0] is not None
+
+
+def why_not() -> str:
+    """Why the AOT frame path is not used ('' when it is)."""
+    return _module()[1]
+
+
+def _plan_ok(p: ScanPlan) -> bool:
+    return (
+        all(
+            (a := getattr(p, name)).dtype == dt and a.flags.c_contiguous
+            for name, dt in _PLAN.items()
+        )
+        and p.pos.ndim == 2
+        and p.re.ndim == 2
+    )
+
+
+def estimate_frames_core(
+    x: np.ndarray, frame_len: int, offset: float, scale: float, plan: ScanPlan
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """`_kernels.estimate_frames_core`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if mod is not None and _plan_ok(plan):
+        if x.ndim == 3 and x.shape[2] == 2 and x.dtype in _FRAMES:
+            return getattr(mod, _FRAMES[x.dtype])(x, frame_len, offset, scale, plan)
+        if x.ndim == 2 and x.dtype == np.complex64:
+            return mod.frames_c64(x, frame_len, offset, scale, plan)
+    return _jit().estimate_frames_core(x, frame_len, offset, scale, plan)
+
+
+def estimate_core(
+    R: np.ndarray, N: int, plan: ScanPlan, min_k: int = 0
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """`_kernels.estimate_core`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if mod is not None and _plan_ok(plan) and R.dtype == np.complex128 and R.ndim == 2:
+        return mod.core(R, N, plan, min_k)
+    return _jit().estimate_core(R, N, plan, min_k)
+
+
+def window_counts(S: np.ndarray, frame_len: int, plan: ScanPlan) -> tuple[np.ndarray, np.ndarray]:
+    """`_kernels.window_counts`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if (
+        mod is not None
+        and _plan_ok(plan)
+        and S.dtype == np.complex128
+        and S.ndim == 3
+        and S.flags.c_contiguous
+    ):
+        return mod.windows(S, frame_len, plan)
+    return _jit().window_counts(S, frame_len, plan)
+
+
+def _jit():
+    return importlib.import_module("unseen.doa._kernels")
+
+
+def __getattr__(name: str):
+    """Every other kernel: numba's JIT `_kernels` (imported, with numba, on first use)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(_jit(), name)
