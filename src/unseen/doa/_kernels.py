@@ -194,6 +194,8 @@ def uncertainty(
 CHUNK = 512
 ALIGN_MIN = 0.7
 """Least eigenvector alignment α² at which a source found only by integrating frames is reported."""
+FRAME_SHARE = 0.5
+"""Least share of the window's excess eigenvalue ℓ_k a frame must carry itself to keep source k."""
 
 
 @intrinsic
@@ -635,7 +637,13 @@ def window_counts(S: np.ndarray, frame_len: int, plan: ScanPlan) -> tuple[np.nda
     Near the threshold one frame's subspace error, and MUSIC's, exceeds the CRB by ~1/α²; the
     count keeps only the sources with α² ≥ ALIGN_MIN, where one frame still carries most of the
     bearing information (α² = 0.7 is where MUSIC leaves ~2× CRB on UCA-5; below, outliers
-    dominate)."""
+    dominate).
+
+    A frame keeps the window's k-th source only while its own k-th eigenvalue carries it:
+    λ_f,k/σ̂² − 1 ≥ FRAME_SHARE·ℓ_k − e, with e = (1 + √c)² − 1 + 4/√frame_len the noise
+    bulk's edge and spread. A stationary source passes (λ_f,k ≈ λ_k; near the threshold the
+    bound is below the edge); a frame without it (a transmitter that moved a beamwidth or went
+    off within the window, bursts of several transmitters in turn) keeps its own count."""
     F, M = S.shape[0], S.shape[1]
     W = min(max(plan.window, 1), F)
     Ks = np.zeros(F, np.int64)
@@ -646,7 +654,10 @@ def window_counts(S: np.ndarray, frame_len: int, plan: ScanPlan) -> tuple[np.nda
     last_lo = -1
     k = 0
     a2 = np.ones(M - 1)
+    ell = np.zeros(M - 1)
+    noise = 1.0
     c = M / frame_len
+    edge = (1.0 + np.sqrt(c)) ** 2 - 1.0 + 4.0 / np.sqrt(frame_len)
     for f in range(F):
         lo = min(max(f - W // 2, 0), F - W)
         if lo != last_lo:
@@ -656,12 +667,18 @@ def window_counts(S: np.ndarray, frame_len: int, plan: ScanPlan) -> tuple[np.nda
             k = count_sources(lam, W * frame_len, plan.rule, M - 1, plan.floor)
             noise = max(lam[: M - max(k, 1)].mean(), 1e-300)
             for j in range(M - 1):
-                ell = max(lam[M - 1 - j] / noise - 1.0, 0.0)
-                a2[j] = (1 - c / ell**2) / (1 + c / ell) if ell * ell > c else 0.0
+                ell[j] = max(lam[M - 1 - j] / noise - 1.0, 0.0)
+                e2 = ell[j] * ell[j]
+                a2[j] = (1 - c / e2) / (1 + c / ell[j]) if e2 > c else 0.0
             while k > 0 and a2[k - 1] < ALIGN_MIN:
                 k -= 1
             last_lo = lo
-        Ks[f] = k
+        kf = k
+        if kf > 0:
+            lamf = np.linalg.eigvalsh(0.5 * (S[f] + S[f].conj().T))
+            while kf > 0 and lamf[M - kf] / noise - 1.0 < FRAME_SHARE * ell[kf - 1] - edge:
+                kf -= 1
+        Ks[f] = kf
         al[f] = a2
     return Ks, al
 
