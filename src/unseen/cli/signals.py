@@ -189,6 +189,7 @@ def tdoa_cmd(
         on_grid,
         suspect_receivers,
         to_tdoa,
+        widen_by_closures,
     )
 
     if len(recordings) < 2:
@@ -298,9 +299,13 @@ def tdoa_cmd(
             print(
                 f"unseen: warning: TDOA closure {'+'.join(c.stations)} = "
                 f"{c.residual_s * 1e6:.2f} µs (σ {c.sigma_s * 1e6:.2f} µs)"
-                + (f"; suspect receiver(s): {', '.join(bad)}" if bad else ""),
+                + (f"; suspect receiver(s): {', '.join(bad)}" if bad else "")
+                + "; σ of its pairs"
+                + (" through them" if set(bad) & set(c.stations) else "")
+                + " widened to close it",
                 file=sys.stderr,
             )
+    tdoas = widen_by_closures(tdoas, checks, bad)
     k = redundancy(len(recs))  # every pair is printed: locate takes them as independent
     for t in tdoas:
         row = observation_to_row(replace(t, sigma_s=t.sigma_s * k), group)

@@ -456,3 +456,29 @@ def suspect_receivers(checks: Sequence[Closure]) -> list[str]:
     )
     common = set.intersection(*bad)
     return sorted(common - good) if good else sorted(common)
+
+
+def widen_by_closures(
+    tdoas: Sequence[Tdoa], checks: Sequence[Closure], suspects: Sequence[str] = ()
+) -> list[Tdoa]:
+    """`tdoas` with σ widened where a triplet fails to close: a failing closure (|r| > kσ_c)
+    says some of its three TDOAs are off beyond their σ by errors that are not one receiver's
+    offset (those cancel around a loop). Its excess r² − σ_c² goes to the pairs through a
+    suspect receiver of it (`suspect_receivers`), else to all three: each of those m pairs gets
+    s² = (r² − σ_c²)/m (so the triplet then closes within 1σ), a pair in several failing
+    triplets the largest. Passing triplets change nothing."""
+    add: dict[frozenset[str], float] = {}
+    bad = set(suspects)
+    for c in checks:
+        if c.ok:
+            continue
+        tri = [frozenset(p) for p in itertools.combinations(c.stations, 2)]
+        named = [p for p in tri if p & bad] or tri
+        s2 = max(0.0, c.residual_s**2 - c.sigma_s**2) / len(named)
+        for p in named:
+            add[p] = max(add.get(p, 0.0), s2)
+    return [
+        replace(t, sigma_s=float(np.sqrt(t.sigma_s**2 + add.get(key, 0.0))))
+        for t in tdoas
+        for key in [frozenset((t.site.station, t.site_b.station))]
+    ]
