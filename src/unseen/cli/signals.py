@@ -124,7 +124,8 @@ def tdoa_cmd(
         str,
         typer.Option(
             help="carrier (cc after removing a 50 ms moving-average carrier: AM edges, phase "
-            "chips, or plain cc for noise-like signals) | phat | cc | envelope | dcf77 (each "
+            "chips, or plain cc for noise-like signals; impulses beyond what the modulation "
+            "reaches, e.g. lightning sferics, blanked) | phat | cc | envelope | dcf77 (each "
             "receiver's arrival of DCF77's known phase-modulation sequence; TDOA = ΔTOA)."
         ),
     ] = "carrier",
