@@ -152,6 +152,8 @@ def trial(seed: int, level: float, seconds: float, strategies, sferic_rate: floa
 
 
 def strategies():
+    from dataclasses import replace
+
     from unseen.tdoa import cross_check, measure
     from unseen.tdoa.dcf77 import difference
     from unseen.tdoa.measure import pool_echo
@@ -198,7 +200,39 @@ def strategies():
         ts = widen_by_closures(ts, checks, suspect_receivers(checks))
         return [(t.tdoa_s, t.sigma_s) for t in ts]
 
+    def choose(key):  # per pair the method whose own evidence looks best, then as default
+        def f(ctxs):
+            best = [min(("carrier", "cc", "envelope"), key=lambda k: key(m(c, k))) for c in ctxs]
+            ms = pool_echo([replace(m(c, b), echo_s=m(c, "carrier").echo_s)
+                            for c, b in zip(ctxs, best, strict=True)])  # fmt: skip
+            ms = [cross_check(x, m(c, "envelope"))[0] for x, c in zip(ms, ctxs, strict=True)]
+            return [(x.tdoa_s, x.sigma_s) for x in ms]
+
+        return f
+
+    def per_second(ctxs):  # mean of 1 s carrier lags, σ = 1.4826·MAD/√K_eff ⊕ CRB, as default
+        from unseen.tdoa.measure import _corr, mean_sigma, prepare
+
+        out = []
+        for c in ctxs:
+            bl, i, j = c["blocks"], c["i"], c["j"]
+            a, b = (prepare(bl[k].samples[0], FS, "carrier") for k in (i, j))
+            off = (bl[i].utc_ns - bl[j].utc_ns) / 1e9
+            seg = int(FS)
+            est = np.array([
+                _corr(a[s : s + seg], b[s : s + seg], FS, "none", None, 4e-3, -off).peak_s + off
+                for s in range(0, len(a) - seg + 1, seg)
+            ])  # fmt: skip
+            w = m(c, "carrier")
+            sig = max(mean_sigma(est), w.crb_s)
+            out.append(replace(w, tdoa_s=float(est.mean()), sigma_s=sig))
+        ms = [cross_check(x, m(c, "envelope"))[0] for x, c in zip(pool_echo(out), ctxs)]  # noqa: B905
+        return [(x.tdoa_s, x.sigma_s) for x in ms]
+
     return {
+        "per-second carrier mean + pooled echo + env check": per_second,
+        "choose per pair: min scatter/CRB": choose(lambda x: (x.scatter_s or 0) / x.crb_s),
+        "choose per pair: min own σ": choose(lambda x: x.sigma_s),
         "carrier, no echo term": single("carrier", False),
         "carrier+env check, no echo term (main default)": checked("carrier", "envelope", False),
         "carrier + echo term": single("carrier"),
