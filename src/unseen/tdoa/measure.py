@@ -55,19 +55,19 @@ def prepare(x: np.ndarray, fs: float, method: str, carrier_window_s: float = 0.0
     phat, cc: the complex baseband; carrier: x minus a moving-average carrier estimate of
     `carrier_window_s` (keeps the modulation — AM edges, phase chips — and drops the
     unmodulated carrier, which carries no timing), impulses blanked (`blank`); envelope:
-    |x| − mean (AM-like signals), |x| held within 2 × the carrier's median magnitude (an AM of
-    index ≤ 1 stays within it; impulses are cut there).
+    |x| − mean (AM-like signals), |x| held within 2 × its median, the carrier's magnitude (an AM
+    of index ≤ 1 stays within it; impulses are cut there).
     """
     x = np.asarray(x)
     x = x.astype(np.complex64 if x.dtype in (np.complex64, np.float32) else np.complex128)
     if method in ("phat", "cc"):
         return x
-    if method in ("envelope", "carrier"):
-        avg = moving_average(x, max(1, round(carrier_window_s * fs)))
-        y = blank(x - avg, avg)
-        if method == "carrier":
-            return y.astype(x.dtype)
-        e = np.minimum(np.abs(avg + y), 2.0 * float(np.median(np.abs(avg))) or np.inf)
+    if method == "carrier":
+        avg = moving_average(x, max(1, round(carrier_window_s * fs))).astype(x.dtype)
+        return blank(x - avg, avg)
+    if method == "envelope":
+        e = np.abs(x)
+        np.minimum(e, 2.0 * float(np.median(e)) or np.inf, out=e)
         return (e - e.mean()).astype(x.dtype)
     raise InputError(f"method={method!r}; expected one of {', '.join(METHODS)}")
 
@@ -84,9 +84,12 @@ def blank(y: np.ndarray, carrier: np.ndarray | None = None, k: float = BLANK) ->
     t = k * float(np.median(m))
     if carrier is not None:
         t = max(t, 2.0 * float(np.median(np.abs(carrier))))
-    if t <= 0 or not np.any(m > t):
+    over = m > t
+    if t <= 0 or not over.any():
         return y
-    return np.where(m > t, y * (t / np.maximum(m, np.finfo(m.dtype).tiny)), y).astype(y.dtype)
+    y = y.copy()
+    y[over] *= (t / m[over]).astype(m.dtype)
+    return y
 
 
 def moving_average(x: np.ndarray, k: int) -> np.ndarray:
