@@ -91,9 +91,7 @@ def arrivals(
     """DCF77 sequence arrivals in a GNSS-timed recording (`unseen.sources.Recording` with
     `times_ns`) whose band holds 77.5 kHz; seconds whose correlation peak is below `min_peak`
     (no DCF77 there, or a dropout) are left out. Delays are searched over [−1 ms, max_delay_s].
-    The recording is read one second at a time (bounded memory for long recordings); samples
-    beyond 2 × the second's median magnitude (the carrier; DCF77's modulation stays below it)
-    are cut to it, so lightning sferics do not own the correlation."""
+    The recording is read one second at a time (bounded memory for long recordings)."""
     fs = recording.sample_rate_hz
     offset = FREQ_HZ - recording.center_freq_hz
     if abs(offset) + bandwidth_hz > fs / 2:
@@ -120,9 +118,6 @@ def arrivals(
             break
         ts = (recording.times_ns(i0, count) - s_ns) / 1e9
         seg = recording.read(i0, count).samples[0].astype(np.complex128)
-        mag = np.abs(seg)  # impulses (sferics) cut at 2 × the carrier: beyond any modulation
-        cut = 2.0 * float(np.median(mag))
-        seg = np.where(mag > cut, seg * (cut / np.maximum(mag, 1e-300)), seg)
         if offset:
             seg = seg * np.exp(-2j * np.pi * offset * ts)
         on = (ts >= START_S) & (ts <= START_S + NUM_CHIPS * CHIP_S)
