@@ -86,7 +86,7 @@ def _stormy_pair(seed: int, seconds: float = 6.0):
     t0 = 1.6e9 + 0.3
     k = rng.poisson(5 * seconds)
     times = t0 + rng.uniform(0, seconds, k)
-    amps = 10 ** 0.5 * rng.lognormal(0, 1, k)
+    amps = 10**0.5 * rng.lognormal(0, 1, k)
     x = []
     for d, storm_d, gain in ((1e-3, 0.3e-3, 1.0), (1.6e-3, 1.5e-3, 0.7)):
         clean = received(t0, n, FS, [Path(d)], snr_db=25, bits=bits, rng=rng)
