@@ -145,7 +145,9 @@ def own_rows() -> list[dict]:
                 "dataset": "kiwisdr-dcf77-2020-08-13",
                 "figure": "TDOA fix error to DCF77 (default options)",
                 "unseen": f"{_km(fix['lat'], fix['lon']):.2f} km (truth M² {_m2(fix):.2f}, "
-                f"{'inside' if _m2(fix) < 5.991 else 'OUTSIDE'} the 95 % ellipse), {t_u:.1f} s",
+                f"{'inside' if _m2(fix) < 5.991 else 'OUTSIDE'} the 95 % ellipse "
+                f"{fix['ellipse95']['semi_major_m'] / 1e3:.1f} × "
+                f"{fix['ellipse95']['semi_minor_m'] / 1e3:.1f} km), {t_u:.1f} s",
                 "baseline": f"{_km(blat, blon):.2f} km (KiwiSDR-style 1 s cc + parabola + χ² map,"
                 f" no ellipse), {t_b:.1f} s",
             }

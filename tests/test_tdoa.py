@@ -20,6 +20,7 @@ from unseen.tdoa import (
     suspect_receivers,
     to_tdoa,
     true_tdoa,
+    widen_by_closures,
 )
 from unseen.tdoa.gcc import fractional_shift
 from unseen.types import IqBlock, Site, Tdoa
@@ -165,6 +166,14 @@ def test_closure_flags_the_receiver_with_bad_timing():
         ("b", "c", "d"),
     }
     assert suspect_receivers(checks) == ["c"]
+    # the evidence acts: only c's pairs widen, each enough that every loop then closes
+    wide = widen_by_closures(tdoas, checks, suspect_receivers(checks))
+    for t, w in zip(tdoas, wide, strict=True):
+        through_c = "c" in (t.site.station, t.site_b.station)
+        assert (w.sigma_s > 10 * t.sigma_s) if through_c else (w.sigma_s == t.sigma_s)
+        assert abs(err.get((t.site.station, t.site_b.station), 0.0)) <= 1.96 * w.sigma_s
+    assert all(c.ok for c in closures(wide))
+    assert widen_by_closures(tdoas[:0], checks) == []
 
 
 def test_recordings_that_do_not_overlap(tmp_path):

@@ -192,3 +192,23 @@ def test_envelope_cross_check_flags_the_pairs_with_jo51xl():
         ("HB9ODP", "pa0rdt"): True,
         ("JO51xl", "pa0rdt"): False,
     }
+
+
+def test_case_study_method_table_is_generated_not_typed():
+    """The per-method DCF77 table of the docs is the output of a runnable example (written by
+    docs/gen_outputs.py, compared by tests/test_docs.py), not a table typed into the page."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "docs"))
+    import gen_outputs
+
+    page = root / "docs" / "explanation" / "dcf77.md"
+    text = page.read_text(encoding="utf-8")
+    made = [b for b in gen_outputs.blocks(text) if b.skip is None and b.output is not None]
+    tables = [b for b in made if "--method" in b.code and "| carrier (default) |" in b.output[2]]
+    assert len(tables) == 1
+    out = tables[0].output[2]
+    assert all(f"| {m} |" in out for m in ("cc", "envelope", "phat", "dcf77"))
+    outside = text[: tables[0].output[0]] + text[tables[0].output[1] :]
+    assert "| carrier" not in outside  # no second, typed copy of the table

@@ -5,6 +5,7 @@ correlated segments, and the σ factor for all-pair TDOAs used as independent.""
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 
@@ -71,3 +72,46 @@ def test_redundancy_makes_all_pairs_carry_the_receivers_information():
             D[r, i], D[r, j] = 1, -1
         info = D.T @ D / (2 * redundancy(n) ** 2)
         assert np.allclose(info, np.eye(n) - np.ones((n, n)) / n)
+
+
+def _stormy_pair(seed: int, seconds: float = 6.0):
+    """DCF77 at a (ground wave 1 ms) and b (1.6 ms), plus a storm's sferics, 5 a second at
+    10 dB over the carrier × lognormal(0, 1), reaching a at 0.3 ms and b at 1.5 ms: a second
+    common signal, at −1.2 ms, against DCF77's −0.6 ms."""
+    from unseen.tdoa.sim import sferics
+
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2, 60)
+    n = int(seconds * FS)
+    t0 = 1.6e9 + 0.3
+    k = rng.poisson(5 * seconds)
+    times = t0 + rng.uniform(0, seconds, k)
+    amps = 10**0.5 * rng.lognormal(0, 1, k)
+    x = []
+    for d, storm_d, gain in ((1e-3, 0.3e-3, 1.0), (1.6e-3, 1.5e-3, 0.7)):
+        clean = received(t0, n, FS, [Path(d)], snr_db=25, bits=bits, rng=rng)
+        x.append(clean + sferics(t0, n, FS, times, gain * amps, storm_d, rng))
+    return x
+
+
+def test_sferics_are_blanked_and_gaussian_noise_is_not(monkeypatch):
+    """Impulses common to both receivers at their own TDOA own a plain correlation (RMS
+    error ≈ 350 µs over these three storms); cut at the bound of what a carrier's modulation
+    reaches, they leave the DCF77 TDOA within ≈ 7 µs RMS (a 6 s block of 25 dB DCF77 has a
+    0.3 µs CRB: the rest is the sferics' leftover). Gaussian noise is left alone."""
+    import sys
+
+    mod = sys.modules["unseen.tdoa.measure"]
+    kw = dict(sample_rate_hz=FS, max_lag_s=2e-3, method="carrier", offset_s=0.0)
+    err, raw = [], []
+    for seed in (1, 3, 4):
+        a, b = _stormy_pair(seed)
+        err.append(mod.measure(a, b, **kw).tdoa_s + 0.6e-3)
+        with monkeypatch.context() as mp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mp.setattr(mod, "blank", lambda y, carrier=None, k=4.0: y)
+            raw.append(mod.measure(a, b, **kw).tdoa_s + 0.6e-3)
+    assert np.sqrt(np.mean(np.square(err))) < 12e-6
+    assert np.sqrt(np.mean(np.square(raw))) > 100e-6  # what the blanker prevents
+    y = np.array([1, 1j]) @ np.random.default_rng(2).standard_normal((2, 100_000))
+    assert np.count_nonzero(mod.blank(y) != y) <= 10  # 2^−16 of 1e5 samples: 1.5 expected

@@ -124,7 +124,8 @@ def tdoa_cmd(
         str,
         typer.Option(
             help="carrier (cc after removing a 50 ms moving-average carrier: AM edges, phase "
-            "chips, or plain cc for noise-like signals) | phat | cc | envelope | dcf77 (each "
+            "chips, or plain cc for noise-like signals; impulses beyond what the modulation "
+            "reaches, e.g. lightning sferics, blanked) | phat | cc | envelope | dcf77 (each "
             "receiver's arrival of DCF77's known phase-modulation sequence; TDOA = ΔTOA)."
         ),
     ] = "carrier",
@@ -189,6 +190,7 @@ def tdoa_cmd(
         on_grid,
         suspect_receivers,
         to_tdoa,
+        widen_by_closures,
     )
 
     if len(recordings) < 2:
@@ -298,9 +300,13 @@ def tdoa_cmd(
             print(
                 f"unseen: warning: TDOA closure {'+'.join(c.stations)} = "
                 f"{c.residual_s * 1e6:.2f} µs (σ {c.sigma_s * 1e6:.2f} µs)"
-                + (f"; suspect receiver(s): {', '.join(bad)}" if bad else ""),
+                + (f"; suspect receiver(s): {', '.join(bad)}" if bad else "")
+                + "; σ of its pairs"
+                + (" through them" if set(bad) & set(c.stations) else "")
+                + " widened to close it",
                 file=sys.stderr,
             )
+    tdoas = widen_by_closures(tdoas, checks, bad)
     k = redundancy(len(recs))  # every pair is printed: locate takes them as independent
     for t in tdoas:
         row = observation_to_row(replace(t, sigma_s=t.sigma_s * k), group)

@@ -19,6 +19,7 @@ from unseen.tdoa.measure import (
     suspect_receivers,
     to_tdoa,
     true_tdoa,
+    widen_by_closures,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "suspect_receivers",
     "to_tdoa",
     "true_tdoa",
+    "widen_by_closures",
 ]

@@ -22,6 +22,7 @@ C_M_S = 299_792_458.0
 METHODS = ("phat", "cc", "envelope", "carrier")
 TAPER = 0.1  # Tukey fraction tapered before correlating (block-edge leakage; see gcc.gcc)
 WARN_AMBIGUITY = 0.05
+BLANK = 4.0  # impulse blanker threshold over the median magnitude (see blank)
 
 
 @dataclass(frozen=True)
@@ -51,20 +52,44 @@ class Measurement:
 def prepare(x: np.ndarray, fs: float, method: str, carrier_window_s: float = 0.05) -> np.ndarray:
     """The waveform each method correlates.
 
-    phat, cc: the complex baseband; envelope: |x| − mean (AM-like signals); carrier: x minus a
-    moving-average carrier estimate of `carrier_window_s` (keeps the modulation — AM edges,
-    phase chips — and drops the unmodulated carrier, which carries no timing).
+    phat, cc: the complex baseband; carrier: x minus a moving-average carrier estimate of
+    `carrier_window_s` (keeps the modulation — AM edges, phase chips — and drops the
+    unmodulated carrier, which carries no timing), impulses blanked (`blank`); envelope:
+    |x| − mean (AM-like signals), |x| held within 2 × its median, the carrier's magnitude (an AM
+    of index ≤ 1 stays within it; impulses are cut there).
     """
     x = np.asarray(x)
     x = x.astype(np.complex64 if x.dtype in (np.complex64, np.float32) else np.complex128)
     if method in ("phat", "cc"):
         return x
+    if method == "carrier":
+        avg = moving_average(x, max(1, round(carrier_window_s * fs))).astype(x.dtype)
+        return blank(x - avg, avg)
     if method == "envelope":
         e = np.abs(x)
+        np.minimum(e, 2.0 * float(np.median(e)) or np.inf, out=e)
         return (e - e.mean()).astype(x.dtype)
-    if method == "carrier":
-        return (x - moving_average(x, max(1, round(carrier_window_s * fs)))).astype(x.dtype)
     raise InputError(f"method={method!r}; expected one of {', '.join(METHODS)}")
+
+
+def blank(y: np.ndarray, carrier: np.ndarray | None = None, k: float = BLANK) -> np.ndarray:
+    """y, the modulation left after removing a carrier estimate `carrier`, with every sample
+    beyond what that modulation can reach cut to that magnitude (phase kept): a noise blanker
+    for impulses that are not the signal (lightning sferics at LF, ignition, switching), which
+    reach every receiver at their own TDOA and would otherwise own the correlation. The bound
+    is the larger of 2 × the carrier's median magnitude (a constant-envelope phase modulation
+    or an AM of index ≤ 1 stays within it) and k × the median |y| (complex Gaussian y exceeds
+    it with probability 2^(−k²): 1.5e-5 at k = 4, for noise-like signals with no carrier)."""
+    m = np.abs(y)
+    t = k * float(np.median(m))
+    if carrier is not None:
+        t = max(t, 2.0 * float(np.median(np.abs(carrier))))
+    over = m > t
+    if t <= 0 or not over.any():
+        return y
+    y = y.copy()
+    y[over] *= (t / m[over]).astype(m.dtype)
+    return y
 
 
 def moving_average(x: np.ndarray, k: int) -> np.ndarray:
@@ -456,3 +481,29 @@ def suspect_receivers(checks: Sequence[Closure]) -> list[str]:
     )
     common = set.intersection(*bad)
     return sorted(common - good) if good else sorted(common)
+
+
+def widen_by_closures(
+    tdoas: Sequence[Tdoa], checks: Sequence[Closure], suspects: Sequence[str] = ()
+) -> list[Tdoa]:
+    """`tdoas` with σ widened where a triplet fails to close: a failing closure (|r| > kσ_c)
+    says some of its three TDOAs are off beyond their σ by errors that are not one receiver's
+    offset (those cancel around a loop). Its excess r² − σ_c² goes to the pairs through a
+    suspect receiver of it (`suspect_receivers`), else to all three: each of those m pairs gets
+    s² = (r² − σ_c²)/m (so the triplet then closes within 1σ), a pair in several failing
+    triplets the largest. Passing triplets change nothing."""
+    add: dict[frozenset[str], float] = {}
+    bad = set(suspects)
+    for c in checks:
+        if c.ok:
+            continue
+        tri = [frozenset(p) for p in itertools.combinations(c.stations, 2)]
+        named = [p for p in tri if p & bad] or tri
+        s2 = max(0.0, c.residual_s**2 - c.sigma_s**2) / len(named)
+        for p in named:
+            add[p] = max(add.get(p, 0.0), s2)
+    return [
+        replace(t, sigma_s=float(np.sqrt(t.sigma_s**2 + add.get(key, 0.0))))
+        for t in tdoas
+        for key in [frozenset((t.site.station, t.site_b.station))]
+    ]

@@ -74,3 +74,33 @@ def received(
     sd = 10 ** (-snr_db / 20) * np.sqrt(0.5)
     x += sd * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
     return x.astype(np.complex64)
+
+
+def sferics(
+    start_s: float,
+    n: int,
+    fs: float,
+    times_s: np.ndarray,
+    amplitudes: np.ndarray,
+    delay_s: float,
+    rng: np.random.Generator,
+    *,
+    decay_s: float = 0.5e-3,
+) -> np.ndarray:
+    """Impulsive atmospheric noise as one receiver gets it: lightning sferics emitted at
+    `times_s` (absolute s) by one storm, arriving `delay_s` later, each a burst of peak
+    magnitude `amplitudes` (relative to the unit carrier) decaying with `decay_s`, with a
+    random phase and an oscillation anywhere in the band (complex128, n samples from start_s).
+    Every receiver sees the same sferics at its own delay: a second common signal at the
+    storm's TDOA."""
+    x = np.zeros(n, np.complex128)
+    length = max(2, int(np.ceil(5 * decay_s * fs)))
+    t = np.arange(length) / fs
+    for t0, a in zip(times_s, amplitudes, strict=True):
+        i = int(np.floor((t0 + delay_s - start_s) * fs))
+        if 0 <= i < n:
+            f = rng.uniform(-0.4, 0.4) * fs
+            w = a * np.exp(-t / decay_s + 2j * np.pi * f * t + 2j * np.pi * rng.uniform())
+            m = min(length, n - i)
+            x[i : i + m] += w[:m]
+    return x
