@@ -87,6 +87,18 @@ def more_stations(sc, n: int):
     return replace(sc, stations=tuple(stations))
 
 
+def scaling(scenarios: dict) -> None:
+    """One run per scenario; ms per recorded frame and its ratio to the first scenario's."""
+    base = None
+    for name, s2 in scenarios.items():
+        x = run_demo(s2)
+        n = _frames(s2)
+        per = 1e3 * (x["simulate"] + x["hunt"]) / n
+        base = base or per
+        print(f"  {name:<20} frames {n:4d}  simulate {x['simulate']:6.2f}  hunt {x['hunt']:6.2f}"
+              f"  {per:5.1f} ms/frame  ratio {per / base:.2f}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="the demo only, no scaling runs")
@@ -142,26 +154,10 @@ def main(argv: list[str] | None = None) -> int:
           f"its 95% ellipse: {sum(bool(x['inside95']) for x in rs)} of {len(rs)}")  # fmt: skip
     if args.quick:
         return 0
-    print("\nscaling in duration (4 stations), one run each: seconds, and ms per recorded frame")
-    base = None
-    for d in (30.0, 60.0, 120.0):
-        s2 = replace(sc, duration_s=d)
-        x = run_demo(s2)
-        n = _frames(s2)
-        per = 1e3 * (x["simulate"] + x["hunt"]) / n
-        base = base or per
-        print(f"  {d:5.0f} s  frames {n:4d}  simulate {x['simulate']:6.2f}  hunt {x['hunt']:6.2f}"
-              f"  {per:5.1f} ms/frame  ratio {per / base:.2f}")  # fmt: skip
-    print("\nscaling in stations (60 s), one run each: seconds, and ms per recorded frame")
-    base = None
-    for n_st in (2, 4, 8):
-        s2 = more_stations(replace(sc, duration_s=60.0), n_st)
-        x = run_demo(s2)
-        n = _frames(s2)
-        per = 1e3 * (x["simulate"] + x["hunt"]) / n
-        base = base or per
-        print(f"  {n_st:2d} stations  frames {n:4d}  simulate {x['simulate']:6.2f}  "
-              f"hunt {x['hunt']:6.2f}  {per:5.1f} ms/frame  ratio {per / base:.2f}")  # fmt: skip
+    print("\nscaling, one run each: seconds, and ms per recorded frame (simulate + hunt)")
+    scaling({f"{d:.0f} s, 4 stations": replace(sc, duration_s=d) for d in (30.0, 60.0, 120.0)})
+    scaling({f"60 s, {n} stations": more_stations(replace(sc, duration_s=60.0), n)
+             for n in (2, 4, 8)})  # fmt: skip
     print(_common.load() + " at the end")
     return 0
 
