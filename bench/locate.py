@@ -153,8 +153,10 @@ def bench_throughput(n_groups: int, n_peer: int, rounds: int, cli_src: Path | No
           "(whole run incl. start-up / groups)")  # fmt: skip
     print(f"  the same CLI, per group once started ((t(N) - t(N/10)) / 0.9 N): "
           f"{spread(t_marg, us, '{:.0f}')}")  # fmt: skip
-    print(f"  CPU time per group: peer {spread(c_peer, us, '{:.0f}')}; CLI whole run "
-          f"{spread(c_cli, us, '{:.0f}')}; CLI once started {spread(c_marg, us, '{:.0f}')}")
+    print(
+        f"  CPU time per group: peer {spread(c_peer, us, '{:.0f}')}; CLI whole run "
+        f"{spread(c_cli, us, '{:.0f}')}; CLI once started {spread(c_marg, us, '{:.0f}')}"
+    )
     print(f"  ratio peer / CLI end to end, per round, wall: whole run "
           f"{spread(ratios(t_peer, t_cli), 1, '{:.1f}')}x, per group once started "
           f"{spread(ratios(t_peer, t_marg), 1, '{:.1f}')}x")  # fmt: skip
