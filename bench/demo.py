@@ -141,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{sc.stations[0].receiver.frame_samples} samples at "
           f"{sc.stations[0].receiver.sample_rate_hz / 1e6:.1f} MS/s; {args.rounds} rounds, "
           "seconds min / median / max")  # fmt: skip
-    for k in ("simulate", "open", "detect", "calibrate", "bearings", "tdoa", "locate",
-              "report-data", "report"):  # fmt: skip
+    for k in (k for k in rs[0] if k not in ("hunt", "total", "error_m", "inside95")):
         print(f"  {k:<12} {spread([x[k] for x in rs], 1, '{:.2f}')}")
     tot = [x["total"] for x in rs]
     print(f"  {'total':<12} {spread(tot, 1, '{:.2f}')}   = "
