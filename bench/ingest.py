@@ -108,7 +108,7 @@ def reference_insert(db: str, batches: list[tuple[str, bytes]]) -> float:
 def _proc_cpu(pid: int) -> float:
     """User + system CPU seconds of a running process so far (Linux /proc; 0.0 elsewhere)."""
     try:
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
