@@ -224,8 +224,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="fresh server and database each")
     args = ap.parse_args()
     _common.header("bench/ingest.py")
-    print(f"numba cache before round 1: {_common.numba_cache()} (a cold cache makes round 1's "
-          "start-up include the server's kernel warm-up compile)")  # fmt: skip
+    print(f"numba cache before round 1: {_common.numba_cache()} (a kernel the server "
+          "uses and finds cold compiles during round 1)")  # fmt: skip
     rs = [run(args) for _ in range(args.rounds)]
 
     def sp(k: str, fmt: str = "{:,.0f}") -> str:
