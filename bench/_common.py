@@ -75,16 +75,21 @@ def unseen_cmd(src: Path | None = None) -> tuple[list[str], dict[str, str]]:
 
 
 def run(
-    cmd: Sequence[str], env: dict[str, str] | None = None, stdout=subprocess.DEVNULL, **kw
+    cmd: Sequence[str],
+    env: dict[str, str] | None = None,
+    stdout=subprocess.DEVNULL,
+    check: bool = True,
+    **kw,
 ) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run `cmd` to the end: (wall s, CPU s user + system of it and its children, result)."""
+    """Run `cmd` to the end: (wall s, CPU s user + system of it and its children, result);
+    RuntimeError on a non-zero exit when `check` (`unseen locate` exits 1 when a group fails)."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(list(cmd), env=env, stdout=stdout, stderr=subprocess.PIPE, **kw)
     wall = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    if p.returncode != 0:
+    if check and p.returncode != 0:
         err = p.stderr.decode(errors="replace") if isinstance(p.stderr, bytes) else p.stderr
         raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {p.returncode}: {err[-500:]}")
     return wall, cpu, p
@@ -94,7 +99,7 @@ def peak_rss_mb(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[
     """(wall s, peak RSS MB) of `cmd` under /usr/bin/time: its own high-water mark (a child forked
     from this big process would inherit our high-water mark, which survives exec)."""
     tool = shutil.which("time") or "/usr/bin/time"
-    w, _, p = run([tool, "-f", "%M", *cmd], env=env, text=True)
+    w, _, p = run([tool, "-f", "%M", *cmd], env=env, check=False, text=True)
     return w, int(p.stderr.strip().splitlines()[-1]) / 1024
 
 
