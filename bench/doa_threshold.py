@@ -13,6 +13,11 @@ and the share within 3 sigma. Then false alarms on pure noise (frames with K ≥
 
 from __future__ import annotations
 
+import _common
+
+if __name__ == "__main__":
+    _common.pin()
+
 import argparse
 
 import numpy as np
@@ -55,6 +60,7 @@ def main() -> int:
     ap.add_argument("--noise-frames", type=int, default=20000)
     ap.add_argument("--snr", type=float, nargs="*", default=[-20, -19, -18, -17, -16, -15, -14])
     a = ap.parse_args()
+    _common.header("bench/doa_threshold.py")
     arr = Array.uca(5, 1.0)
     n = 4096
     rules = {

@@ -5,15 +5,27 @@ and posts batches of bearings from several client threads (bounded by --total an
 Reports throughput, p50/p99 latency per batch, how many fixes the server computed meanwhile and
 how long after the last acknowledgement the fix covered every observation. As a reference in
 the same run it times a bare SQLAlchemy executemany of the same rows into the same kind of
-database (the storage ceiling) and prints the ratio.
+database (the storage ceiling) and prints the ratio. Each of `--rounds` rounds starts a fresh
+server (as a user runs `unseen serve`; its start-up to the first /healthz answer is timed) on a
+fresh database (SQLite; a PostgreSQL URL is reused, so give one round per fresh database);
+figures are min / median / max over rounds, with the server's CPU time (user + system of the
+child) per observation beside the wall figures. BLAS threads 1 and glibc's allocator pinned
+(bench/_common.py), inherited by the server.
 
-    .venv/bin/python bench/ingest.py [--db postgresql+psycopg://...] [--total 100000]
+    .venv/bin/python bench/ingest.py [--db postgresql+psycopg://...] [--total 100000] [--rounds 3]
 """
 
 from __future__ import annotations
 
+import _common
+
+if __name__ == "__main__":
+    _common.pin()
+
 import argparse
 import json
+import os
+import resource
 import secrets
 import statistics
 import tempfile
@@ -26,6 +38,7 @@ import httpx
 import numpy as np
 from geographiclib.geodesic import Geodesic
 
+from _common import ratios, spread
 from unseen.serve.process import ServerProcess
 
 TARGET = (48.64985, -2.02720)
@@ -92,13 +105,26 @@ def reference_insert(db: str, batches: list[tuple[str, bytes]]) -> float:
     return n / dt
 
 
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="unseen-ingest-"))
     db = args.db or str(tmp / "ingest.sqlite")
     admin = secrets.token_urlsafe(32)
     hunt = "bench-" + uuid.uuid4().hex[:8]
     batches = make_batches(args.total, args.batch, hunt)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t_start = time.perf_counter()
     with ServerProcess(db, admin, log=tmp / "server.log") as srv:
+        startup = time.perf_counter() - t_start
+        startup_cpu = _proc_cpu(srv.proc.pid)
         h = {"Authorization": f"Bearer {admin}"}
         tokens = {}
         suffix = uuid.uuid4().hex[:4]
@@ -163,6 +189,8 @@ def run(args) -> dict:
                 time.sleep(0.01)
             fixes = c.get(f"{srv.url}/api/v1/hunts/{hunt}/fixes", params={"limit": 10000}).json()
             fix = fixes[-1] if fixes else None
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     during = [f for f in fixes if f["computed_s"] <= last_ack_wall[0]]
     ref = reference_insert(db, batches[: max(1, min(len(batches), 200))])
     lat_ms = sorted(x * 1e3 for x in lat_s)
@@ -180,6 +208,9 @@ def run(args) -> dict:
         "fix_lag_s": lag,
         "fix_miss_m": miss,
         "reference_obs_per_s": ref,
+        "startup_s": startup,
+        "startup_cpu_s": startup_cpu,
+        "server_cpu_us_per_obs": 1e6 * (server_cpu - startup_cpu) / max(total, 1),
     }
 
 
@@ -190,19 +221,36 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100, help="observations per request")
     ap.add_argument("--clients", type=int, default=4, help="concurrent client threads")
     ap.add_argument("--max-s", type=float, default=60.0, help="stop sending after this long")
+    ap.add_argument("--rounds", type=int, default=3, help="fresh server and database each")
     args = ap.parse_args()
-    r = run(args)
-    print(f"database            {r['db']}")
-    print(f"observations        {r['observations']} in batches of {r['batch']}, "
-          f"{r['clients']} clients, {r['wall_s']:.2f} s")  # fmt: skip
-    print(f"throughput          {r['obs_per_s']:,.0f} observations/s")
-    print(f"latency per batch   p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
-    print(f"fixes computed      {r['fixes_computed']} during the run; the fix covered every "
-          f"observation {r['fix_lag_s']:.2f} s after the last acknowledgement")  # fmt: skip
-    print(f"final fix           {r['fix_miss_m']:.1f} m from the simulated transmitter")
-    print(f"reference insert    {r['reference_obs_per_s']:,.0f} observations/s (bare "
-          f"executemany, same database): server/reference = "
-          f"{r['obs_per_s'] / r['reference_obs_per_s']:.2f}")  # fmt: skip
+    _common.header("bench/ingest.py")
+    print(f"numba cache before round 1: {_common.numba_cache()} (a kernel the server "
+          "uses and finds cold compiles during round 1)")  # fmt: skip
+    rs = [run(args) for _ in range(args.rounds)]
+
+    def sp(k: str, fmt: str = "{:,.0f}") -> str:
+        return spread([r[k] for r in rs], 1, fmt)
+
+    r = rs[0]
+    print(f"database            {r['db']}; {args.rounds} rounds, min / median / max")
+    print(f"observations        {sp('observations')} in batches of {r['batch']}, "
+          f"{r['clients']} clients, {sp('wall_s', '{:.2f}')} s")  # fmt: skip
+    print(f"server start-up     {sp('startup_s', '{:.2f}')} s wall, "
+          f"{sp('startup_cpu_s', '{:.2f}')} s CPU (`unseen serve` to /healthz, warm-up solve "
+          "included)")  # fmt: skip
+    print(f"throughput          {sp('obs_per_s')} observations/s")
+    print(f"server CPU          {sp('server_cpu_us_per_obs', '{:.0f}')} µs per observation "
+          "(requests and fixes, start-up excluded)")  # fmt: skip
+    print(f"latency per batch   p50 {sp('p50_ms', '{:.1f}')} ms, p99 {sp('p99_ms', '{:.1f}')} ms")
+    print(f"fixes computed      {sp('fixes_computed')} during the run; the fix covered every "
+          f"observation {sp('fix_lag_s', '{:.2f}')} s after the last acknowledgement")  # fmt: skip
+    print(f"final fix           {sp('fix_miss_m', '{:.1f}')} m from the simulated transmitter")
+    ref = [x["reference_obs_per_s"] for x in rs]
+    obs = [x["obs_per_s"] for x in rs]
+    print(f"reference insert    {spread(ref, 1, '{:,.0f}')} observations/s (bare executemany, "
+          f"same database): server/reference per round "
+          f"{spread(ratios(obs, ref), 1, '{:.2f}')}")  # fmt: skip
+    print(_common.load() + " at the end")
 
 
 if __name__ == "__main__":

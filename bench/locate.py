@@ -1,9 +1,9 @@
-# ruff: noqa: E402  (BLAS threads and the allocator are pinned before numpy is imported)
 """Locate benchmark: the `unseen locate` command as a user runs it, the in-process solver, and the
 plain peer (scipy least_squares per group), interleaved round by round; start-up against
 `python -c "import numpy, scipy.optimize, pyproj"`; peak memory of a 100k-group file; the
 likelihood grid. BLAS/numba threads pinned to 1 and glibc's allocator pinned
-(MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_, set here and re-exec'd) so rounds compare.
+(MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_, bench/_common.py re-execs) so rounds compare.
+CLI figures give wall and CPU time (user + system of the child): under load, CPU is steadier.
 
 Run: .venv/bin/python bench/locate.py [--groups 4000] [--peer-groups 300] [--rounds 5]
      [--memory-groups 100000] [--cli-src DIR]   (DIR: another tree's src/, e.g. for "before")
@@ -11,25 +11,15 @@ Run: .venv/bin/python bench/locate.py [--groups 4000] [--peer-groups 300] [--rou
 
 from __future__ import annotations
 
-import os
-import sys
+import _common
 
-PIN = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "NUMBA_NUM_THREADS": "1",
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
-}
-if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in PIN.items()):
-    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **PIN})
+if __name__ == "__main__":
+    _common.pin()
 
 import argparse
 import io
-import resource
-import shutil
-import subprocess
+import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +28,7 @@ import numpy as np
 import pyproj
 from scipy.optimize import least_squares
 
+from _common import ratios, run, spread, unseen_cmd
 from unseen.geo import enu2geodetic, geodetic2enu
 from unseen.locate import solve_many
 from unseen.locate.grid import likelihood_grid
@@ -47,7 +38,6 @@ from unseen.types import Bearing, Site
 
 TRUTH = (48.64985, -2.02720)
 GEOD = pyproj.Geod(ellps="WGS84")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_arrays(n_groups: int, n_bearings: int, sigma_deg: float, seed: int):
@@ -104,24 +94,13 @@ def peer_fix(obs: list[Bearing]) -> tuple[float, float]:
 
 
 def cli(cli_src: Path | None) -> tuple[list[str], dict]:
-    """`unseen` as a user runs it (the console script beside this Python), with its PYTHONPATH."""
-    exe = Path(sys.executable).with_name("unseen")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "unseen"]
-    env = dict(os.environ)
-    src = cli_src or ROOT / "src"
-    env["PYTHONPATH"] = str(src)
-    return cmd, env
+    return unseen_cmd(cli_src)
 
 
-def spread(xs: list[float], scale: float = 1.0, fmt: str = "{:.3f}") -> str:
-    a = np.array(xs) * scale
-    return f"{fmt.format(a.min())} / {fmt.format(np.median(a))} / {fmt.format(a.max())}"
-
-
-def timed(cmd: list[str], env: dict, stdout=subprocess.DEVNULL) -> float:
-    t = time.perf_counter()
-    subprocess.run(cmd, env=env, stdout=stdout, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - t
+def timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall s, CPU s) of `cmd` run to the end, output discarded (exit 1 = some group failed)."""
+    w, c, _ = run(cmd, env, check=False)
+    return w, c
 
 
 def bench_throughput(n_groups: int, n_peer: int, rounds: int, cli_src: Path | None) -> None:
@@ -137,6 +116,7 @@ def bench_throughput(n_groups: int, n_peer: int, rounds: int, cli_src: Path | No
         write_csv(small, la[:n_small], lo[:n_small], az[:n_small], 2.0)
         solve_many(dict(list(groups.items())[:20]))
         t_solve, t_stream, t_cli, t_marg, t_peer = [], [], [], [], []
+        c_cli, c_marg, c_peer = [], [], []
         for _ in range(rounds):
             t = time.perf_counter()
             fixes = solve_many(groups)
@@ -145,15 +125,18 @@ def bench_throughput(n_groups: int, n_peer: int, rounds: int, cli_src: Path | No
             sink = io.StringIO()
             for _, f in locate_stream(path):
                 if not isinstance(f, Exception):
-                    sink.write(__import__("json").dumps(fix_to_dict(f)) + "\n")
+                    sink.write(json.dumps(fix_to_dict(f)) + "\n")
             t_stream.append((time.perf_counter() - t) / n_groups)
-            big = timed([*cmd, "locate", str(path), "--json"], env)
+            big, big_c = timed([*cmd, "locate", str(path), "--json"], env)
+            sml, sml_c = timed([*cmd, "locate", str(small), "--json"], env)
             t_cli.append(big / n_groups)
-            t_marg.append((big - timed([*cmd, "locate", str(small), "--json"], env))
-                          / (n_groups - n_small))  # fmt: skip
-            t = time.perf_counter()
+            c_cli.append(big_c / n_groups)
+            t_marg.append((big - sml) / (n_groups - n_small))
+            c_marg.append((big_c - sml_c) / (n_groups - n_small))
+            t, c = time.perf_counter(), time.process_time()
             peer = {k: peer_fix(groups[k]) for k in names}
             t_peer.append((time.perf_counter() - t) / n_peer)
+            c_peer.append((time.process_time() - c) / n_peer)
         ok = [k for k in names if hasattr(fixes[k], "lat_deg")]
         d = [np.hypot(*geodetic2enu(fixes[k].lat_deg, fixes[k].lon_deg, 0, *peer[k], 0)[:2])
              for k in ok]  # fmt: skip
@@ -170,10 +153,16 @@ def bench_throughput(n_groups: int, n_peer: int, rounds: int, cli_src: Path | No
           "(whole run incl. start-up / groups)")  # fmt: skip
     print(f"  the same CLI, per group once started ((t(N) - t(N/10)) / 0.9 N): "
           f"{spread(t_marg, us, '{:.0f}')}")  # fmt: skip
-    ratio = [p / c for p, c in zip(t_peer, t_cli, strict=True)]
-    marg = [p / c for p, c in zip(t_peer, t_marg, strict=True)]
-    print(f"  ratio peer / CLI end to end, per round: whole run {spread(ratio, 1, '{:.1f}')}x,"
-          f" per group once started {spread(marg, 1, '{:.1f}')}x")  # fmt: skip
+    print(
+        f"  CPU time per group: peer {spread(c_peer, us, '{:.0f}')}; CLI whole run "
+        f"{spread(c_cli, us, '{:.0f}')}; CLI once started {spread(c_marg, us, '{:.0f}')}"
+    )
+    print(f"  ratio peer / CLI end to end, per round, wall: whole run "
+          f"{spread(ratios(t_peer, t_cli), 1, '{:.1f}')}x, per group once started "
+          f"{spread(ratios(t_peer, t_marg), 1, '{:.1f}')}x")  # fmt: skip
+    print(f"  ratio peer / CLI end to end, per round, CPU: whole run "
+          f"{spread(ratios(c_peer, c_cli), 1, '{:.1f}')}x, per group once started "
+          f"{spread(ratios(c_peer, c_marg), 1, '{:.1f}')}x")  # fmt: skip
     print(f"  fixes agree with the peer to median {np.median(d) * 1e3:.2f} mm, "
           f"max {np.max(d) * 1e3:.2f} mm")  # fmt: skip
 
@@ -186,40 +175,36 @@ def bench_startup(rounds: int, cli_src: Path | None) -> None:
         write_csv(three, la, lo, az, 2.0)
         base = [sys.executable, "-c", "import numpy, scipy.optimize, pyproj"]
         timed([*cmd, "locate", str(three)], env)  # numba/pyc caches warm, as a user's 2nd run
-        tb, th, tl, tj = [], [], [], []
+        runs = {
+            "python -c 'import numpy, scipy.optimize, pyproj'": base,
+            "unseen --help": [*cmd, "--help"],
+            "unseen locate 3-row.csv": [*cmd, "locate", str(three)],
+            "unseen locate 3-row.csv --json": [*cmd, "locate", str(three), "--json"],
+        }
+        t: dict[str, list] = {k: [] for k in runs}
         for _ in range(rounds):
-            tb.append(timed(base, env))
-            th.append(timed([*cmd, "--help"], env))
-            tl.append(timed([*cmd, "locate", str(three)], env))
-            tj.append(timed([*cmd, "locate", str(three), "--json"], env))
-    print(f"start-up, {rounds} rounds interleaved, wall s (min / median / max):")
-    print(f"  python -c 'import numpy, scipy.optimize, pyproj': {spread(tb)}")
-    for what, t in (("unseen --help", th), ("unseen locate 3-row.csv", tl),
-                    ("unseen locate 3-row.csv --json", tj)):  # fmt: skip
-        r = [a / b for a, b in zip(t, tb, strict=True)]
-        print(f"  {what:32}: {spread(t)}  ratio to the imports {spread(r, 1, '{:.2f}')}")
+            for k, argv in runs.items():
+                t[k].append(timed(argv, env))
+    print(f"start-up, {rounds} rounds interleaved, s (min / median / max), ratio to the imports "
+          "per round:")  # fmt: skip
+    b = t[next(iter(runs))]
+    for k, v in t.items():
+        w, c = [x[0] for x in v], [x[1] for x in v]
+        rw = ratios(w, [x[0] for x in b])
+        rc = ratios(c, [x[1] for x in b])
+        print(f"  {k:50}: wall {spread(w, 1, '{:.2f}')} ({spread(rw, 1, '{:.2f}')}x), CPU "
+              f"{spread(c, 1, '{:.2f}')} ({spread(rc, 1, '{:.2f}')}x)")  # fmt: skip
 
 
 def bench_memory(n_groups: int, cli_src: Path | None) -> None:
     cmd, env = cli(cli_src)
-    tool = shutil.which("time") or "/usr/bin/time"
     with tempfile.TemporaryDirectory() as tmp:
         for n in sorted({max(n_groups // 10, 1), n_groups}):
             path = Path(tmp) / f"obs{n}.csv"
             la, lo, az = make_arrays(n, 10, 2.0, 7)
             write_csv(path, la, lo, az, 2.0)
             mb = path.stat().st_size / 1e6
-            if Path(tool).exists():
-                t = time.perf_counter()
-                r = subprocess.run([tool, "-f", "%M", *cmd, "locate", str(path), "--json"],
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True, check=False)  # fmt: skip
-                dt = time.perf_counter() - t
-                peak = int(r.stderr.strip().splitlines()[-1]) / 1024
-            else:
-                before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-                dt = timed([*cmd, "locate", str(path), "--json"], env)
-                peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+            dt, peak = _common.peak_rss_mb([*cmd, "locate", str(path), "--json"], env)
             print(f"  `unseen locate` {n:,} groups x 10 bearings ({mb:.0f} MB CSV): peak RSS "
                   f"{peak:.0f} MB, {dt:.1f} s = {n / dt:,.0f} fixes/s")  # fmt: skip
 
@@ -255,10 +240,8 @@ def main() -> None:
     ap.add_argument("--cli-src", type=Path, default=None)
     ap.add_argument("--only", choices=["throughput", "startup", "memory", "grid"], default=None)
     a = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f}; allocator pinned: "
-          f"MALLOC_TRIM_THRESHOLD_={os.environ['MALLOC_TRIM_THRESHOLD_']}, "
-          f"MALLOC_MMAP_THRESHOLD_={os.environ['MALLOC_MMAP_THRESHOLD_']}; "
-          f"CLI sources: {a.cli_src or ROOT / 'src'}")  # fmt: skip
+    _common.header("bench/locate.py")
+    print(f"CLI sources: {a.cli_src or _common.ROOT / 'src'}; numba cache: {_common.numba_cache()}")
     if a.only in (None, "throughput"):
         bench_throughput(a.groups, a.peer_groups, a.rounds, a.cli_src)
     if a.only in (None, "startup"):
@@ -268,6 +251,7 @@ def main() -> None:
         bench_memory(a.memory_groups, a.cli_src)
     if a.only in (None, "grid"):
         bench_grid()
+    print(_common.load() + " at the end")
 
 
 if __name__ == "__main__":

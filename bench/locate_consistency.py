@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+import _common
+
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
@@ -147,6 +149,7 @@ def main() -> None:
     ap.add_argument("--clean", default="40x50", help="geometries x trials")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
+    _common.header("bench/locate_consistency.py")
     print(f"{'outlier':10} {'groups':>6} {'fixed':>6} {'fix & truth outside 99.9%':>26} "
           f"{'outside 95% (of fixed)':>23} {'s':>6}")  # fmt: skip
     for i, kind in enumerate(KINDS):

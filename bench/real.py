@@ -13,9 +13,13 @@ grid; the same GNSS time alignment), and reader checks on the other real files.
 
 from __future__ import annotations
 
+import _common
+
+if __name__ == "__main__":
+    _common.pin()
+
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -229,7 +233,7 @@ def collect() -> list[dict]:
 
 
 def main() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _common.header("bench/real.py")
     rows = collect()
     cols = ("dataset", "figure", "unseen", "baseline")
     print("| data set | figure | unseen | baseline/peer |")

@@ -35,32 +35,24 @@ the long and a 20-frame recording, so start-up cancels.
 
 from __future__ import annotations
 
+import _common
+
+if __name__ == "__main__":
+    _common.pin()
+
+import argparse
 import os
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-_PIN = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "NUMBA_NUM_THREADS": "1",
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
-}
-if any(os.environ.get(k) != v for k, v in _PIN.items()):
-    os.environ.update(_PIN)
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+import numpy as np
 
-import argparse  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from unseen.doa import Array, crb_stochastic, estimate, ml  # noqa: E402
-from unseen.doa.array import C_M_S  # noqa: E402
-from unseen.types import IqBlock  # noqa: E402
+from unseen.doa import Array, crb_stochastic, estimate, ml
+from unseen.doa.array import C_M_S
+from unseen.types import IqBlock
 
 F = C_M_S  # λ = 1 m
 M, N, RHO = 8, 200, 0.9

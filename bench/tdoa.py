@@ -7,19 +7,23 @@ samples later, with core:datetime and core:geolocation) in a temporary folder, t
 user runs it (`unseen tdoa A B --json`, child process pinned to one core, OMP/MKL threads 1) and
 in process `measure` per method on the gridded blocks (and the CLI's CPU time: on a shared
 machine wall time includes waiting for the core), beside the peer: scipy.signal.correlate
-(FFT, full lags, integer peak) on the same blocks. Prints min/median/max over rounds and ratios.
+(FFT, full lags, integer peak) on the same blocks. BLAS threads 1 and glibc's allocator pinned
+(bench/_common.py re-execs). Prints min/median/max over rounds and ratios.
 Also times the former carrier estimate (np.convolve with the 50 ms boxcar, O(N·K)) on 0.1 s and
 extrapolates it to the full length.
 """
 
 from __future__ import annotations
 
+import _common
+
+if __name__ == "__main__":
+    _common.pin()
+
 import argparse
 import json
 import os
-import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,15 +31,13 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from _common import run, spread, unseen_cmd
 
 DELAY_SAMPLES = 12.3
 
 
 def _stats(ts: list[float]) -> str:
-    return f"min {min(ts):.2f} / median {float(np.median(ts)):.2f} / max {max(ts):.2f} s"
+    return f"{spread(ts, 1, '{:.2f}')} s (min / median / max)"
 
 
 def write_pair(folder: Path, seconds: float, fs: float) -> tuple[Path, Path, float]:
@@ -65,18 +67,11 @@ def write_pair(folder: Path, seconds: float, fs: float) -> tuple[Path, Path, flo
 
 
 def cli_round(pa: Path, pb: Path, method: str) -> tuple[float, dict]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "unseen", "tdoa", str(pa), str(pb), "--json", "--method", method]
+    unseen, env = unseen_cmd()
+    cmd = [*unseen, "tdoa", str(pa), str(pb), "--json", "--method", method]
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", str(min(os.sched_getaffinity(0))), *cmd]
-    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    dt = time.perf_counter() - t0
-    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if out.returncode != 0:
-        raise SystemExit(f"unseen tdoa failed ({out.returncode}): {out.stderr.strip()}")
-    cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
+    dt, cpu, out = run(cmd, env, stdout=subprocess.PIPE, text=True)
     return dt, cpu, json.loads(out.stdout.splitlines()[0])
 
 
@@ -99,6 +94,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--methods", default="carrier,phat")
     args = ap.parse_args()
+    _common.header("bench/tdoa.py")
     fs, n = args.rate, int(args.seconds * args.rate)
     from unseen.sources import open_recording
     from unseen.tdoa import measure, on_grid

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,7 +37,10 @@ def _optional(rows: list[list[str]], i: int | None) -> list[float]:
 
 
 def _bearings_fast(table, recs: list[tuple[Any, int]], group: str, dims: int) -> Prepared | None:
-    """Prepared of a plain bearing-only CSV group straight from its strings, or None."""
+    """Prepared of a plain bearing-only CSV group straight from its strings, or None.
+
+    The checks run on the parsed Python floats through C-level map/min/max (cheaper than numpy
+    reductions on ten values): all finite, |lat| ≤ 90, |lon| ≤ 180, sigma > 0."""
     col, header = table.col, table.header
     if header is None or dims != 2:
         return None
@@ -55,23 +59,23 @@ def _bearings_fast(table, recs: list[tuple[Any, int]], group: str, dims: int) ->
     if not all(ids):
         return None
     try:
-        if fi is not None and not all(math.isfinite(v) for v in _optional(rows, fi)):
+        if fi is not None and not all(map(math.isfinite, _optional(rows, fi))):
             return None
-        cols = [_floats(rows, la), _floats(rows, lo), _optional(rows, ai)]
-        cols += [_floats(rows, bi), _floats(rows, sgi), _optional(rows, ti)]
+        lat, lon, alt = _floats(rows, la), _floats(rows, lo), _optional(rows, ai)
+        az, sigma, time_s = _floats(rows, bi), _floats(rows, sgi), _optional(rows, ti)
     except ValueError:
         return None
-    b = np.array(cols, dtype=float).T
+    cols = [lat, lon, alt, az, sigma, time_s]
     if not (
-        np.isfinite(b).all()
-        and (np.abs(b[:, 0]) <= 90).all()
-        and (np.abs(b[:, 1]) <= 180).all()
-        and (b[:, 4] > 0).all()
+        all(map(math.isfinite, chain.from_iterable(cols)))
+        and max(map(abs, lat)) <= 90
+        and max(map(abs, lon)) <= 180
+        and min(sigma) > 0
     ):
         return None
+    b = np.array(cols, dtype=float).T
     b[:, 3] %= 360.0
     np.maximum(b[:, 4], MIN_SIGMA_DEG, out=b[:, 4])
-    alt = cols[2]
     return Prepared(
         group=group,
         b=b,
@@ -83,7 +87,7 @@ def _bearings_fast(table, recs: list[tuple[Any, int]], group: str, dims: int) ->
         ple=DEFAULT_PATH_LOSS_EXPONENT,
         alt=math.fsum(alt) / len(alt),
         dims=dims,
-        time_s=max(cols[5]),
+        time_s=max(time_s),
         index=list(range(len(rows))),
     )
 
