@@ -1,4 +1,4 @@
-"""Geodesy: WGS84 frames (pymap3d), geodesics (pyproj/geographiclib), magnetic declination
+"""Geodesy: WGS84 frames (PROJ), geodesics (pyproj/geographiclib), magnetic declination
 (World Magnetic Model via pygeomag) and uncertainty (covariance → ellipse, CEP)."""
 
 from unseen.geo.frames import (
