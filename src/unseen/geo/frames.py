@@ -48,8 +48,9 @@ def geodetic2ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike = 0.0
     lat, lon, alt = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (lat_deg, lon_deg, alt_m))
     )
-    x, y, z = _proj(True).transform(lon, lat, alt)
-    return np.stack(np.broadcast_arrays(x, y, z), axis=-1).astype(float)
+    out = np.empty((*lat.shape, 3))
+    out[..., 0], out[..., 1], out[..., 2] = _proj(True).transform(lon, lat, alt)
+    return out
 
 
 def ecef2geodetic(xyz_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,6 +91,8 @@ def enu_basis(lat_deg: ArrayLike, lon_deg: ArrayLike) -> np.ndarray:
     lon = np.asarray(lon_deg, dtype=float)
     lat, lon = np.broadcast_arrays(np.radians(lat), np.radians(lon))
     sp, cp, sl, cl = np.sin(lat), np.cos(lat), np.sin(lon), np.cos(lon)
-    zero = np.zeros_like(lat)
-    rows = [(-sl, cl, zero), (-sp * cl, -sp * sl, cp), (cp * cl, cp * sl, sp)]
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+    B = np.empty((*lat.shape, 3, 3))
+    B[..., 0, 0], B[..., 0, 1], B[..., 0, 2] = -sl, cl, 0.0
+    B[..., 1, 0], B[..., 1, 1], B[..., 1, 2] = -sp * cl, -sp * sl, cp
+    B[..., 2, 0], B[..., 2, 1], B[..., 2, 2] = cp * cl, cp * sl, sp
+    return B
