@@ -11,8 +11,9 @@ from unseen.cli import main
 from unseen.errors import GeometryError
 from unseen.geo import enu2geodetic, geodetic2enu
 from unseen.locate import solve, solve_many
+from unseen.locate.prepare import prepare
 from unseen.locate.rss_cal import calibrate
-from unseen.locate.rssi import RssModel
+from unseen.locate.rssi import POOL_MIN_GROUPS, RssModel, fix_rss_many, pooled_offsets
 from unseen.types import SignalStrength, Site
 
 LAT0, LON0 = 40.765, -111.842
@@ -83,6 +84,39 @@ def test_ellipse_coverage_with_shadowing_and_unknown_power_and_exponent():
     out = solve_many(groups, rss_model=model)
     hits = [_inside95(out[str(j)], *tx) for j, tx in enumerate(txs)]
     assert np.mean(hits) >= 0.95 - 0.046
+
+
+def test_pooled_self_calibration_learns_offsets_without_truth():
+    """60 transmissions heard by the same 10 uncalibrated receivers (offsets N(0, 6 dB), n = 2.8,
+    shadowing 4 dB): the second, pooled pass (offsets and one exponent fitted on the groups'
+    own first-pass positions, no truth) recovers the offsets and beats per-group solving, and
+    its 95% ellipses still cover (≥ 95% − 3 binomial sd at 60 trials = 86.6%)."""
+    rng = np.random.default_rng(5)
+    rx = rng.uniform(-1500, 1500, (10, 2))
+    gains = rng.normal(0, 6, 10)
+    sites = [_site(f"r{i}", *p) for i, p in enumerate(rx)]
+    txs = rng.uniform(-1000, 1000, (60, 2))
+    groups = {
+        str(j): [SignalStrength(s, float(v), 1.0) for s, v in
+                 zip(sites, _rss(rng, tx, rx, gains, 2.8, 4.0, p0=rng.uniform(-30, 0)),
+                     strict=True)]
+        for j, tx in enumerate(txs)
+    }  # fmt: skip
+    preps = [prepare(v, k) for k, v in groups.items()]
+    single = fix_rss_many(preps, RssModel(), pool=False)
+    pooled = fix_rss_many(preps, RssModel())
+    off, n = pooled_offsets(preps, single, RssModel())
+    got = np.array([off[f"r{i}"][0] for i in range(10)])
+    # the offsets' spread (6 dB) is mostly learned: what is left is under a third of it
+    assert np.std((got - got.mean()) - (gains - gains.mean())) < 2.0 and abs(n - 2.8) < 0.4
+    err = [[np.hypot(*(geodetic2enu(f.lat_deg, f.lon_deg, 0.0, LAT0, LON0, 0.0)[:2] - tx))
+            for f, tx in zip(fx, txs, strict=True)] for fx in (single, pooled)]  # fmt: skip
+    assert np.median(err[1]) < 0.8 * np.median(err[0]), [np.median(e) for e in err]
+    assert all(f.extra["pooled_groups"] == 60 for f in pooled)
+    assert np.mean([_inside95(f, *tx) for f, tx in zip(pooled, txs, strict=True)]) >= 0.866
+    # fewer groups than POOL_MIN_GROUPS: solved alone, as before
+    few = fix_rss_many(preps[: POOL_MIN_GROUPS - 1], RssModel())
+    assert not any("pooled_groups" in f.extra for f in few)
 
 
 def test_a_receiver_metres_from_the_transmitter_is_not_degenerate():

@@ -28,7 +28,7 @@ import numpy as np
 from unseen import validate
 from unseen.errors import ConfigError, FileFormatError, GeometryError, InputError
 from unseen.locate.io import row_group, row_to_observation
-from unseen.locate.rssi import RssModel
+from unseen.locate.rssi import RssModel, fit_gains
 from unseen.types import Observation, SignalStrength
 
 FORMAT = "unseen-rss-calibration"
@@ -132,33 +132,21 @@ def calibrate(
         raise GeometryError(
             f"survey too small: {G} groups, {N} rows for {S} receiver offsets and the exponent"
         )
-    A = np.zeros((N, S + 1))
-    A[np.arange(N), sid] = 1.0
-    A[:, S] = -np.asarray(x)
-    y = np.asarray(p, dtype=float)
-    cnt = np.bincount(gid, minlength=G).astype(float)
-    for col in (*A.T, y):
-        col -= (np.bincount(gid, weights=col, minlength=G) / cnt)[gid]
-    sol, *_ = np.linalg.lstsq(A, y, rcond=None)
-    res = y - A @ sol
-    dof = N - G - S
-    s2 = float(res @ res) / dof
-    cov = s2 * np.linalg.pinv(A.T @ A)
-    gains = sol[:S] - sol[:S].mean()
+    gains, n, cov, s2, _ = fit_gains(sid, gid, np.asarray(p, dtype=float), np.asarray(x))
     rows = np.bincount(sid, minlength=S)
     sd = np.sqrt(np.maximum(np.diag(cov)[:S], 0.0))
     well = rows >= MIN_ROWS_PER_RECEIVER
     return {
         "format": FORMAT,
         "version": VERSION,
-        "path_loss_exponent": float(sol[S]),
+        "path_loss_exponent": n,
         "path_loss_exponent_sd": float(np.sqrt(cov[S, S])),
         "shadowing_db": float(np.sqrt(s2)),
         "ref_m": float(ref_m),
         "gain_spread_db": float(np.std(gains[well])) if well.sum() > 1 else 0.0,
         "receivers": {
-            str(n): {"offset_db": float(gains[i]), "sd_db": float(sd[i]), "rows": int(rows[i])}
-            for i, n in enumerate(names)
+            str(nm): {"offset_db": float(gains[i]), "sd_db": float(sd[i]), "rows": int(rows[i])}
+            for i, nm in enumerate(names)
             if well[i]
         },
         "survey": {"groups": G, "rows": N},
