@@ -54,7 +54,7 @@ def centroid_error(obs, lat: float, lon: float) -> float:
 
 
 def evaluate(
-    per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1
+    per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1, days=DAYS
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
     other day alone: all ordered pairs)."""
@@ -95,6 +95,33 @@ def evaluate(
                 "median_m": float(np.median([h[1] for h in hits])) if hits else float("nan"),
                 "centroid_median_m": wc, "seconds": sorted(dts),
             })  # fmt: skip
+    return out
+
+
+def offset_transfer() -> list[str]:
+    """Do receiver offsets learned on one day hold on another? Per pair of days: the sd of the
+    differences of the common receivers' offsets (each centred on those receivers) beside the
+    offsets' own spread; a calibration helps only where the first is well below the second."""
+    groups, truth = defaultdict(list), {}
+    for r in powder_rss.rows():
+        groups[r["group"]].append(row_to_observation(r)[1])
+        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    cal = {}
+    for d in DAYS:
+        sv = {k: v for k, v in groups.items() if k.startswith(d)}
+        cal[d] = calibrate(sv, {k: truth[k] for k in sv})
+    out = []
+    for i, a in enumerate(DAYS):
+        for b in DAYS[i + 1 :]:
+            ra, rb = cal[a]["receivers"], cal[b]["receivers"]
+            common = sorted(set(ra) & set(rb))
+            x = np.array([ra[k]["offset_db"] for k in common])
+            y = np.array([rb[k]["offset_db"] for k in common])
+            x, y = x - x.mean(), y - y.mean()
+            out.append(f"offsets {a} vs {b}: {len(common)} common receivers, difference sd "
+                       f"{np.std(x - y):.1f} dB, spread {np.std(x):.1f} / {np.std(y):.1f} dB; "
+                       f"exponent {cal[a]['path_loss_exponent']:.2f} / "
+                       f"{cal[b]['path_loss_exponent']:.2f}")  # fmt: skip
     return out
 
 
@@ -157,6 +184,8 @@ if __name__ == "__main__":
               f"{r['median_m'] / r['centroid_median_m']:.2f} | "
               f"{t[0]:.1f}/{t[len(t) // 2]:.1f}/{t[-1]:.1f} | "
               f"{1000 * t[len(t) // 2] / r['n']:.0f} |", flush=True)  # fmt: skip
+    if a.pairs:
+        print("\n".join(offset_transfer()))
     if a.cli:
         import tempfile
 

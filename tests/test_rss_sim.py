@@ -88,9 +88,10 @@ def test_ellipse_coverage_with_shadowing_and_unknown_power_and_exponent():
 
 def test_pooled_self_calibration_learns_offsets_without_truth():
     """60 transmissions heard by the same 10 uncalibrated receivers (offsets N(0, 6 dB), n = 2.8,
-    shadowing 4 dB): the second, pooled pass (offsets and one exponent fitted on the groups'
-    own first-pass positions, no truth) recovers the offsets and beats per-group solving, and
-    its 95% ellipses still cover (≥ 95% − 3 binomial sd at 60 trials = 86.6%)."""
+    shadowing 4 dB). At the true positions the pooled fit recovers offsets and exponent within
+    their stated sd; from the data alone (block coordinate descent, no truth) the pooled fixes
+    beat per-group solving and their 95% ellipses still cover (≥ 95% − 3 binomial sd at 60
+    trials = 86.6%)."""
     rng = np.random.default_rng(5)
     rx = rng.uniform(-1500, 1500, (10, 2))
     gains = rng.normal(0, 6, 10)
@@ -103,18 +104,23 @@ def test_pooled_self_calibration_learns_offsets_without_truth():
         for j, tx in enumerate(txs)
     }  # fmt: skip
     preps = [prepare(v, k) for k, v in groups.items()]
+    true_pos = [tuple(float(v) for v in enu2geodetic(np.array([*t, 0.0]), LAT0, LON0, 0.0)[:2])
+                for t in txs]  # fmt: skip
+    off, n = pooled_offsets(preps, true_pos, RssModel(shadowing_db=4.0))
+    z = np.array([(off[f"r{i}"][0] - (gains[i] - gains.mean())) / off[f"r{i}"][1]
+                  for i in range(10)])  # fmt: skip
+    # 10 offsets relative to their mean (9 free): Σz² ~ χ²(9), P(> 27.9) = 0.001
+    assert np.sum(z**2) < 27.9 and abs(n - 2.8) < 0.2
     single = fix_rss_many(preps, RssModel(), pool=False)
     pooled = fix_rss_many(preps, RssModel())
-    off, n = pooled_offsets(preps, single, RssModel())
-    got = np.array([off[f"r{i}"][0] for i in range(10)])
-    # the offsets' spread (6 dB) is mostly learned: what is left is under a third of it
-    assert np.std((got - got.mean()) - (gains - gains.mean())) < 2.0 and abs(n - 2.8) < 0.4
     err = [[np.hypot(*(geodetic2enu(f.lat_deg, f.lon_deg, 0.0, LAT0, LON0, 0.0)[:2] - tx))
             for f, tx in zip(fx, txs, strict=True)] for fx in (single, pooled)]  # fmt: skip
-    assert np.median(err[1]) < 0.8 * np.median(err[0]), [np.median(e) for e in err]
+    # measured 480 → 207 m: the offsets (6 dB spread) dominate the 4 dB shadowing
+    assert np.median(err[1]) < 0.7 * np.median(err[0]), [np.median(e) for e in err]
     assert all(f.extra["pooled_groups"] == 60 for f in pooled)
+    assert abs(pooled[0].extra["path_loss_exponent_pooled"] - 2.8) < 0.4
     assert np.mean([_inside95(f, *tx) for f, tx in zip(pooled, txs, strict=True)]) >= 0.866
-    # fewer groups than POOL_MIN_GROUPS: solved alone, as before
+    # fewer groups than POOL_MIN_GROUPS: each solved alone, as before
     few = fix_rss_many(preps[: POOL_MIN_GROUPS - 1], RssModel())
     assert not any("pooled_groups" in f.extra for f in few)
 
@@ -142,6 +148,7 @@ def test_receivers_on_one_line_are_degenerate():
     [
         ({"format": "x"}, "field 'format'"),
         ({"shadowing_db": -1}, "field 'shadowing_db'.*-1"),
+        ({"offset_drift_db": "4 dB"}, "field 'offset_drift_db'.*4 dB"),
         ({"receivers": {"a": {"offset_db": "high", "sd_db": 1}}}, "receivers.a.*'offset_db'.*high"),
     ],
 )

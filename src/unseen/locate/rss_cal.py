@@ -10,6 +10,7 @@ CAL.json (validated on read; see the README, locate section):
     {"format": "unseen-rss-calibration", "version": 1,
      "path_loss_exponent": n, "path_loss_exponent_sd": σn, "shadowing_db": s, "ref_m": d0,
      "gain_spread_db": sd of the g_i (the prior for receivers the survey did not hear),
+     "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
      "survey": {"groups": G, "rows": N}}
 """
@@ -34,6 +35,11 @@ from unseen.types import Observation, SignalStrength
 FORMAT = "unseen-rss-calibration"
 VERSION = 1
 MIN_ROWS_PER_RECEIVER = 3
+# Day-to-day drift of a receiver's offset (dB, sd): a survey of one session cannot measure it.
+# Measured on POWDER (bench/real_rss.py --pairs): offsets learned on 2022-07-05 and 2022-07-06
+# differ by 3.9 dB sd over 22 common receivers (their spread: 6–8 dB); 4.0 and 9.1 dB for the
+# 6–7 receivers shared with 2022-04-25.
+OFFSET_DRIFT_DB = 4.0
 
 
 def read_survey(path: str | Path) -> tuple[dict[str, list[SignalStrength]], dict[str, tuple]]:
@@ -144,6 +150,7 @@ def calibrate(
         "shadowing_db": float(np.sqrt(s2)),
         "ref_m": float(ref_m),
         "gain_spread_db": float(np.std(gains[well])) if well.sum() > 1 else 0.0,
+        "offset_drift_db": OFFSET_DRIFT_DB,
         "receivers": {
             str(nm): {"offset_db": float(gains[i]), "sd_db": float(sd[i]), "rows": int(rows[i])}
             for i, nm in enumerate(names)
@@ -179,6 +186,8 @@ def load(path: str | Path) -> dict:
     _field(obj, "shadowing_db", name, 0.0, 40.0)
     _field(obj, "ref_m", name, 0.1, 1000.0)
     _field(obj, "gain_spread_db", name, 0.0, 60.0)
+    if "offset_drift_db" in obj:
+        _field(obj, "offset_drift_db", name, 0.0, 60.0)
     rx = obj.get("receivers")
     if not isinstance(rx, dict):
         raise ConfigError(f"{name}: field 'receivers': expected an object, got {rx!r}")
@@ -193,20 +202,22 @@ def load(path: str | Path) -> dict:
 def apply(
     groups: Mapping[str, Sequence[Observation]], cal: Mapping, model: RssModel | None = None
 ) -> tuple[dict[str, list[Observation]], RssModel]:
-    """Groups with each receiver's offset removed and its uncertainty added to sigma_db.
+    """Groups with each receiver's offset removed and its uncertainty added to sigma_db: the
+    fit's sd and the offset's drift since the survey (`offset_drift_db`, else OFFSET_DRIFT_DB).
 
     Receivers the survey did not calibrate keep their reading, with the survey's gain spread
     added to sigma_db. The model takes the survey's shadowing and reference distance.
     """
     rx = cal["receivers"]
     spread = float(cal["gain_spread_db"])
+    drift = float(cal.get("offset_drift_db", OFFSET_DRIFT_DB))
     out: dict[str, list[Observation]] = {}
     for g, obs in groups.items():
         new: list[Observation] = []
         for o in obs:
             if isinstance(o, SignalStrength):
                 r = rx.get(o.site.station)
-                off, sd = (r["offset_db"], r["sd_db"]) if r else (0.0, spread)
+                off, sd = (r["offset_db"], math.hypot(r["sd_db"], drift)) if r else (0.0, spread)
                 o = replace(o, rssi_dbm=o.rssi_dbm - off, sigma_db=math.hypot(o.sigma_db, sd))
             new.append(o)
         out[g] = new

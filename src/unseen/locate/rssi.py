@@ -225,7 +225,7 @@ def fix_rss(pr, model: RssModel):
 
 
 POOL_MIN_GROUPS = 20  # pure-RSS groups solved together before their receivers are self-calibrated
-POOL_MIN_ROWS = 3  # readings a receiver needs for its own offset in the pooled fit
+POOL_MIN_ROWS = 10  # readings (groups) a receiver needs for its own offset in the pooled fit
 POOL_PASSES = 6  # at most: block coordinate descent, offsets and exponent then positions
 POOL_TOL_DB, POOL_TOL_N = 0.2, 0.02  # the descent stops when no offset moves more than these
 POOL_GAIN_PRIOR_DB = 10.0  # prior sd of a receiver's gain offset in the pooled fit (shrinkage)
@@ -431,7 +431,7 @@ def _solve_chunk(preps: list, frames: list, model: RssModel) -> list:
 
     G = len(preps)
     sta, p, w, n_fixed = _arrays(preps, frames, model)
-    var = 1.0 / w
+    var = np.divide(1.0, w, out=np.full_like(w, np.inf), where=w > 0)
     xy, wt, step = posterior(sta, p, w, n_fixed, model)
     q0 = log_posterior(xy, sta, p, w, n_fixed, model)[3]
     g = np.arange(G)
