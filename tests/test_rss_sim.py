@@ -125,6 +125,23 @@ def test_pooled_self_calibration_learns_offsets_without_truth():
     assert not any("pooled_groups" in f.extra for f in few)
 
 
+def test_a_transmitter_that_stays_put_is_not_pooled():
+    """40 transmissions from one place: every group sees it from the same distances, so the
+    receivers' offsets and its position cannot be told apart; each group is solved alone."""
+    rng = np.random.default_rng(8)
+    rx = rng.uniform(-1500, 1500, (8, 2))
+    gains = rng.normal(0, 6, 8)
+    sites = [_site(f"r{i}", *p) for i, p in enumerate(rx)]
+    preps = [
+        prepare([SignalStrength(s, float(v), 1.0) for s, v in
+                 zip(sites, _rss(rng, np.array([200.0, -300.0]), rx, gains, 2.8, 4.0),
+                     strict=True)], str(j))
+        for j in range(40)
+    ]  # fmt: skip
+    out = fix_rss_many(preps, RssModel())
+    assert not any("pooled_groups" in f.extra for f in out)
+
+
 def test_a_receiver_metres_from_the_transmitter_is_not_degenerate():
     rng = np.random.default_rng(2)
     rx = np.array([[3.0, 0.0], [900, 600], [-800, 500], [100, -1000], [-600, -700]])

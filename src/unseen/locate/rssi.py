@@ -79,7 +79,11 @@ class RssModel:
     prior the residuals can widen or narrow (the likelihood becomes a Student-t); P0 flat; n
     uniform on `n_bounds`; d0 = `ref_m` the reference distance of the log-distance model (no
     singularity at d = 0: a receiver metres from the transmitter reads as one at d0); g_i the
-    receiver's gain offset (0 uncalibrated: its spread is part of s).
+    receiver's gain offset (0 uncalibrated: its spread is part of s). Shadowing is correlated
+    between receivers i, j a distance d_ij apart as exp(−d_ij / `corr_m`) (Gudmundson); each
+    reading's s² is scaled by Σ_j exp(−d_ij / corr_m), so that k co-located receivers weigh as
+    one (POWDER: residual correlation 0.7–0.9 between two receivers on one mast, |ρ| < 0.4 and
+    ≈ 0 on average from 74 m apart, so corr_m = 20 m).
     """
 
     shadowing_db: float = 9.0
@@ -87,6 +91,7 @@ class RssModel:
     n_bounds: tuple[float, float] = (1.5, 5.0)
     ref_m: float = 10.0
     pad_m: float = 500.0
+    corr_m: float = 20.0
     source: str = "default"
 
 
@@ -444,7 +449,9 @@ def _arrays(preps: list, frames: list, model: RssModel) -> tuple:
     sta, p, var = np.zeros((G, M, 2)), np.zeros((G, M)), np.full((G, M), np.inf)
     for g, (pr, (_, _, en)) in enumerate(zip(preps, frames, strict=True)):
         k = len(pr.r)
-        sta[g, :k], p[g, :k], var[g, :k] = en, pr.r[:, 3], pr.r[:, 4] ** 2 + model.shadowing_db**2
+        near = np.exp(-np.hypot(*(en[:, None] - en[None]).transpose(2, 0, 1)) / model.corr_m)
+        sta[g, :k], p[g, :k] = en, pr.r[:, 3]
+        var[g, :k] = pr.r[:, 4] ** 2 + model.shadowing_db**2 * near.sum(1)
         sta[g, k:] = en[0]
     return sta, p, 1.0 / var, np.array([np.nan if pr.ple is None else pr.ple for pr in preps])
 
