@@ -233,7 +233,7 @@ POOL_MIN_GROUPS = 20  # pure-RSS groups solved together before their receivers a
 POOL_MIN_ROWS = 10  # readings (groups) a receiver needs for its own offset in the pooled fit
 POOL_PASSES = 6  # at most: block coordinate descent, offsets and exponent then positions
 POOL_TOL_DB, POOL_TOL_N = 0.2, 0.02  # the descent stops when no offset moves more than these
-POOL_MIN_F = 2.0  # the groups' positions must explain this much more than noise (`_moving`)
+POOL_F_ALPHA = 1e-6  # false-alarm rate of "the groups' positions differ" (`_moving`)
 POOL_GAIN_PRIOR_DB = 10.0  # prior sd of a receiver's gain offset in the pooled fit (shrinkage)
 
 
@@ -307,9 +307,10 @@ def _moving(sid: list, gid: list, p: list, rss: float, dof: int) -> bool:
     only by a constant per receiver and per group (a transmitter that stays put: every group
     sees it from the same distances, so receiver offsets and position cannot be told apart and
     pooling would fit the noise): the positions must explain more than their 2G + 1 extra
-    parameters would by chance: F above its 0.999 quantile and above POOL_MIN_F (positions
-    from a grid search overfit noise more than linear parameters: F = 1.16–1.20 measured for
-    500 groups of one stationary transmitter, 0.999 quantile 1.18; 7–9 for moving ones)."""
+    parameters would by chance: F above its 1 − POOL_F_ALPHA quantile (positions from a grid
+    search overfit noise more than linear parameters would: F = 1.16–1.20 measured for 500
+    groups of one stationary transmitter, where the 0.999 quantile is 1.18 and the 1 − 1e-6 one
+    1.26; 1.4–9 for moving ones, POWDER and simulated)."""
     from scipy.stats import f as fdist
 
     sid, gid, p = np.asarray(sid), np.asarray(gid), np.asarray(p, dtype=float)
@@ -320,7 +321,7 @@ def _moving(sid: list, gid: list, p: list, rss: float, dof: int) -> bool:
     if dof_mov < 1:
         return False
     f = (rss_add - rss) / extra / (rss / dof_mov)
-    return f > max(POOL_MIN_F, fdist.ppf(0.999, extra, dof_mov))
+    return f > fdist.isf(POOL_F_ALPHA, extra, dof_mov)
 
 
 def _corrected(pr, off: dict, n: float):
