@@ -2,11 +2,14 @@
 
 For each campaign day in ../shared/data/powder-rss-dev, 300 transmissions (fixed seed; all when
 fewer) are located by `solve_many` as `unseen locate` does: uncalibrated, and with a calibration
-learned by `calibrate` (= `unseen calibrate-rss`) on the other two days. Baseline: the weighted
-centroid of the receivers (weights 10^(RSS/10)). Figures: fixed %, truth inside the 95% ellipse,
-median error.
+learned by `calibrate` (= `unseen calibrate-rss`) on the other two days (`--pairs`: on each other
+day alone). Peers in the same run: the weighted centroid of the receivers (weights 10^(RSS/10))
+and the per-group solve without pooling (`fix_rss_many(pool=False)`: each group's power and
+exponent from its own readings). Figures: fixed %, truth inside the 95% ellipse, median error,
+seconds per solve (min/median/max over `--rounds`), and `--cli` times `unseen locate` on one
+day's file as a user runs it.
 
-Run: python bench/real_rss.py [--per-day 300] [--pairs]
+Run: python bench/real_rss.py [--per-day 300] [--pairs] [--rounds 1] [--cli]
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ def centroid_error(obs, lat: float, lon: float) -> float:
     return float(np.hypot(e, n))
 
 
-def evaluate(per_day: int = 300, seed: int = 0, pairs: bool = False) -> list[dict]:
+def evaluate(
+    per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1, days=DAYS
+) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
     other day alone: all ordered pairs)."""
     groups, truth = defaultdict(list), {}
@@ -62,27 +67,85 @@ def evaluate(per_day: int = 300, seed: int = 0, pairs: bool = False) -> list[dic
     for day in DAYS:
         names = sorted(k for k in groups if k.startswith(day))
         test = sorted(rng.choice(names, min(per_day, len(names)), replace=False))
+        if day not in days:
+            continue
         wc = float(np.median([centroid_error(groups[k], *truth[k]) for k in test]))
         sources = [d for d in DAYS if d != day] if pairs else ["+".join(d for d in DAYS
                                                                    if d != day)]  # fmt: skip
-        modes: list[tuple[str, tuple]] = [("uncalibrated", ({k: groups[k] for k in test}, None))]
+        raw = {k: groups[k] for k in test}
+        modes: list[tuple[str, tuple]] = [
+            ("uncalibrated, per group (no pooling)", (raw, "nopool")),
+            ("uncalibrated", (raw, None)),
+        ]
         for src in sources:
             survey = {k: v for k, v in groups.items() if k[:10] in src and k[:10] != day}
             cal = calibrate(survey, {k: truth[k] for k in survey})
             modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
         for label, (gs, model) in modes:
-            t0 = time.perf_counter()
-            res = solve_many(gs, rss_model=model)
-            dt = time.perf_counter() - t0
+            dts = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                res = _nopool(gs) if model == "nopool" else solve_many(gs, rss_model=model)
+                dts.append(time.perf_counter() - t0)
             fixes = {k: f for k, f in res.items() if not isinstance(f, UnseenError)}
             hits = [inside95(f, *truth[k]) for k, f in fixes.items()]
             out.append({
                 "day": day, "mode": label, "n": len(test), "fixed": len(fixes) / len(test),
                 "coverage95": float(np.mean([h[0] for h in hits])) if hits else float("nan"),
                 "median_m": float(np.median([h[1] for h in hits])) if hits else float("nan"),
-                "centroid_median_m": wc, "seconds": dt,
+                "centroid_median_m": wc, "seconds": sorted(dts),
             })  # fmt: skip
     return out
+
+
+def offset_transfer() -> list[str]:
+    """Do receiver offsets learned on one day hold on another? Per pair of days: the sd of the
+    differences of the common receivers' offsets (each centred on those receivers) beside the
+    offsets' own spread; a calibration helps only where the first is well below the second."""
+    groups, truth = defaultdict(list), {}
+    for r in powder_rss.rows():
+        groups[r["group"]].append(row_to_observation(r)[1])
+        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    cal = {}
+    for d in DAYS:
+        sv = {k: v for k, v in groups.items() if k.startswith(d)}
+        cal[d] = calibrate(sv, {k: truth[k] for k in sv})
+    out = []
+    for i, a in enumerate(DAYS):
+        for b in DAYS[i + 1 :]:
+            ra, rb = cal[a]["receivers"], cal[b]["receivers"]
+            common = sorted(set(ra) & set(rb))
+            x = np.array([ra[k]["offset_db"] for k in common])
+            y = np.array([rb[k]["offset_db"] for k in common])
+            x, y = x - x.mean(), y - y.mean()
+            out.append(f"offsets {a} vs {b}: {len(common)} common receivers, difference sd "
+                       f"{np.std(x - y):.1f} dB, spread {np.std(x):.1f} / {np.std(y):.1f} dB; "
+                       f"exponent {cal[a]['path_loss_exponent']:.2f} / "
+                       f"{cal[b]['path_loss_exponent']:.2f}")  # fmt: skip
+    return out
+
+
+def _nopool(gs: dict) -> dict:
+    from unseen.locate.prepare import prepare
+    from unseen.locate.rssi import RssModel, fix_rss_many
+
+    return dict(zip(gs, fix_rss_many([prepare(v, k) for k, v in gs.items()], RssModel(),
+                                     pool=False), strict=True))  # fmt: skip
+
+
+def cli_seconds(day: str, per_day: int, tmp: Path) -> float:
+    """Wall seconds of `unseen locate DAY.csv --json` (the day's first `per_day` transmissions)."""
+    import subprocess
+
+    rs = [r for r in powder_rss.rows(days={day})]
+    keep = sorted({r["group"] for r in rs})[:per_day]
+    rs = [r for r in rs if r["group"] in set(keep)]
+    f = tmp / f"{day}.csv"
+    powder_rss.write(f, rs)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "unseen", "locate", str(f), "--json"], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - t0
 
 
 def rows(per_day: int = 300) -> list[dict]:
@@ -105,12 +168,29 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-day", type=int, default=300)
     ap.add_argument("--pairs", action="store_true", help="calibrate on each other day alone")
+    ap.add_argument("--rounds", type=int, default=1, help="timed solves per mode")
+    ap.add_argument("--cli", action="store_true", help="also time `unseen locate` on each day")
+    ap.add_argument("--day", action="append", choices=DAYS, help="test day(s) (default: all)")
     a = ap.parse_args()
+    print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
-          "weighted centroid m | ratio | s | ms/group |")  # fmt: skip
+          "weighted centroid m | ratio | s (min/median/max) | ms/group |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in evaluate(a.per_day, pairs=a.pairs):
+    days = tuple(a.day or DAYS)
+    for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days):
+        t = r["seconds"]
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "
-              f"{r['median_m'] / r['centroid_median_m']:.2f} | {r['seconds']:.1f} | "
-              f"{1000 * r['seconds'] / r['n']:.0f} |")  # fmt: skip
+              f"{r['median_m'] / r['centroid_median_m']:.2f} | "
+              f"{t[0]:.1f}/{t[len(t) // 2]:.1f}/{t[-1]:.1f} | "
+              f"{1000 * t[len(t) // 2] / r['n']:.0f} |", flush=True)  # fmt: skip
+    if a.pairs:
+        print("\n".join(offset_transfer()))
+    if a.cli:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            for day in days:
+                s = cli_seconds(day, a.per_day, Path(d))
+                print(f"CLI `unseen locate {day}.csv --json` ({a.per_day} tx, uncalibrated): "
+                      f"{s:.1f} s wall")  # fmt: skip

@@ -4,8 +4,9 @@ Data: ../shared/data/powder-rss-dev, from mhrafi66/wireless_localization_frs_uof
 (`Separated_Dataset_CSV/single_tx.csv`, commit 44ff592, MIT licence; "A Dataset of Outdoor RSS
 Measurements for Localization", University of Utah, 2022). Truth: each transmission's GPS
 position (`tx_x_coord`, `tx_y_coord` = latitude, longitude), independent of the RSS. The
-receivers are uncalibrated; the public commands learn their offsets on one campaign day
-(2022-07-06) and locate transmissions of another (2022-07-05).
+receivers are uncalibrated: `unseen locate` self-calibrates them on the file's own groups
+(pooling), and the public commands learn their offsets on one campaign day (2022-07-06) and
+locate transmissions of another (2022-07-05).
 """
 
 from __future__ import annotations
@@ -82,10 +83,12 @@ def test_powder_calibrate_on_one_day_locate_another(tmp_path, capsys):
         assert rc == 0 and o.err == "" and len(fixes) == len(names)
         out[mode] = _score(fixes, truth)
     wc = _centroid(test)
-    # coverage: 50 trials; at a true 95% a rate below 80% has probability < 1e-4
-    assert out["raw"][0] >= 0.8 and out["cal"][0] >= 0.8
-    # calibration helps (168 → 134 m here); calibrated fixes are level with the weighted
-    # centroid (0.91–1.06x over 300 transmissions a day in bench/real_rss.py; on 50 the median's
-    # sampling spread is ~10%, so only a clear loss to the centroid fails). The issue's goal of
-    # 0.7x the centroid is not reached: bench/real_rss.py measures it.
-    assert out["cal"][1] < out["raw"][1] and out["cal"][1] < 1.15 * wc, (out, wc)
+    # the issue's floor: truth inside the 95% ellipse in >= 80% (bench/real_rss.py, 300 a day:
+    # 90-100% uncalibrated, 82-100% calibrated)
+    assert out["raw"][0] >= 0.8 and out["cal"][0] >= 0.8, out
+    # uncalibrated, the pooled fit (receiver offsets and one exponent learned from the 50
+    # groups themselves) beats the weighted centroid (98 vs 130 m here; 0.73-0.75x over 300 a
+    # day); per group, without pooling, it did not (1.02-1.16x on two of three days).
+    # Calibrated on another day: also below the centroid (97 m here); the issue's 0.7x is not
+    # reached on every day (bench/real_rss.py --pairs: 0.74-0.78x).
+    assert out["raw"][1] < 0.9 * wc and out["cal"][1] < 0.9 * wc, (out, wc)

@@ -10,6 +10,7 @@ CAL.json (validated on read; see the README, locate section):
     {"format": "unseen-rss-calibration", "version": 1,
      "path_loss_exponent": n, "path_loss_exponent_sd": σn, "shadowing_db": s, "ref_m": d0,
      "gain_spread_db": sd of the g_i (the prior for receivers the survey did not hear),
+     "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
      "survey": {"groups": G, "rows": N}}
 """
@@ -28,12 +29,17 @@ import numpy as np
 from unseen import validate
 from unseen.errors import ConfigError, FileFormatError, GeometryError, InputError
 from unseen.locate.io import row_group, row_to_observation
-from unseen.locate.rssi import RssModel
+from unseen.locate.rssi import RssModel, fit_gains
 from unseen.types import Observation, SignalStrength
 
 FORMAT = "unseen-rss-calibration"
 VERSION = 1
 MIN_ROWS_PER_RECEIVER = 3
+# Day-to-day drift of a receiver's offset (dB, sd): a survey of one session cannot measure it.
+# Measured on POWDER (bench/real_rss.py --pairs): offsets learned on 2022-07-05 and 2022-07-06
+# differ by 3.9 dB sd over 22 common receivers (their spread: 6–8 dB); 4.0 and 9.1 dB for the
+# 6–7 receivers shared with 2022-04-25.
+OFFSET_DRIFT_DB = 4.0
 
 
 def read_survey(path: str | Path) -> tuple[dict[str, list[SignalStrength]], dict[str, tuple]]:
@@ -132,33 +138,22 @@ def calibrate(
         raise GeometryError(
             f"survey too small: {G} groups, {N} rows for {S} receiver offsets and the exponent"
         )
-    A = np.zeros((N, S + 1))
-    A[np.arange(N), sid] = 1.0
-    A[:, S] = -np.asarray(x)
-    y = np.asarray(p, dtype=float)
-    cnt = np.bincount(gid, minlength=G).astype(float)
-    for col in (*A.T, y):
-        col -= (np.bincount(gid, weights=col, minlength=G) / cnt)[gid]
-    sol, *_ = np.linalg.lstsq(A, y, rcond=None)
-    res = y - A @ sol
-    dof = N - G - S
-    s2 = float(res @ res) / dof
-    cov = s2 * np.linalg.pinv(A.T @ A)
-    gains = sol[:S] - sol[:S].mean()
+    gains, n, cov, s2, _ = fit_gains(sid, gid, np.asarray(p, dtype=float), np.asarray(x))
     rows = np.bincount(sid, minlength=S)
     sd = np.sqrt(np.maximum(np.diag(cov)[:S], 0.0))
     well = rows >= MIN_ROWS_PER_RECEIVER
     return {
         "format": FORMAT,
         "version": VERSION,
-        "path_loss_exponent": float(sol[S]),
+        "path_loss_exponent": n,
         "path_loss_exponent_sd": float(np.sqrt(cov[S, S])),
         "shadowing_db": float(np.sqrt(s2)),
         "ref_m": float(ref_m),
         "gain_spread_db": float(np.std(gains[well])) if well.sum() > 1 else 0.0,
+        "offset_drift_db": OFFSET_DRIFT_DB,
         "receivers": {
-            str(n): {"offset_db": float(gains[i]), "sd_db": float(sd[i]), "rows": int(rows[i])}
-            for i, n in enumerate(names)
+            str(nm): {"offset_db": float(gains[i]), "sd_db": float(sd[i]), "rows": int(rows[i])}
+            for i, nm in enumerate(names)
             if well[i]
         },
         "survey": {"groups": G, "rows": N},
@@ -191,6 +186,8 @@ def load(path: str | Path) -> dict:
     _field(obj, "shadowing_db", name, 0.0, 40.0)
     _field(obj, "ref_m", name, 0.1, 1000.0)
     _field(obj, "gain_spread_db", name, 0.0, 60.0)
+    if "offset_drift_db" in obj:
+        _field(obj, "offset_drift_db", name, 0.0, 60.0)
     rx = obj.get("receivers")
     if not isinstance(rx, dict):
         raise ConfigError(f"{name}: field 'receivers': expected an object, got {rx!r}")
@@ -205,20 +202,22 @@ def load(path: str | Path) -> dict:
 def apply(
     groups: Mapping[str, Sequence[Observation]], cal: Mapping, model: RssModel | None = None
 ) -> tuple[dict[str, list[Observation]], RssModel]:
-    """Groups with each receiver's offset removed and its uncertainty added to sigma_db.
+    """Groups with each receiver's offset removed and its uncertainty added to sigma_db: the
+    fit's sd and the offset's drift since the survey (`offset_drift_db`, else OFFSET_DRIFT_DB).
 
     Receivers the survey did not calibrate keep their reading, with the survey's gain spread
     added to sigma_db. The model takes the survey's shadowing and reference distance.
     """
     rx = cal["receivers"]
     spread = float(cal["gain_spread_db"])
+    drift = float(cal.get("offset_drift_db", OFFSET_DRIFT_DB))
     out: dict[str, list[Observation]] = {}
     for g, obs in groups.items():
         new: list[Observation] = []
         for o in obs:
             if isinstance(o, SignalStrength):
                 r = rx.get(o.site.station)
-                off, sd = (r["offset_db"], r["sd_db"]) if r else (0.0, spread)
+                off, sd = (r["offset_db"], math.hypot(r["sd_db"], drift)) if r else (0.0, spread)
                 o = replace(o, rssi_dbm=o.rssi_dbm - off, sigma_db=math.hypot(o.sigma_db, sd))
             new.append(o)
         out[g] = new
