@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,17 @@ def db_url(request, tmp_path):
     with admin.connect() as c:
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: the CPUs this process may run on (affinity, and a cgroup v2 quota such as
+    `docker --cpus=2`), not the host's count (psutil's physical cores, xdist's default)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            n = min(n, max(1, round(int(quota) / int(period))))
+    return n
 
 
 @pytest.fixture(autouse=True)
