@@ -230,6 +230,7 @@ def test_a_fix_that_cannot_take_the_newest_observations_says_it_is_stale(setup):
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_the_first_fix_after_start_up_is_current_within_half_a_second(tmp_path):
     import httpx
 

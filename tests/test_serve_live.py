@@ -47,6 +47,7 @@ def test_a_known_token_gets_the_live_stream(server):
         ws.ping().wait(5)  # open and answering; nothing to push yet
 
 
+@pytest.mark.timing
 def test_slow_and_idle_clients_are_timed_out_and_never_block_the_others(tmp_path):
     import socket
     import time

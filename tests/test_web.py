@@ -73,6 +73,7 @@ def post(srv, token, rows):
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.timing
 def test_fix_appears_on_the_live_map_within_two_seconds(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
