@@ -66,6 +66,7 @@ from unseen.track.models import (
 from unseen.types import Ellipse, Fix
 
 MODELS = ("cv", "ncv", "imm")
+ASSOCIATIONS = ("jpda", "gnn", "jpda-star")
 TENTATIVE, CONFIRMED, DELETED = "tentative", "confirmed", "deleted"
 MAX_COMBOS = 512
 
@@ -83,7 +84,8 @@ class TrackOptions:
     `still_m2_s` the stationary mode's position diffusion; `manoeuvre_m_s2` the RMS acceleration
     of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM
     mode; `init_speed_m_s` the 1-σ speed prior of a new track; `association` "jpda" (several
-    tracks on a channel; one track always uses GNN with the iterated EKF) or "gnn".
+    tracks on a channel; one track always uses GNN with the iterated EKF), "gnn", or "jpda-star"
+    (JPDA*: without the events that swap observations between tracks; for comparison).
     """
 
     model: str = "imm"
@@ -106,8 +108,10 @@ class TrackOptions:
     year: float | None = None
 
     def __post_init__(self) -> None:
-        if self.association not in ("gnn", "jpda"):
-            raise InputError(f"association must be gnn or jpda, got {self.association!r}")
+        if self.association not in ASSOCIATIONS:
+            raise InputError(
+                f"association must be one of {', '.join(ASSOCIATIONS)}, got {self.association!r}"
+            )
         if self.model not in MODELS:
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s"):
@@ -513,27 +517,42 @@ FALSE_PER_SCAN = 0.01  # expected false observations per sensor and scan (clutte
 CLUTTER = {BEARING: FALSE_PER_SCAN / (2.0 * np.pi), TDOA: FALSE_PER_SCAN / 2.0e4}
 
 
-def _events(L: np.ndarray, miss: float) -> np.ndarray:
+def _events(L: np.ndarray, miss: float, star: bool = False) -> np.ndarray:
     """JPDA marginals β (n, m + 1) (column 0: no observation) from likelihood ratios L (n, m):
     every joint event gives each track at most one observation and each observation at most one
-    track; p(event) ∝ Π L_ij over the pairs × miss^(tracks without one)."""
+    track; p(event) ∝ Π L_ij over the pairs × miss^(tracks without one).
+
+    `star` (JPDA*, Blom & Bloem 2000): of the events that give the same observations to the same
+    tracks in another order, only the likeliest is kept. Plain JPDA averages over the
+    permutations, which draws two tracks on one line of bearing together (coalescence) but keeps
+    the covariance honest and, with it, the velocities that carry each track through a crossing;
+    JPDA* commits to one permutation like GNN (bench/track.py compares the three).
+    """
     n, m = L.shape
     beta = np.zeros((n, m + 1))
-    total = 0.0
+    best: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {}
+    events: list[tuple[float, tuple[int, ...]]] = []
 
-    def walk(i: int, taken: int, p: float, path: list[int]) -> None:
-        nonlocal total
+    def walk(i: int, taken: int, det: int, p: float, path: tuple[int, ...]) -> None:
         if i == n:
-            total += p
-            for a, j in enumerate(path):
-                beta[a, j] += p
+            if star:
+                k = (det, taken)
+                if p > best.get(k, (-1.0, ()))[0]:
+                    best[k] = (p, path)
+            else:
+                events.append((p, path))
             return
-        walk(i + 1, taken, p * miss, [*path, 0])
+        walk(i + 1, taken, det, p * miss, (*path, 0))
         for j in range(m):
             if L[i, j] > 0 and not taken & (1 << j):
-                walk(i + 1, taken | (1 << j), p * L[i, j], [*path, j + 1])
+                walk(i + 1, taken | (1 << j), det | (1 << i), p * L[i, j], (*path, j + 1))
 
-    walk(0, 0, 1.0, [])
+    walk(0, 0, 0, 1.0, ())
+    total = 0.0
+    for p, path in best.values() if star else events:
+        total += p
+        for a, j in enumerate(path):
+            beta[a, j] += p
     return beta / total if total > 0 else beta
 
 
@@ -570,7 +589,7 @@ def jpda(
             d2, lnS = _scalar_gate(t, g, sub, deltas[i][rows])
             ok = d2 <= gate1
             L[i, ok] = P_DETECT * np.exp(-0.5 * d2[ok] - 0.5 * lnS[ok]) / (np.sqrt(2 * np.pi) * lam)
-        beta = _events(L, 1.0 - P_DETECT)
+        beta = _events(L, 1.0 - P_DETECT, opts.association == "jpda-star")
         for i, t in enumerate(tracks):
             if not np.any(beta[i, 1:] > 0):
                 continue
@@ -722,7 +741,7 @@ def step(
         preds.append((p, c))
     tracks = [p for p, _ in preds]
     deltas = [bearing_offsets(meas, t.frame, t.state.x[:2], t.alt_m) for t in tracks]
-    if opts.association == "jpda" and len(tracks) > 1:
+    if opts.association != "gnn" and len(tracks) > 1:
         tracks, left, seen = jpda(tracks, meas, deltas, opts)
         assigned = [[] for _ in tracks]
         outside = [(0.0, 0)] * len(tracks)
