@@ -372,3 +372,15 @@ def test_time_correlated_bearing_errors_keep_ellipses_honest():
         d2.append(np.einsum("ki,kij,kj->k", e, np.linalg.inv(C), e)[k >= 30])
     cover = np.mean(np.concatenate(d2) <= CHI2_2_95)
     assert 0.8 < cover < 0.995, cover
+
+
+def test_scalar_ellipse_equals_geo_uncertainty():
+    from unseen.track.tracker import ellipse95
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        A = rng.standard_normal((2, 2)) * rng.uniform(1, 300, 2)
+        C = A @ A.T + np.diag([0.0, 1e-6])
+        e, f = ellipse(C, 0.95), ellipse95(C[0, 0], C[0, 1], C[1, 1])
+        assert np.allclose([f.semi_major_m, f.semi_minor_m], [e.semi_major_m, e.semi_minor_m])
+        assert np.isclose(f.orientation_deg, e.orientation_deg, atol=1e-9)

@@ -43,7 +43,6 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import chdtri
 
 from unseen.errors import GeometryError, InputError, UnseenError
-from unseen.geo.uncertainty import ellipse
 from unseen.locate.prepare import prepare
 from unseen.locate.solve import solve_prepared
 from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
@@ -203,27 +202,47 @@ def _with(t: Track, **changes) -> Track:
     return new
 
 
+def _with_sig(m: Measurements, sig: np.ndarray) -> Measurements:
+    """`m` with other σ (a copy without `dataclasses.replace`'s per-call introspection)."""
+    new = object.__new__(Measurements)
+    new.__dict__.update(m.__dict__)
+    new.__dict__["sig"] = sig
+    return new
+
+
 def sigma_major(P: np.ndarray) -> float:
     """1-σ error (m) along the major axis of the east/north block of P."""
     a, b, d = P[0, 0], P[0, 1], P[1, 1]
     return math.sqrt(0.5 * (a + d) + math.sqrt(0.25 * (a - d) ** 2 + b * b))
 
 
+K95 = -2.0 * math.log(0.05)  # χ²₂ 95 % quantile
+
+
+def ellipse95(a: float, b: float, d: float) -> Ellipse:
+    """`unseen.geo.uncertainty.ellipse(C, 0.95)` of C = [[a, b], [b, d]] in scalar arithmetic
+    (semi-axes sqrt(λ·k), azimuth of the major axis; tan 2θ = 2b / (a − d) from east)."""
+    half, rad = 0.5 * (a + d), math.sqrt(max(0.25 * (a - d) ** 2 + b * b, 0.0))
+    az = (90.0 - math.degrees(0.5 * math.atan2(2.0 * b, a - d))) % 180.0
+    return Ellipse(math.sqrt((half + rad) * K95), math.sqrt(max(half - rad, 0.0) * K95), az)
+
+
 def to_update(t: Track, status: str | None = None) -> TrackUpdate:
     g = t.state
-    lat, lon = t.frame.geodetic(g.x[:2], t.alt_m)
-    C = g.P[:2, :2]
+    x = g.x.tolist()
+    lat, lon = t.frame.geodetic(g.x, t.alt_m)
+    (a, b), (c, d) = g.P[:2, :2].tolist()
     return TrackUpdate(
         track=t.id,
         time_s=t.time_s,
         lat=lat,
         lon=lon,
         alt_m=t.alt_m,
-        vel_east_m_s=float(g.x[2]),
-        vel_north_m_s=float(g.x[3]),
-        cov_enu_m2=((float(C[0, 0]), float(C[0, 1])), (float(C[1, 0]), float(C[1, 1]))),
-        ellipse95=ellipse(C, 0.95),
-        speed_m_s=float(np.hypot(g.x[2], g.x[3])),
+        vel_east_m_s=x[2],
+        vel_north_m_s=x[3],
+        cov_enu_m2=((a, b), (c, d)),
+        ellipse95=ellipse95(a, 0.5 * (b + c), d),
+        speed_m_s=math.hypot(x[2], x[3]),
         status=status or t.status,
         n_obs=t.n_obs,
         freq_hz=t.freq_hz,
@@ -277,17 +296,28 @@ class SensorStats(NamedTuple):
         return SensorStats(w, time_s, self.sxy, self.sxx, self.syy, self.n, seen, acc)
 
 
+EMPTY_STATS = SensorStats()
+
+
 def _accepts(t: Track, key: str) -> bool:
     """Whether the track took most of this sensor's observations (at least 5 seen)."""
     s = t.sensors.get(key)
     return s is not None and s.seen >= 5.0 and s.acc >= 0.5 * s.seen
 
 
+@lru_cache(maxsize=64)
+def _ones(n: int) -> np.ndarray:
+    """A read-only array of n ones (shared)."""
+    a = np.ones(n)
+    a.flags.writeable = False
+    return a
+
+
 def _variances(t: Track, meas: Measurements) -> np.ndarray:
     """Per row: the factor on σ², the track's scale times its sensor's correlation inflation."""
     f = {k: s.inflation() for k, s in t.sensors.items()}
     if all(v == 1.0 for v in f.values()):
-        return np.full(meas.size, t.scale)
+        return _ones(meas.size) if t.scale == 1.0 else np.full(meas.size, t.scale)
     return np.array([t.scale * f.get(k, 1.0) for k in meas.key])
 
 
@@ -297,11 +327,12 @@ def _observe(
     """The track's sensor statistics after this scan (sensors with one scalar row only)."""
     taken = set(rows)
     out = dict(t.sensors)
+    kinds, wl = meas.kinds, w.tolist()
     for key, obs_rows in units.items():
-        if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or meas.kind[obs_rows[0][0]] > TDOA:
+        if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or kinds[obs_rows[0][0]] > TDOA:
             continue
         r = obs_rows[0][0]
-        out[key] = out.get(key, SensorStats()).observe(float(w[r]) if r in taken else None, time_s)
+        out[key] = out.get(key, EMPTY_STATS).observe(wl[r] if r in taken else None, time_s)
     return _with(t, sensors=out)
 
 
@@ -424,7 +455,7 @@ def _gate_costs(
     g = t.state
     Pp = g.P[:2, :2]
     var = np.full(meas.size, t.scale) if var is None else var
-    if np.all(meas.kind <= TDOA):
+    if meas.scalar:
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
@@ -475,16 +506,18 @@ def associate(
         costs = [_gate_costs(t, meas, d, scale, v)
                  for t, d, v in zip(tracks, deltas, var, strict=True)]  # fmt: skip
         big = 1e9
+        kinds = meas.kinds
+        d2_0 = costs[0][0].tolist()
         for key, obs_rows in units.items():
-            if n == 1 and len(obs_rows) == 1 and meas.kind[obs_rows[0][0]] != RSSI:
-                if costs[0][0][obs_rows[0][0]] <= gate1:
+            if n == 1 and len(obs_rows) == 1 and kinds[obs_rows[0][0]] != RSSI:
+                if d2_0[obs_rows[0][0]] <= gate1:
                     assigned[0].extend(obs_rows[0])
                     used.update(obs_rows[0])
                 elif _accepts(tracks[0], key):
-                    d2 = min(costs[0][0][obs_rows[0][0]], OUTSIDE_CAP * gate1)
+                    d2 = min(d2_0[obs_rows[0][0]], OUTSIDE_CAP * gate1)
                     outside[0] = (outside[0][0] + d2, outside[0][1] + 1)
                 continue
-            if meas.kind[obs_rows[0][0]] == RSSI:
+            if kinds[obs_rows[0][0]] == RSSI:
                 if n == 1:
                     for rows in obs_rows:
                         assigned[0].extend(rows)
@@ -507,7 +540,7 @@ def associate(
         # an observation this close to a live track is its outlier, not a new transmitter
         own = chi2_ppf(OWN_P, 1)
         for d2, _, _ in costs:
-            used.update(int(r) for r in np.flatnonzero(d2 <= own))  # nan (RSSI): False
+            used.update(r for r, v in enumerate(d2.tolist()) if v <= own)  # nan (RSSI): False
     left = [r for r in range(meas.size) if r not in used]
     return assigned, left, outside, costs if n else []
 
@@ -761,7 +794,7 @@ def step(
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
             v = var[rows]
             if np.any(v != 1.0):
-                sub = replace(sub, sig=sub.sig * np.sqrt(v))
+                sub = _with_sig(sub, sub.sig * np.sqrt(v))
             modes, mu, nis = imm_update(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
