@@ -608,50 +608,52 @@ def jpda(
     seen = [False] * n
     nobs = [0] * n
     used: set[int] = set()
+    kinds = meas.kinds
+    norm = P_DETECT / math.sqrt(2.0 * math.pi)
     for _key, obs_rows in _units(meas).items():
         rows = [r[0] for r in obs_rows]
-        kind = int(meas.kind[rows[0]])
+        kind = kinds[rows[0]]
         if kind not in CLUTTER or any(len(r) > 1 for r in obs_rows):
             continue
-        sub = meas.take(rows)
+        ix = np.array(rows)
+        sk, ss, sb, sr = meas.kind[ix], meas.sta[ix], meas.sta_b[ix], meas.rot[ix]
+        sz, sg = meas.z[ix], meas.sig[ix]
         lam = CLUTTER[kind]
         m = len(rows)
+        dl = [d[ix] for d in deltas]
         L = np.zeros((n, m))
         for i, t in enumerate(tracks):
             g = combine(tuple(modes[i]), t.mu)
-            d2, lnS = _scalar_gate(t, g, sub, deltas[i][rows])
-            ok = d2 <= gate1
-            L[i, ok] = P_DETECT * np.exp(-0.5 * d2[ok] - 0.5 * lnS[ok]) / (np.sqrt(2 * np.pi) * lam)
+            f = t.frame
+            h, H = hjac(g.x[:2], sk, ss, sb, sr, dl[i], f.ecef, f.rot, t.alt_m - f.alt_m)
+            d2, lnS, _ = gate(h, H, g.P[:2, :2], sz, sg, sk)
+            for j, (a, b) in enumerate(zip(d2.tolist(), lnS.tolist(), strict=True)):
+                if a <= gate1:
+                    L[i, j] = norm * math.exp(-0.5 * (a + b)) / lam
         beta = _events(L, 1.0 - P_DETECT, opts.association == "jpda-star")
+        bl = beta.tolist()
+        best = np.argmax(beta[:, 1:], axis=0).tolist() if m else []
         for i, t in enumerate(tracks):
-            if not np.any(beta[i, 1:] > 0):
+            if not any(v > 0 for v in bl[i][1:]):
                 continue
             seen[i] = True
-            nobs[i] += int(np.sum(np.argmax(beta[:, 1:], axis=0) == i) if n else 0)
+            nobs[i] += sum(1 for k in best if k == i)
             f = t.frame
             for k, g in enumerate(modes[i]):
-                x, P, ll = pda(g.x, g.P, sub.kind, sub.sta, sub.sta_b, sub.rot, sub.z, sub.sig,
-                               deltas[i][rows], f.ecef, f.rot, t.alt_m - f.alt_m, beta[i], lam,
-                               P_DETECT)  # fmt: skip
+                x, P, ll = pda(g.x, g.P, sk, ss, sb, sr, sz, sg, dl[i], f.ecef, f.rot,
+                               t.alt_m - f.alt_m, beta[i], lam, P_DETECT)  # fmt: skip
                 modes[i][k] = Gaussian(x, P)
                 loglik[i][k] += ll
-        used.update(r for j, r in enumerate(rows) if np.any(beta[:, j + 1] > 0))
+        used.update(r for j, r in enumerate(rows) if any(b[j + 1] > 0 for b in bl))
     out = []
     for i, t in enumerate(tracks):
+        if len(t.modes) == 1:
+            out.append(_with(t, modes=tuple(modes[i]), n_obs=t.n_obs + nobs[i]))
+            continue
         lw = loglik[i] + np.log(np.maximum(t.mu, 1e-300))
         mu = np.exp(lw - lw.max())
         out.append(_with(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
     return out, [r for r in range(meas.size) if r not in used], seen
-
-
-def _scalar_gate(
-    t: Track, g: Gaussian, sub: Measurements, delta: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    f = t.frame
-    h, H = hjac(g.x[:2], sub.kind, sub.sta, sub.sta_b, sub.rot, delta, f.ecef, f.rot,
-                t.alt_m - f.alt_m)  # fmt: skip
-    d2, lnS, _ = gate(h, H, g.P[:2, :2], sub.z, sub.sig, sub.kind)
-    return d2, lnS
 
 
 def _partition(cands: list) -> list:
