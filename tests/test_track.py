@@ -384,3 +384,18 @@ def test_scalar_ellipse_equals_geo_uncertainty():
         e, f = ellipse(C, 0.95), ellipse95(C[0, 0], C[0, 1], C[1, 1])
         assert np.allclose([f.semi_major_m, f.semi_minor_m], [e.semi_major_m, e.semi_minor_m])
         assert np.isclose(f.orientation_deg, e.orientation_deg, atol=1e-9)
+
+
+def test_plain_bearings_pack_as_locate_prepare_does():
+    """The hot path that packs true-north bearings directly equals `locate.prepare`'s packing
+    (taken when a fix rides along)."""
+    rng = np.random.default_rng(5)
+    tr = route_truth([(0, 0, 0), (300, 200, 3)], 1.0)
+    obs = bearings(rng, [tr], {**FIXED, "M": mobile(len(tr.times_s))}, 1.5)
+    e = ellipse(np.eye(2) * 100, 0.95)
+    fix = Fix(ORIGIN[0], ORIGIN[1], 0.0, ((100.0, 0.0), (0.0, 100.0)), e, e, 10.0, "test", 3)
+    fast, slow = measurements(obs), measurements([*obs, fix])
+    b = slow.kind == 0
+    assert fast.key == tuple(k for k, x in zip(slow.key, b, strict=True) if x)
+    for name in ("kind", "sta", "rot", "z", "sig", "lat", "lon"):
+        assert np.allclose(getattr(fast, name), getattr(slow, name)[b], rtol=1e-12), name
