@@ -16,7 +16,6 @@ import numpy as np
 
 from unseen.track.kernels import iekf
 from unseen.track.models import (
-    TDOA,
     Frame,
     Measurements,
     predict_measurements,
@@ -61,7 +60,7 @@ def update(
     tol_m: float = 1e-3,
 ) -> Update:
     """Iterated-EKF update of `g` with all rows of `meas` (one joint update)."""
-    if np.all(meas.kind <= TDOA):
+    if meas.scalar:
         x, P, nis, ll = iekf(
             g.x, g.P, meas.kind, meas.sta, meas.sta_b, meas.rot, meas.z, meas.sig, delta,
             frame.ecef, frame.rot, alt_m - frame.alt_m, iterations, tol_m,
@@ -131,6 +130,8 @@ def imm_update(
 ) -> tuple[tuple[Gaussian, ...], np.ndarray, float]:
     """Update every mode; new mode probabilities; the NIS of the combined prediction's best mode."""
     ups = [update(m, meas, frame, alt_m, delta, iterations=iterations) for m in modes]
+    if len(ups) == 1:
+        return (ups[0].g,), np.ones(1), ups[0].nis
     ll = np.array([u.loglik for u in ups])
     lw = ll + np.log(np.maximum(c, 1e-300))
     w = np.exp(lw - lw.max())

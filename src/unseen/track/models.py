@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
-from types import SimpleNamespace
+from functools import cached_property, lru_cache
 
 import numpy as np
+from numba import njit
 
 from unseen.geo.frames import enu_basis, geodetic2ecef, geodetic2enu
 from unseen.geo.geodesic import inverse
@@ -75,7 +75,7 @@ class Frame:
         """ECEF (3,) of one east/north position at altitude `alt_m`."""
         e, n = float(en[0]), float(en[1])
         u = (alt_m - self.alt_m) - (e * e + n * n) / (2.0 * EARTH_RADIUS_M)
-        return self.ecef + e * self.rot[0] + n * self.rot[1] + u * self.rot[2]
+        return self.ecef + np.array([e, n, u]) @ self.rot
 
     def geodetic(self, en: np.ndarray, alt_m: float) -> tuple[float, float]:
         """(lat, lon) of one east/north position at altitude `alt_m` (Bowring, sub-mm)."""
@@ -174,6 +174,15 @@ class Measurements:
     def size(self) -> int:
         return int(self.kind.shape[0])
 
+    @cached_property
+    def scalar(self) -> bool:
+        """Only bearing and TDOA rows (the numba kernels' domain)."""
+        return bool(np.all(self.kind <= TDOA))
+
+    @cached_property
+    def kinds(self) -> list[int]:
+        return self.kind.tolist()
+
     def take(self, idx) -> Measurements:
         idx = np.asarray(idx, dtype=int)
         return Measurements(
@@ -199,8 +208,7 @@ def bearing_offsets(meas: Measurements, frame: Frame, en: np.ndarray, alt_m: flo
     """
     out = np.zeros(meas.size)
     r_t = math.hypot(float(en[0]), float(en[1])) + abs(alt_m - frame.alt_m) + 1.0
-    far = np.sqrt(np.sum((meas.sta - frame.ecef) ** 2, axis=1)) + r_t > FAR_M
-    if not np.any(far & (meas.kind == BEARING)):
+    if not _any_far(meas.sta, meas.kind, frame.ecef, FAR_M - r_t):
         return out  # no station can be beyond FAR_M from the target
     b = np.flatnonzero(meas.kind == BEARING)
     P0 = frame.point(en, alt_m)[None]
@@ -213,6 +221,18 @@ def bearing_offsets(meas: Measurements, frame: Frame, en: np.ndarray, alt_m: flo
     ns, _ = bearing_model(st, P0)
     out[b] = wrap_pi(np.radians(geo_az) - ns[0])
     return out
+
+
+@njit(cache=True)
+def _any_far(sta, kind, origin, limit):
+    """Whether a bearing row's station lies beyond `limit` metres of `origin`."""
+    lim2 = limit * limit if limit > 0 else -1.0
+    for r in range(kind.shape[0]):
+        if kind[r] == BEARING:
+            d = sta[r] - origin
+            if d[0] * d[0] + d[1] * d[1] + d[2] * d[2] > lim2:
+                return True
+    return False
 
 
 def predict_measurements(
@@ -302,25 +322,35 @@ def wrap_rows(meas: Measurements, D: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v
 
 
-def _plain_bearings(obs) -> SimpleNamespace | None:
-    """What `prepare` gives for true-north bearings with valid numbers, without its per-field
+def _plain_bearings(obs) -> Measurements | None:
+    """`Measurements` of true-north bearings with valid numbers, without `prepare`'s per-field
     checks (the hot path of tracking); None for anything else, which `prepare` then checks."""
     from unseen.types import Bearing
 
-    if not all(type(o) is Bearing and o.magnetic is False for o in obs):
-        return None
-    try:
-        b = np.array([(o.site.lat_deg, o.site.lon_deg, o.site.alt_m, o.azimuth_deg, o.sigma_deg,
-                       o.time_s) for o in obs], dtype=float)  # fmt: skip
-    except (TypeError, ValueError):
-        return None
-    ok = np.isfinite(b).all() and (np.abs(b[:, 0]) <= 90).all() and (np.abs(b[:, 1]) <= 180).all()
-    if not (ok and (b[:, 4] > 0).all()):
-        return None
-    b[:, 3] %= 360.0
-    z = np.zeros((0, 9))
-    return SimpleNamespace(b=b, t=z, r=np.zeros((0, 6)), b_ids=[o.site.station for o in obs],
-                           t_ids=[], r_ids=[], index=list(range(len(obs))))  # fmt: skip
+    rows = []
+    for o in obs:
+        if type(o) is not Bearing or o.magnetic is not False:
+            return None
+        s = o.site
+        try:
+            lat, lon, alt = float(s.lat_deg), float(s.lon_deg), float(s.alt_m)
+            az, sig, t = float(o.azimuth_deg), float(o.sigma_deg), float(o.time_s)
+        except (TypeError, ValueError):
+            return None
+        if not (abs(lat) <= 90.0 and abs(lon) <= 180.0 and sig > 0.0 and math.isfinite(alt)
+                and math.isfinite(az) and math.isfinite(sig) and math.isfinite(t)):  # fmt: skip
+            return None
+        rows.append((lat, lon, alt, az % 360.0, sig))
+    n = len(rows)
+    fr = [station_frame(*r[:3]) for r in rows]
+    b = np.array(rows)
+    return Measurements(
+        kind=np.zeros(n, dtype=np.int64), sta=np.array([f[0] for f in fr]),
+        sta_b=np.zeros((n, 3)), rot=np.array([f[1] for f in fr]),
+        z=np.radians(b[:, 3]), sig=np.radians(b[:, 4]), ple=np.zeros(n),
+        lat=np.ascontiguousarray(b[:, 0]), lon=np.ascontiguousarray(b[:, 1]),
+        key=tuple("b:" + o.site.station for o in obs), index=tuple(range(n)), fixes=(None,) * n,
+    )  # fmt: skip
 
 
 def measurements(observations, *, year: float | None = None) -> Measurements:
@@ -337,19 +367,12 @@ def measurements(observations, *, year: float | None = None) -> Measurements:
     fix_idx = [i for i, o in enumerate(observations) if isinstance(o, Fix)]
     obs_idx = [i for i, o in enumerate(observations) if not isinstance(o, Fix)]
     parts = []
+    if obs and not fix_idx:
+        fast = _plain_bearings(obs)
+        if fast is not None:
+            return fast
     if obs:
-        pr = _plain_bearings(obs)
-        if pr is not None and not fix_idx:
-            n = len(pr.b)
-            fr = [station_frame(*s) for s in pr.b[:, :3].tolist()]
-            return Measurements(
-                kind=np.zeros(n, dtype=np.int64), sta=np.array([f[0] for f in fr]),
-                sta_b=np.zeros((n, 3)), rot=np.array([f[1] for f in fr]),
-                z=np.radians(pr.b[:, 3]), sig=np.radians(pr.b[:, 4]), ple=np.zeros(n),
-                lat=np.ascontiguousarray(pr.b[:, 0]), lon=np.ascontiguousarray(pr.b[:, 1]),
-                key=tuple("b:" + s for s in pr.b_ids), index=tuple(obs_idx), fixes=(None,) * n,
-            )  # fmt: skip
-        pr = pr or prepare(obs, year=year)
+        pr = prepare(obs, year=year)
         nb, nt, nr = len(pr.b), len(pr.t), len(pr.r)
         sites = np.concatenate([pr.b[:, :3], pr.t[:, :3], pr.r[:, :3]]).tolist()
         fr = [station_frame(*s) for s in sites]

@@ -43,7 +43,6 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import chdtri
 
 from unseen.errors import GeometryError, InputError, UnseenError
-from unseen.geo.uncertainty import ellipse
 from unseen.locate.prepare import prepare
 from unseen.locate.solve import solve_prepared
 from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
@@ -66,6 +65,7 @@ from unseen.track.models import (
 from unseen.types import Ellipse, Fix
 
 MODELS = ("cv", "ncv", "imm")
+ASSOCIATIONS = ("jpda", "gnn", "jpda-star")
 TENTATIVE, CONFIRMED, DELETED = "tentative", "confirmed", "deleted"
 MAX_COMBOS = 512
 
@@ -83,7 +83,8 @@ class TrackOptions:
     `still_m2_s` the stationary mode's position diffusion; `manoeuvre_m_s2` the RMS acceleration
     of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM
     mode; `init_speed_m_s` the 1-σ speed prior of a new track; `association` "jpda" (several
-    tracks on a channel; one track always uses GNN with the iterated EKF) or "gnn".
+    tracks on a channel; one track always uses GNN with the iterated EKF), "gnn", or "jpda-star"
+    (JPDA*: without the events that swap observations between tracks; for comparison).
     """
 
     model: str = "imm"
@@ -106,8 +107,10 @@ class TrackOptions:
     year: float | None = None
 
     def __post_init__(self) -> None:
-        if self.association not in ("gnn", "jpda"):
-            raise InputError(f"association must be gnn or jpda, got {self.association!r}")
+        if self.association not in ASSOCIATIONS:
+            raise InputError(
+                f"association must be one of {', '.join(ASSOCIATIONS)}, got {self.association!r}"
+            )
         if self.model not in MODELS:
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s"):
@@ -199,27 +202,47 @@ def _with(t: Track, **changes) -> Track:
     return new
 
 
+def _with_sig(m: Measurements, sig: np.ndarray) -> Measurements:
+    """`m` with other σ (a copy without `dataclasses.replace`'s per-call introspection)."""
+    new = object.__new__(Measurements)
+    new.__dict__.update(m.__dict__)
+    new.__dict__["sig"] = sig
+    return new
+
+
 def sigma_major(P: np.ndarray) -> float:
     """1-σ error (m) along the major axis of the east/north block of P."""
     a, b, d = P[0, 0], P[0, 1], P[1, 1]
     return math.sqrt(0.5 * (a + d) + math.sqrt(0.25 * (a - d) ** 2 + b * b))
 
 
+K95 = -2.0 * math.log(0.05)  # χ²₂ 95 % quantile
+
+
+def ellipse95(a: float, b: float, d: float) -> Ellipse:
+    """`unseen.geo.uncertainty.ellipse(C, 0.95)` of C = [[a, b], [b, d]] in scalar arithmetic
+    (semi-axes sqrt(λ·k), azimuth of the major axis; tan 2θ = 2b / (a − d) from east)."""
+    half, rad = 0.5 * (a + d), math.sqrt(max(0.25 * (a - d) ** 2 + b * b, 0.0))
+    az = (90.0 - math.degrees(0.5 * math.atan2(2.0 * b, a - d))) % 180.0
+    return Ellipse(math.sqrt((half + rad) * K95), math.sqrt(max(half - rad, 0.0) * K95), az)
+
+
 def to_update(t: Track, status: str | None = None) -> TrackUpdate:
     g = t.state
-    lat, lon = t.frame.geodetic(g.x[:2], t.alt_m)
-    C = g.P[:2, :2]
+    x = g.x.tolist()
+    lat, lon = t.frame.geodetic(g.x, t.alt_m)
+    (a, b), (c, d) = g.P[:2, :2].tolist()
     return TrackUpdate(
         track=t.id,
         time_s=t.time_s,
         lat=lat,
         lon=lon,
         alt_m=t.alt_m,
-        vel_east_m_s=float(g.x[2]),
-        vel_north_m_s=float(g.x[3]),
-        cov_enu_m2=((float(C[0, 0]), float(C[0, 1])), (float(C[1, 0]), float(C[1, 1]))),
-        ellipse95=ellipse(C, 0.95),
-        speed_m_s=float(np.hypot(g.x[2], g.x[3])),
+        vel_east_m_s=x[2],
+        vel_north_m_s=x[3],
+        cov_enu_m2=((a, b), (c, d)),
+        ellipse95=ellipse95(a, 0.5 * (b + c), d),
+        speed_m_s=math.hypot(x[2], x[3]),
         status=status or t.status,
         n_obs=t.n_obs,
         freq_hz=t.freq_hz,
@@ -273,17 +296,28 @@ class SensorStats(NamedTuple):
         return SensorStats(w, time_s, self.sxy, self.sxx, self.syy, self.n, seen, acc)
 
 
+EMPTY_STATS = SensorStats()
+
+
 def _accepts(t: Track, key: str) -> bool:
     """Whether the track took most of this sensor's observations (at least 5 seen)."""
     s = t.sensors.get(key)
     return s is not None and s.seen >= 5.0 and s.acc >= 0.5 * s.seen
 
 
+@lru_cache(maxsize=64)
+def _ones(n: int) -> np.ndarray:
+    """A read-only array of n ones (shared)."""
+    a = np.ones(n)
+    a.flags.writeable = False
+    return a
+
+
 def _variances(t: Track, meas: Measurements) -> np.ndarray:
     """Per row: the factor on σ², the track's scale times its sensor's correlation inflation."""
     f = {k: s.inflation() for k, s in t.sensors.items()}
     if all(v == 1.0 for v in f.values()):
-        return np.full(meas.size, t.scale)
+        return _ones(meas.size) if t.scale == 1.0 else np.full(meas.size, t.scale)
     return np.array([t.scale * f.get(k, 1.0) for k in meas.key])
 
 
@@ -293,11 +327,12 @@ def _observe(
     """The track's sensor statistics after this scan (sensors with one scalar row only)."""
     taken = set(rows)
     out = dict(t.sensors)
+    kinds, wl = meas.kinds, w.tolist()
     for key, obs_rows in units.items():
-        if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or meas.kind[obs_rows[0][0]] > TDOA:
+        if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or kinds[obs_rows[0][0]] > TDOA:
             continue
         r = obs_rows[0][0]
-        out[key] = out.get(key, SensorStats()).observe(float(w[r]) if r in taken else None, time_s)
+        out[key] = out.get(key, EMPTY_STATS).observe(wl[r] if r in taken else None, time_s)
     return _with(t, sensors=out)
 
 
@@ -420,7 +455,7 @@ def _gate_costs(
     g = t.state
     Pp = g.P[:2, :2]
     var = np.full(meas.size, t.scale) if var is None else var
-    if np.all(meas.kind <= TDOA):
+    if meas.scalar:
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
@@ -471,16 +506,18 @@ def associate(
         costs = [_gate_costs(t, meas, d, scale, v)
                  for t, d, v in zip(tracks, deltas, var, strict=True)]  # fmt: skip
         big = 1e9
+        kinds = meas.kinds
+        d2_0 = costs[0][0].tolist()
         for key, obs_rows in units.items():
-            if n == 1 and len(obs_rows) == 1 and meas.kind[obs_rows[0][0]] != RSSI:
-                if costs[0][0][obs_rows[0][0]] <= gate1:
+            if n == 1 and len(obs_rows) == 1 and kinds[obs_rows[0][0]] != RSSI:
+                if d2_0[obs_rows[0][0]] <= gate1:
                     assigned[0].extend(obs_rows[0])
                     used.update(obs_rows[0])
                 elif _accepts(tracks[0], key):
-                    d2 = min(costs[0][0][obs_rows[0][0]], OUTSIDE_CAP * gate1)
+                    d2 = min(d2_0[obs_rows[0][0]], OUTSIDE_CAP * gate1)
                     outside[0] = (outside[0][0] + d2, outside[0][1] + 1)
                 continue
-            if meas.kind[obs_rows[0][0]] == RSSI:
+            if kinds[obs_rows[0][0]] == RSSI:
                 if n == 1:
                     for rows in obs_rows:
                         assigned[0].extend(rows)
@@ -503,7 +540,7 @@ def associate(
         # an observation this close to a live track is its outlier, not a new transmitter
         own = chi2_ppf(OWN_P, 1)
         for d2, _, _ in costs:
-            used.update(int(r) for r in np.flatnonzero(d2 <= own))  # nan (RSSI): False
+            used.update(r for r, v in enumerate(d2.tolist()) if v <= own)  # nan (RSSI): False
     left = [r for r in range(meas.size) if r not in used]
     return assigned, left, outside, costs if n else []
 
@@ -513,27 +550,42 @@ FALSE_PER_SCAN = 0.01  # expected false observations per sensor and scan (clutte
 CLUTTER = {BEARING: FALSE_PER_SCAN / (2.0 * np.pi), TDOA: FALSE_PER_SCAN / 2.0e4}
 
 
-def _events(L: np.ndarray, miss: float) -> np.ndarray:
+def _events(L: np.ndarray, miss: float, star: bool = False) -> np.ndarray:
     """JPDA marginals β (n, m + 1) (column 0: no observation) from likelihood ratios L (n, m):
     every joint event gives each track at most one observation and each observation at most one
-    track; p(event) ∝ Π L_ij over the pairs × miss^(tracks without one)."""
+    track; p(event) ∝ Π L_ij over the pairs × miss^(tracks without one).
+
+    `star` (JPDA*, Blom & Bloem 2000): of the events that give the same observations to the same
+    tracks in another order, only the likeliest is kept. Plain JPDA averages over the
+    permutations, which draws two tracks on one line of bearing together (coalescence) but keeps
+    the covariance honest and, with it, the velocities that carry each track through a crossing;
+    JPDA* commits to one permutation like GNN (bench/track.py compares the three).
+    """
     n, m = L.shape
     beta = np.zeros((n, m + 1))
-    total = 0.0
+    best: dict[tuple[int, int], tuple[float, tuple[int, ...]]] = {}
+    events: list[tuple[float, tuple[int, ...]]] = []
 
-    def walk(i: int, taken: int, p: float, path: list[int]) -> None:
-        nonlocal total
+    def walk(i: int, taken: int, det: int, p: float, path: tuple[int, ...]) -> None:
         if i == n:
-            total += p
-            for a, j in enumerate(path):
-                beta[a, j] += p
+            if star:
+                k = (det, taken)
+                if p > best.get(k, (-1.0, ()))[0]:
+                    best[k] = (p, path)
+            else:
+                events.append((p, path))
             return
-        walk(i + 1, taken, p * miss, [*path, 0])
+        walk(i + 1, taken, det, p * miss, (*path, 0))
         for j in range(m):
             if L[i, j] > 0 and not taken & (1 << j):
-                walk(i + 1, taken | (1 << j), p * L[i, j], [*path, j + 1])
+                walk(i + 1, taken | (1 << j), det | (1 << i), p * L[i, j], (*path, j + 1))
 
-    walk(0, 0, 1.0, [])
+    walk(0, 0, 0, 1.0, ())
+    total = 0.0
+    for p, path in best.values() if star else events:
+        total += p
+        for a, j in enumerate(path):
+            beta[a, j] += p
     return beta / total if total > 0 else beta
 
 
@@ -556,50 +608,52 @@ def jpda(
     seen = [False] * n
     nobs = [0] * n
     used: set[int] = set()
+    kinds = meas.kinds
+    norm = P_DETECT / math.sqrt(2.0 * math.pi)
     for _key, obs_rows in _units(meas).items():
         rows = [r[0] for r in obs_rows]
-        kind = int(meas.kind[rows[0]])
+        kind = kinds[rows[0]]
         if kind not in CLUTTER or any(len(r) > 1 for r in obs_rows):
             continue
-        sub = meas.take(rows)
+        ix = np.array(rows)
+        sk, ss, sb, sr = meas.kind[ix], meas.sta[ix], meas.sta_b[ix], meas.rot[ix]
+        sz, sg = meas.z[ix], meas.sig[ix]
         lam = CLUTTER[kind]
         m = len(rows)
+        dl = [d[ix] for d in deltas]
         L = np.zeros((n, m))
         for i, t in enumerate(tracks):
             g = combine(tuple(modes[i]), t.mu)
-            d2, lnS = _scalar_gate(t, g, sub, deltas[i][rows])
-            ok = d2 <= gate1
-            L[i, ok] = P_DETECT * np.exp(-0.5 * d2[ok] - 0.5 * lnS[ok]) / (np.sqrt(2 * np.pi) * lam)
-        beta = _events(L, 1.0 - P_DETECT)
+            f = t.frame
+            h, H = hjac(g.x[:2], sk, ss, sb, sr, dl[i], f.ecef, f.rot, t.alt_m - f.alt_m)
+            d2, lnS, _ = gate(h, H, g.P[:2, :2], sz, sg, sk)
+            for j, (a, b) in enumerate(zip(d2.tolist(), lnS.tolist(), strict=True)):
+                if a <= gate1:
+                    L[i, j] = norm * math.exp(-0.5 * (a + b)) / lam
+        beta = _events(L, 1.0 - P_DETECT, opts.association == "jpda-star")
+        bl = beta.tolist()
+        best = np.argmax(beta[:, 1:], axis=0).tolist() if m else []
         for i, t in enumerate(tracks):
-            if not np.any(beta[i, 1:] > 0):
+            if not any(v > 0 for v in bl[i][1:]):
                 continue
             seen[i] = True
-            nobs[i] += int(np.sum(np.argmax(beta[:, 1:], axis=0) == i) if n else 0)
+            nobs[i] += sum(1 for k in best if k == i)
             f = t.frame
             for k, g in enumerate(modes[i]):
-                x, P, ll = pda(g.x, g.P, sub.kind, sub.sta, sub.sta_b, sub.rot, sub.z, sub.sig,
-                               deltas[i][rows], f.ecef, f.rot, t.alt_m - f.alt_m, beta[i], lam,
-                               P_DETECT)  # fmt: skip
+                x, P, ll = pda(g.x, g.P, sk, ss, sb, sr, sz, sg, dl[i], f.ecef, f.rot,
+                               t.alt_m - f.alt_m, beta[i], lam, P_DETECT)  # fmt: skip
                 modes[i][k] = Gaussian(x, P)
                 loglik[i][k] += ll
-        used.update(r for j, r in enumerate(rows) if np.any(beta[:, j + 1] > 0))
+        used.update(r for j, r in enumerate(rows) if any(b[j + 1] > 0 for b in bl))
     out = []
     for i, t in enumerate(tracks):
+        if len(t.modes) == 1:
+            out.append(_with(t, modes=tuple(modes[i]), n_obs=t.n_obs + nobs[i]))
+            continue
         lw = loglik[i] + np.log(np.maximum(t.mu, 1e-300))
         mu = np.exp(lw - lw.max())
         out.append(_with(t, modes=tuple(modes[i]), mu=mu / mu.sum(), n_obs=t.n_obs + nobs[i]))
     return out, [r for r in range(meas.size) if r not in used], seen
-
-
-def _scalar_gate(
-    t: Track, g: Gaussian, sub: Measurements, delta: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    f = t.frame
-    h, H = hjac(g.x[:2], sub.kind, sub.sta, sub.sta_b, sub.rot, delta, f.ecef, f.rot,
-                t.alt_m - f.alt_m)  # fmt: skip
-    d2, lnS, _ = gate(h, H, g.P[:2, :2], sub.z, sub.sig, sub.kind)
-    return d2, lnS
 
 
 def _partition(cands: list) -> list:
@@ -722,7 +776,7 @@ def step(
         preds.append((p, c))
     tracks = [p for p, _ in preds]
     deltas = [bearing_offsets(meas, t.frame, t.state.x[:2], t.alt_m) for t in tracks]
-    if opts.association == "jpda" and len(tracks) > 1:
+    if opts.association != "gnn" and len(tracks) > 1:
         tracks, left, seen = jpda(tracks, meas, deltas, opts)
         assigned = [[] for _ in tracks]
         outside = [(0.0, 0)] * len(tracks)
@@ -742,7 +796,7 @@ def step(
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
             v = var[rows]
             if np.any(v != 1.0):
-                sub = replace(sub, sig=sub.sig * np.sqrt(v))
+                sub = _with_sig(sub, sub.sig * np.sqrt(v))
             modes, mu, nis = imm_update(
                 t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
             )
