@@ -92,8 +92,9 @@ def check_config(path) -> bool:
     cfg = one_line_or_value(load_config, path)
     if cfg is None:
         return False
-    for v in (cfg.lat_deg, cfg.lon_deg, cfg.alt_m, cfg.heading_deg, cfg.timeout_s):
+    for v in (cfg.lat_deg, cfg.lon_deg, cfg.alt_m, cfg.timeout_s):
         assert math.isfinite(v)
+    assert cfg.heading_deg is None or 0 <= cfg.heading_deg < 360
     assert -1000 <= cfg.alt_m <= 100_000 and cfg.hunt not in (".", "..")
     if cfg.source["kind"] in ("file", "directory", "soapy"):
         from unseen.pipeline.station import setup_from_config

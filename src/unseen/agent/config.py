@@ -149,6 +149,7 @@ def load_config(path: str | os.PathLike) -> StationConfig:
     heading = st.get("heading_deg")
     if heading is not None:
         heading = _get(st, "heading_deg", float, file, "station") % 360.0
+        heading = 0.0 if heading == 360.0 else heading  # -1e-300 % 360 rounds to 360
     url = _get(sv, "url", str, file, "server")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{file}: [server] url = {url!r}: expected http://HOST:PORT")
