@@ -418,8 +418,12 @@ def _ml_points(preps: list, pos: list, model: RssModel) -> list:
         chunk = preps[b : b + size]
         frames = [_frame(pr) for pr in chunk]
         sta, p, w, n_fixed = _arrays(chunk, frames, model)
-        start = np.array([geodetic2enu(la, lo, 0.0, f[0], f[1], 0.0)[:2]
-                          for (la, lo), f in zip(pos[b : b + size], frames, strict=True)])
+        start = np.array(
+            [
+                geodetic2enu(la, lo, 0.0, f[0], f[1], 0.0)[:2]
+                for (la, lo), f in zip(pos[b : b + size], frames, strict=True)
+            ]
+        )
         best = _zoom(start, np.full((len(chunk), 2), 32.0), sta, p, w, n_fixed, model, 40)
         for (lat0, lon0, _), e in zip(frames, best, strict=True):
             la, lo, _ = enu2geodetic(np.array([e[0], e[1], 0.0]), lat0, lon0, 0.0)
