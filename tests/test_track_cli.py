@@ -54,7 +54,7 @@ def test_stdin_csv_and_table(capsys, monkeypatch):
     cols = list(objs[0])
     csv = ",".join(cols) + "\n" + "".join(",".join(str(o[c]) for c in cols) + "\n" for o in objs)
     rc, out, err = cli(capsys, ["track", "-", "--model", "imm"], csv, monkeypatch)
-    assert rc == 0 and err == "" and "confirmed" in out
+    assert rc == 0 and err == "" and "confirmed" in out and "MGRS" in out
 
 
 def test_one_station_says_why_and_exits_1(tmp_path, capsys):

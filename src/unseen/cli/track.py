@@ -61,11 +61,16 @@ def track(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("track", "time_s", "lat", "lon", "speed (m/s)", "95% ellipse (m)", "status")
+        from unseen.geo.gridref import mgrs
+
+        table = Table(
+            "track", "time_s", "lat", "lon", "MGRS", "speed (m/s)", "95% ellipse (m)", "status"
+        )
         for u in updates:
             e = u.ellipse95
             table.add_row(
                 str(u.track), f"{u.time_s:.1f}", f"{u.lat:.6f}", f"{u.lon:.6f}",
+                mgrs(u.lat, u.lon) if -80 <= u.lat <= 84 else "-",
                 f"{u.speed_m_s:.1f}",
                 f"{e.semi_major_m:.0f} × {e.semi_minor_m:.0f} @ {e.orientation_deg:.0f}°",
                 u.status,
