@@ -58,9 +58,9 @@ def track(
         for u in updates:
             sys.stdout.write(json.dumps(update_to_dict(u)) + "\n")
     elif updates:
-        from rich.console import Console
         from rich.table import Table
 
+        from unseen.cli.app import console
         from unseen.geo.gridref import mgrs
 
         table = Table(
@@ -75,5 +75,5 @@ def track(
                 f"{e.semi_major_m:.0f} × {e.semi_minor_m:.0f} @ {e.orientation_deg:.0f}°",
                 u.status,
             )  # fmt: skip
-        Console().print(table)
+        console().print(table)
     return 1 if (bad or notes) else 0
