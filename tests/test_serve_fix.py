@@ -6,7 +6,6 @@ import math
 import secrets
 import time
 import uuid
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -262,15 +261,17 @@ def test_the_first_fix_after_start_up_is_current_within_half_a_second(tmp_path):
     assert latency < 0.5, f"first fix {latency:.2f} s after the acknowledgement"
 
 
-def test_the_warm_start_check_measures_surface_distance_and_chi_square():
-    from unseen.serve.locating import distrust
+def test_a_warm_start_anywhere_gives_the_cold_fix_or_one_inside_its_ellipse():
+    """The server's warm start is checked against a cold solve on every update (`cold_check`):
+    from the fix itself, 1,000 km away along the surface, or a far minimum, the answer is the
+    cold fix or a fix inside its 95 % ellipse."""
+    from unseen.locate.coverage import inside_ellipse
+    from unseen.serve.locating import solve_rows
 
     rows = [bearing_row(n, s, true_bearing(s), 1.0) for n, s in STATIONS.items()]
-    fix = solve(observations(rows), robust=False, group="h")
-    assert distrust(fix, ATTIC) is None
-    # 1,000 km away along the surface (a chord test with a 10,000 km limit would pass it)
+    cold = solve(observations(rows), robust=True, group="h")
     g = Geodesic.WGS84.Direct(*ATTIC, 90.0, 1_000_000.0)
-    assert "1000000 m from the previous fix" in distrust(fix, (g["lat2"], g["lon2"]))
-    # locate itself now refuses such a fit; a stored fix whose χ² fails is still distrusted
-    bad = replace(fix, extra={**fix.extra, "chi2": 84.7, "dof": 2})
-    assert "chi-square" in (distrust(bad, (bad.lat_deg, bad.lon_deg)) or "")
+    for start in (ATTIC, (g["lat2"], g["lon2"]), (48.30, -2.00)):
+        got = solve_rows(rows, start, "h")
+        assert inside_ellipse(cold, got["lat"], got["lon"])[0], start
+        assert miss_m(got) < 2.0

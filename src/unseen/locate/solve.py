@@ -675,19 +675,21 @@ def solve_prepared(
     robust: bool = True,
     initial: tuple[float, float] | None = None,
     rss_model: RssModel | None = None,
+    cold_check: bool = False,
 ) -> list[Fix | UnseenError]:
     """Solve checked groups, batching those of the same shape; an error in place of each failure.
 
     A warm start (`initial`, e.g. the previous fix) is never trusted over a cold solve: when the
-    warm-started answer is an error, rejects anything or lands far from the start, the group is
-    solved again from its own closed-form start and the cold answer is kept (unless both are
-    fixes, the warm one lies inside the cold one's 95 % ellipse, and it uses more observations
-    or fits better): a warm start that settled in another minimum never outvotes a cold solve.
+    warm-started answer is an error, rejects anything or lands far from the start (or always,
+    with `cold_check`), the group is solved again from its own closed-form start and the cold
+    answer is kept (unless both are fixes, the warm one lies inside the cold one's 95 %
+    ellipse, and it uses more observations or fits better): a warm start that settled in
+    another minimum never outvotes a cold solve.
     """
     out = _solve_all(preps, robust, initial, rss_model)
     if initial is None:
         return out
-    redo = [i for i, r in enumerate(out) if _doubtful(r, initial)]
+    redo = [i for i, r in enumerate(out) if cold_check or _doubtful(r, initial)]
     if redo:
         cold = _solve_all([preps[i] for i in redo], robust, None, rss_model)
         for i, c in zip(redo, cold, strict=True):
@@ -712,11 +714,13 @@ def solve(
     alt_m: float | None = None,
     year: float | None = None,
     rss_model: RssModel | None = None,
+    cold_check: bool = False,
 ) -> Fix:
     """Locate one transmitter from any mix of bearings, TDOAs and signal strengths.
 
     `robust` rejects observations inconsistent with the rest (their station ids are in
-    `Fix.rejected`); `initial` (lat, lon) replaces the closed-form start, e.g. a previous fix;
+    `Fix.rejected`); `initial` (lat, lon) replaces the closed-form start, e.g. a previous fix
+    (checked against a cold solve when doubtful, or always with `cold_check`: `solve_prepared`);
     `dims=3` also estimates altitude (needs TDOAs or signal strengths), otherwise the fix is at
     `alt_m` (default: mean station altitude); `year` dates the magnetic model for compass bearings;
     `rss_model` sets the signal-strength priors (shadowing, exponent bounds; `rss_cal.apply`).
@@ -727,7 +731,9 @@ def solve(
         from unseen.geo.frames import check_latlon
 
         check_latlon(initial[0], initial[1], f"{prefix(group)}initial")
-    r = solve_prepared([pr], robust=robust, initial=initial, rss_model=rss_model)[0]
+    r = solve_prepared(
+        [pr], robust=robust, initial=initial, rss_model=rss_model, cold_check=cold_check
+    )[0]
     if isinstance(r, UnseenError):
         raise r
     return r

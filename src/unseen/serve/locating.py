@@ -3,7 +3,7 @@
 API observation rows are `unseen locate` rows plus `id`, `hunt` (and `seq` once stored);
 `detection` rows are not measurements of position and are left out of the fusion. Sigmas are
 floored at fusion (`SIGMA_FLOOR`, the rows are stored as sent), and a warm-started solve is
-checked and, when in doubt, replaced by a cold one (`solve_rows`). Bearings that carry
+checked against a cold one (`solve_rows`). Bearings that carry
 `sigma_sys_deg` (a station agent's: the error its calibration leaves common to all of a
 station's bearings) are fused as the hunt fuses them (`unseen.locate.aggregate`), so many
 bearings from one site do not shrink the ellipse as if independent.
@@ -11,26 +11,16 @@ bearings from one site do not shrink the ellipse as if independent.
 
 from __future__ import annotations
 
-import logging
-import math
-
 import numpy as np
 
-from unseen.errors import GeometryError, UnseenError
+from unseen.errors import GeometryError
 from unseen.locate.floors import FIELD_MIN_SIGMA_DEG, MIN_SIGMA_DB, MIN_SIGMA_S
 from unseen.types import Observation
-
-log = logging.getLogger("unseen.serve")
 
 # Minima of a stated uncertainty (`unseen.locate.floors`: a field station's bearing, clocks,
 # levels). A smaller sigma is floored here, so that one row with sigma_deg = 1e-300 cannot
 # outweigh (or freeze) the rest of a hunt.
 SIGMA_FLOOR = {"sigma_deg": FIELD_MIN_SIGMA_DEG, "sigma_s": MIN_SIGMA_S, "sigma_db": MIN_SIGMA_DB}
-# A warm start is re-checked from a cold one when it lands this many of its own 95% semi-major
-# axes (and at least FAR_MIN_M) from the previous fix, or when its χ² fails at this level.
-FAR_AXES = 3.0
-FAR_MIN_M = 50.0
-CHI2_ALPHA = 1e-3
 
 
 def floored(row: dict) -> dict:
@@ -61,51 +51,20 @@ def observations(rows: list[dict]) -> list[Observation]:
     return [*aggregate_bearings(shared, sys), *rest] if shared else rest
 
 
-def distrust(fix, initial: tuple[float, float]) -> str | None:
-    """Why a fix warm-started at `initial` needs a cold re-solve, or None when it holds:
-    it moved far (surface distance, geodesic) from the start, or its χ² fails its own test."""
-    from geographiclib.geodesic import Geodesic
-    from scipy.stats import chi2
-
-    moved = Geodesic.WGS84.Inverse(initial[0], initial[1], fix.lat_deg, fix.lon_deg)["s12"]
-    far = max(FAR_AXES * fix.ellipse95.semi_major_m, FAR_MIN_M)
-    if not math.isfinite(moved) or moved > far:
-        return f"it converged {moved:.0f} m from the previous fix (over {far:.0f} m)"
-    stat, dof = fix.extra.get("chi2"), fix.extra.get("dof")
-    if stat is not None and dof and stat > chi2.isf(CHI2_ALPHA, dof):
-        return f"its chi-square {stat:.1f} on {dof} degrees of freedom fails at {CHI2_ALPHA:g}"
-    return None
-
-
 def solve_rows(rows: list[dict], initial: tuple[float, float] | None, hunt: str) -> dict:
     """Fuse `rows` into a fix (the `unseen locate` output object), warm-started at `initial`.
 
-    Every update is also solved cold (from the geometry's own closed-form start): the warm
-    answer is kept only when it succeeds, stays near `initial`, passes its χ² test
-    (`distrust`) and lies inside the cold fix's 95 % ellipse, so a warm start that settled in
-    another minimum (a reflected bearing fitting beside the others) never outvotes the cold
-    solve.
+    Every update is also solved cold (`unseen.locate.solve` with `cold_check`): the warm answer
+    is kept only inside the cold fix's 95 % ellipse, so a warm start that settled in another
+    minimum (a reflected bearing fitting beside the others) never outvotes the cold solve.
     """
     from unseen.locate import solve
-    from unseen.locate.coverage import inside_ellipse
     from unseen.locate.io import fix_to_dict
 
     obs = observations(rows)
     if not obs:
         raise GeometryError(f"hunt {hunt!r}: no bearings, TDOAs or signal strengths to locate")
-    fix = cold = solve(obs, robust=True, group=hunt)
-    if initial is not None:
-        try:
-            warm = solve(obs, robust=True, group=hunt, initial=initial)
-            why = distrust(warm, initial)
-            if why is None and not inside_ellipse(cold, warm.lat_deg, warm.lon_deg)[0]:
-                why = "it lies outside the cold solve's 95% ellipse"
-        except UnseenError as exc:
-            why = f"it failed ({exc})"
-        if why is None:
-            fix = warm
-        else:
-            log.info("hunt %r: warm-started fix not trusted: %s; keeping the cold one", hunt, why)
+    fix = solve(obs, robust=True, group=hunt, initial=initial, cold_check=True)
     out = fix_to_dict(fix)
     out["time_s"] = max(o.time_s for o in obs)
     return out
