@@ -234,6 +234,10 @@ def test_report_opens_offline_in_headless_chromium(report, tmp_path):
     for mark in ("truth", "without rejection", "rejected (dashed)", "95% ellipse", "50% ellipse",
                  "heatmap", "route", "track", "Werner", "walls", "graticule"):  # fmt: skip
         assert mark in legend, mark
+    # printed as a case summary: no controls, the record tables and both maps, a few A4 pages
+    pr = shot["print"]
+    assert pr["controls_hidden"] and pr["tables"] >= 2 and pr["maps"] == 2, pr
+    assert 1 <= shot["pdf_pages"] <= 12, shot["pdf_pages"]
     del sync_playwright
 
 
@@ -287,6 +291,19 @@ def open_in_chromium(html: Path, png: Path) -> dict:
                 }"""
             )
             page.locator(".maps").screenshot(path=str(png))
+            page.emulate_media(media="print")
+            info["print"] = page.evaluate(
+                """() => ({
+                controls_hidden: [...document.querySelectorAll(
+                  '#timebox,.leaflet-control-container,.noprint')]
+                  .every(e => getComputedStyle(e).display === 'none'),
+                tables: [...document.querySelectorAll('table.record')]
+                  .filter(e => getComputedStyle(e).display !== 'none').length,
+                maps: [...document.querySelectorAll('.map')]
+                  .filter(e => getComputedStyle(e).display !== 'none').length})"""
+            )
+            pdf = page.pdf(format="A4")
+            info["pdf_pages"] = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
         finally:
             browser.close()
     return {"errors": errors, "foreign": foreign, **info}
