@@ -270,14 +270,15 @@ def measure(
     if len(p):
         j = int(np.argmax(p))
         rival = float(lag + d[j] + offset_s)
-        if p.sum() >= WARN_AMBIGUITY:
+        p_any = float(1.0 - np.prod(1.0 - np.clip(p, 0.0, 1.0)))  # some rival is the higher
+        if p_any >= WARN_AMBIGUITY:
             sa, sb = getattr(block_a, "site", None), getattr(block_b, "site", None)
             pair = f"{sa.station}–{sb.station}" if sa and sb else "a–b"
             warnings.warn(
                 AmbiguityWarning(
                     f"{pair}: {method} correlation has a rival peak {d[j] * 1e6:+.1f} µs from "
                     f"the chosen one at {cr.magnitude[cr.rivals[j]] / cr.magnitude[cr.main]:.2f}"
-                    f" of its height (peak choice wrong with P = {p.sum():.2f}); σ widened by "
+                    f" of its height (peak choice wrong with P = {p_any:.2f}); σ widened by "
                     f"{amb * 1e6:.1f} µs"
                 ),
                 stacklevel=2,
