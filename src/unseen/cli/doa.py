@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from unseen.cli.app import app, simulate_app
+from unseen.cli.options import CenterFreqHz, SampleRateHz
 from unseen.errors import InputError
 
 ARRAY_KEY = "unseen:array"
@@ -189,12 +190,8 @@ def doa(
     fb: Annotated[bool, typer.Option("--fb", help="Forward-backward averaging.")] = False,
     step_deg: Annotated[float, typer.Option(help="Scan grid step, degrees.")] = 0.1,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per frame.")] = False,
-    sample_rate_hz: Annotated[
-        float | None, typer.Option(help="Sample rate (Hz) where the file lacks it (raw files).")
-    ] = None,
-    center_freq_hz: Annotated[
-        float | None, typer.Option(help="Centre frequency (Hz) where the file lacks it.")
-    ] = None,
+    sample_rate_hz: SampleRateHz = None,
+    center_freq_hz: CenterFreqHz = None,
     criterion: Annotated[
         str, typer.Option(help="Source count when --sources is not given: tw|mdl|aic.")
     ] = "tw",
@@ -348,12 +345,8 @@ def calibrate_cmd(
     stop_s: Annotated[
         float | None, typer.Option(help="... up to this time (s from its start).")
     ] = None,
-    sample_rate_hz: Annotated[
-        float | None, typer.Option(help="Sample rate (Hz) where the file lacks it (raw files).")
-    ] = None,
-    center_freq_hz: Annotated[
-        float | None, typer.Option(help="Centre frequency (Hz) where the file lacks it.")
-    ] = None,
+    sample_rate_hz: SampleRateHz = None,
+    center_freq_hz: CenterFreqHz = None,
 ) -> int:
     """Estimate per-channel gain/phase offsets and write them as JSON.
 

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from unseen import validate
+
+SampleRateHz = Annotated[
+    float | None, typer.Option(help="Sample rate (Hz) where the recording lacks it (raw files).")
+]
+CenterFreqHz = Annotated[
+    float | None, typer.Option(help="Centre frequency (Hz) where the recording lacks it.")
+]
+"""The two options every command reading recordings takes for what their metadata lacks."""
 
 # name: (lo, hi, lo_open) — a value outside is refused; names not listed need only be finite.
 LIMITS: dict[str, tuple[float | None, float | None, bool]] = {

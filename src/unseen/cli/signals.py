@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from unseen.cli.app import app, simulate_app  # noqa: F401
+from unseen.cli.options import CenterFreqHz, SampleRateHz
 
 
 def _open(path: str, rate: float | None, freq: float | None, datatype: str | None):
@@ -33,8 +34,8 @@ def detect_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     nfft: Annotated[int, typer.Option(help="FFT bins (frequency resolution fs/nfft).")] = 1024,
     pfa: Annotated[float, typer.Option(help="CFAR false-alarm probability per bin.")] = 1e-6,
-    sample_rate_hz: Annotated[float | None, typer.Option(help="Rate of a raw file.")] = None,
-    center_freq_hz: Annotated[float | None, typer.Option(help="Centre of a raw file.")] = None,
+    sample_rate_hz: SampleRateHz = None,
+    center_freq_hz: CenterFreqHz = None,
     datatype: Annotated[str | None, typer.Option(help="Raw datatype, e.g. cu8.")] = None,
 ) -> int:
     """Find occupied channels; with --registry flag those no assignment covers."""
@@ -167,12 +168,8 @@ def tdoa_cmd(
             "GNSS solution, file-name time): their clock offsets go into the TDOAs unmeasured.",
         ),
     ] = False,
-    sample_rate_hz: Annotated[
-        float | None, typer.Option(help="Sample rate (Hz) where a recording lacks it.")
-    ] = None,
-    center_freq_hz: Annotated[
-        float | None, typer.Option(help="Centre frequency (Hz) where a recording lacks it.")
-    ] = None,
+    sample_rate_hz: SampleRateHz = None,
+    center_freq_hz: CenterFreqHz = None,
 ) -> int:
     """Time differences between every pair of receivers, as `unseen locate` tdoa rows."""
     import json
