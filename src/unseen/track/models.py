@@ -118,10 +118,10 @@ def recentre(
     lat, lon = frame.geodetic(x[:2], alt_m)
     new = Frame.at(lat, lon, alt_m)
     R = (new.rot @ frame.rot.T)[:2, :2]
-    J = np.zeros((4, 4))
+    J = np.eye(x.shape[0])
     J[:2, :2] = R
-    J[2:, 2:] = R
-    y = np.concatenate([[0.0, 0.0], R @ x[2:]])
+    J[2:4, 2:4] = R
+    y = np.concatenate([[0.0, 0.0], R @ x[2:4], x[4:]])
     return new, y, J @ P @ J.T
 
 

@@ -45,7 +45,7 @@ from scipy.special import chdtri
 from unseen.errors import GeometryError, InputError, UnseenError
 from unseen.locate.prepare import prepare
 from unseen.locate.solve import solve_prepared
-from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
+from unseen.track.filters import Gaussian, combine, imm_update, mix, no_bias, predict
 from unseen.track.kernels import gate, hjac, pda
 from unseen.track.models import (
     BEARING,
@@ -105,6 +105,8 @@ class TrackOptions:
     channel_hz: float = 5_000.0
     iterations: int = 5
     year: float | None = None
+    bias_ratio: float = 0.0
+    bias_tau_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:
@@ -113,11 +115,13 @@ class TrackOptions:
             )
         if self.model not in MODELS:
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s"):
+        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s",
+                     "bias_ratio"):  # fmt: skip
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
-        for name in ("switch_s", "manoeuvre_m_s2", "init_speed_m_s", "coast_s", "max_sigma_m"):
+        for name in ("switch_s", "manoeuvre_m_s2", "init_speed_m_s", "coast_s", "max_sigma_m",
+                     "bias_tau_s"):  # fmt: skip
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
@@ -154,6 +158,8 @@ class Track:
     nis: tuple[tuple[float, int], ...] = ()  # recent (NIS, dof) at the scaled noise
     scale: float = 1.0  # measurement variances × scale: ≥ 1 once the residuals demanded it
     sensors: dict = field(default_factory=dict)  # key → SensorStats (never mutated)
+    bias_keys: tuple[str, ...] = ()  # bearing sensors with a bias state (x[4 + i], rad)
+    bias_var: tuple[float, ...] = ()  # their stationary variances (rad²)
 
     @property
     def state(self) -> Gaussian:
@@ -404,6 +410,54 @@ def _transition_cached(
     return models, Pi
 
 
+def _with_bias(F: np.ndarray, Q: np.ndarray, dt: float, var: tuple[float, ...], tau_s: float):
+    """F, Q extended by first-order Gauss–Markov biases: b' = a·b + w, a = exp(−dt/τ),
+    var(w) = σ_b²(1 − a²)."""
+    nb = len(var)
+    a = math.exp(-dt / tau_s)
+    F2 = np.zeros((4 + nb, 4 + nb))
+    Q2 = np.zeros((4 + nb, 4 + nb))
+    F2[:4, :4], Q2[:4, :4] = F, Q
+    idx = np.arange(4, 4 + nb)
+    F2[idx, idx] = a
+    Q2[idx, idx] = np.asarray(var) * (1.0 - a * a)
+    return F2, Q2
+
+
+def _augment(t: Track, meas: Measurements, opts: TrackOptions) -> Track:
+    """The track with a bias state (zero mean, variance (bias_ratio·σ)²) for each bearing sensor
+    of `meas` that has none yet."""
+    if opts.bias_ratio <= 0:
+        return t
+    new: dict[str, float] = {}
+    have = set(t.bias_keys)
+    for k, kind, sg in zip(meas.key, meas.kinds, meas.sig.tolist(), strict=True):
+        if kind == BEARING and k not in have and k not in new:
+            new[k] = (opts.bias_ratio * sg) ** 2
+    if not new:
+        return t
+    nb = len(new)
+    v = np.array(list(new.values()))
+    modes = []
+    for g in t.modes:
+        n = g.x.shape[0]
+        P = np.zeros((n + nb, n + nb))
+        P[:n, :n] = g.P
+        P[np.arange(n, n + nb), np.arange(n, n + nb)] = v
+        modes.append(Gaussian(np.concatenate([g.x, np.zeros(nb)]), P))
+    return _with(t, modes=tuple(modes), bias_keys=(*t.bias_keys, *new),
+                 bias_var=(*t.bias_var, *new.values()))  # fmt: skip
+
+
+def _bidx(t: Track, meas: Measurements) -> np.ndarray:
+    """Per row the index of its bias state in the track's x (−1: none)."""
+    if not t.bias_keys:
+        return no_bias(meas.size)
+    pos = {k: 4 + i for i, k in enumerate(t.bias_keys)}
+    rows = zip(meas.key, meas.kinds, strict=True)
+    return np.array([pos.get(k, -1) if kind == BEARING else -1 for k, kind in rows], dtype=np.int64)
+
+
 def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, np.ndarray]:
     """The track at `time_s` (re-centred when far from its frame) and the predicted mode weights."""
     frame, modes = t.frame, t.modes
@@ -415,6 +469,8 @@ def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, n
         frame, modes = frame2, tuple(new)
     dt = max(time_s - t.time_s, 0.0)
     models, Pi = _transition(opts, dt)
+    if t.bias_keys:
+        models = [_with_bias(F, Q, dt, t.bias_var, opts.bias_tau_s) for F, Q in models]
     mixed, c = mix(modes, t.mu, Pi)
     pred = tuple(predict(m, F, Q) for m, (F, Q) in zip(mixed, models, strict=True))
     return _with(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
@@ -448,6 +504,7 @@ def _gate_costs(
     delta: np.ndarray,
     fix_scale: float = 1.0,
     var: np.ndarray | None = None,
+    bidx: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: squared normalised innovation d², ln S and signed ν/√S at the track's prediction
     (scalar rows; `var` the rows' variance factors, default the track's scale). Fix rows get the
@@ -459,7 +516,8 @@ def _gate_costs(
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
-        return gate(h, H, Pp, meas.z, meas.sig * np.sqrt(var), meas.kind)
+        bidx = no_bias(meas.size) if bidx is None else bidx
+        return gate(h, H, g.P, g.x, meas.z, meas.sig * np.sqrt(var), meas.kind, bidx)
     h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
     h, H = h[0], H[0]
     S = np.einsum("mi,ij,mj->m", H, Pp, H) + var * meas.sig**2
@@ -489,6 +547,7 @@ def associate(
     opts: TrackOptions,
     variances: Sequence[np.ndarray] | None = None,
     units: dict | None = None,
+    bidxs: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[list[int]], list[int], list[tuple[float, int]], list]:
     """GNN per sensor: rows assigned to each track, the rows left unassigned, per track the
     summed d² and count of the observations its gate refused where it was the only track (so
@@ -503,8 +562,9 @@ def associate(
         gate1 = chi2_ppf(opts.gate_p, 1)
         scale = gate1 / chi2_ppf(opts.gate_p, 2)
         var = variances or [None] * n
-        costs = [_gate_costs(t, meas, d, scale, v)
-                 for t, d, v in zip(tracks, deltas, var, strict=True)]  # fmt: skip
+        bi = bidxs or [None] * n
+        costs = [_gate_costs(t, meas, d, scale, v, b)
+                 for t, d, v, b in zip(tracks, deltas, var, bi, strict=True)]  # fmt: skip
         big = 1e9
         kinds = meas.kinds
         d2_0 = costs[0][0].tolist()
@@ -626,7 +686,7 @@ def jpda(
             g = combine(tuple(modes[i]), t.mu)
             f = t.frame
             h, H = hjac(g.x[:2], sk, ss, sb, sr, dl[i], f.ecef, f.rot, t.alt_m - f.alt_m)
-            d2, lnS, _ = gate(h, H, g.P[:2, :2], sz, sg, sk)
+            d2, lnS, _ = gate(h, H, g.P, g.x, sz, sg, sk, no_bias(m))
             for j, (a, b) in enumerate(zip(d2.tolist(), lnS.tolist(), strict=True)):
                 if a <= gate1:
                     L[i, j] = norm * math.exp(-0.5 * (a + b)) / lam
@@ -781,16 +841,20 @@ def step(
         assigned = [[] for _ in tracks]
         outside = [(0.0, 0)] * len(tracks)
         variances = [np.full(meas.size, t.scale) for t in tracks]
+        bidxs = [no_bias(meas.size)] * len(tracks)
     else:
+        tracks = [_augment(t, meas, opts) for t in tracks]
+        bidxs = [_bidx(t, meas) for t in tracks]
         variances = [_variances(t, meas) for t in tracks]
         units = _units(meas)
-        assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units)
+        assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units,
+                                                   bidxs)  # fmt: skip
         seen = [bool(r) for r in assigned]
         tracks = [_observe(t, meas, units, rows, c[2], time_s)
                   for t, rows, c in zip(tracks, assigned, costs, strict=True)]  # fmt: skip
     out: list[Track] = []
-    for t, rows, d, hit, (out_d2, out_n), var in zip(
-        tracks, assigned, deltas, seen, outside, variances, strict=True
+    for t, rows, d, hit, (out_d2, out_n), var, bi in zip(
+        tracks, assigned, deltas, seen, outside, variances, bidxs, strict=True
     ):
         if rows:
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
@@ -798,7 +862,7 @@ def step(
             if np.any(v != 1.0):
                 sub = _with_sig(sub, sub.sig * np.sqrt(v))
             modes, mu, nis = imm_update(
-                t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
+                t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations, bi[rows]
             )
             t = _consistency(_with(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
                              nis + out_d2, len(rows) + out_n)  # fmt: skip
