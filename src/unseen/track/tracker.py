@@ -105,8 +105,7 @@ class TrackOptions:
     channel_hz: float = 5_000.0
     iterations: int = 5
     year: float | None = None
-    bias_ratio: float = 0.0
-    bias_tau_s: float = 30.0
+    bias: bool = True
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:
@@ -115,13 +114,11 @@ class TrackOptions:
             )
         if self.model not in MODELS:
             raise InputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s",
-                     "bias_ratio"):  # fmt: skip
+        for name in ("process_noise_m_s2", "still_m2_s", "lag_s", "channel_hz", "init_window_s"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
-        for name in ("switch_s", "manoeuvre_m_s2", "init_speed_m_s", "coast_s", "max_sigma_m",
-                     "bias_tau_s"):  # fmt: skip
+        for name in ("switch_s", "manoeuvre_m_s2", "init_speed_m_s", "coast_s", "max_sigma_m"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
@@ -159,7 +156,8 @@ class Track:
     scale: float = 1.0  # measurement variances × scale: ≥ 1 once the residuals demanded it
     sensors: dict = field(default_factory=dict)  # key → SensorStats (never mutated)
     bias_keys: tuple[str, ...] = ()  # bearing sensors with a bias state (x[4 + i], rad)
-    bias_var: tuple[float, ...] = ()  # their stationary variances (rad²)
+    bias_sig2: tuple[float, ...] = ()  # their stated σ² at first sight (rad²)
+    bias_stats: dict = field(default_factory=dict)  # key → BiasStats (never mutated)
 
     @property
     def state(self) -> Gaussian:
@@ -303,6 +301,48 @@ class SensorStats(NamedTuple):
 
 
 EMPTY_STATS = SensorStats()
+MAX_PERSIST = 0.9  # at most this fraction of a bearing's variance is put in its bias state
+MAX_A = 0.99  # bias lag-1 coefficient at most (τ ≤ ~100 s at 1 Hz)
+
+
+class BiasStats(NamedTuple):
+    """One bearing sensor's residuals r = (z − h(x⁻) without bias)/σ into one track, exponentially
+    weighted over CORR_WINDOW: the last two (value, time), Σr², Σ r_k r_{k−1}, Σ r_k r_{k−2} and
+    their weights."""
+
+    r1: float = math.nan
+    t1: float = -math.inf
+    r2: float = math.nan
+    t2: float = -math.inf
+    s0: float = 0.0
+    s1: float = 0.0
+    s2: float = 0.0
+    n0: float = 0.0
+    n1: float = 0.0
+    n2: float = 0.0
+
+    def observe(self, r: float, time_s: float) -> BiasStats:
+        lam = 1.0 - 1.0 / CORR_WINDOW
+        s1, n1, s2, n2 = lam * self.s1, lam * self.n1, lam * self.s2, lam * self.n2
+        if math.isfinite(self.r1) and time_s - self.t1 <= CORR_GAP_S:
+            s1, n1 = s1 + r * self.r1, n1 + 1.0
+        if math.isfinite(self.r2) and time_s - self.t2 <= 2.0 * CORR_GAP_S:
+            s2, n2 = s2 + r * self.r2, n2 + 1.0
+        return BiasStats(r, time_s, self.r1, self.t1, lam * self.s0 + r * r, s1, s2,
+                         lam * self.n0 + 1.0, n1, n2)  # fmt: skip
+
+    def model(self) -> tuple[float, float, float]:
+        """(f, a, c): of the residual variance c·σ², the fraction f persists as a first-order
+        Gauss–Markov bias b_k = a·b_{k−1} + w (lag-k correlation f·a^k: a = ρ₂/ρ₁, f = ρ₁²/ρ₂);
+        f = 0 unless ρ₁ exceeds two standard errors and ρ₂ > 0."""
+        if self.n0 < 10 or self.n1 < 5 or self.n2 < 5 or self.s0 <= 0:
+            return 0.0, 0.0, 1.0
+        c = self.s0 / self.n0
+        g1, g2 = self.s1 / self.n1 / c, self.s2 / self.n2 / c
+        if g1 <= 2.0 / math.sqrt(self.n1) or g2 <= 0:
+            return 0.0, 0.0, c
+        a = min(g2 / g1, MAX_A)
+        return min(g1 / a, MAX_PERSIST), a, c
 
 
 def _accepts(t: Track, key: str) -> bool:
@@ -320,26 +360,45 @@ def _ones(n: int) -> np.ndarray:
 
 
 def _variances(t: Track, meas: Measurements) -> np.ndarray:
-    """Per row: the factor on σ², the track's scale times its sensor's correlation inflation."""
+    """Per row: the factor on σ², the track's scale times its sensor's correlation inflation
+    times the fraction (1 − f) not in the sensor's bias state."""
     f = {k: s.inflation() for k, s in t.sensors.items()}
+    for k in t.bias_keys:
+        p = t.bias_stats[k].model()[0] if k in t.bias_stats else 0.0
+        if p > 0:
+            f[k] = 1.0 - p
     if all(v == 1.0 for v in f.values()):
         return _ones(meas.size) if t.scale == 1.0 else np.full(meas.size, t.scale)
     return np.array([t.scale * f.get(k, 1.0) for k in meas.key])
 
 
 def _observe(
-    t: Track, meas: Measurements, units: dict, rows: list[int], w: np.ndarray, time_s: float
+    t: Track,
+    meas: Measurements,
+    units: dict,
+    rows: list[int],
+    cost: tuple,
+    time_s: float,
+    bidx: np.ndarray,
 ) -> Track:
-    """The track's sensor statistics after this scan (sensors with one scalar row only)."""
+    """The track's sensor statistics after this scan (sensors with one scalar row only) and its
+    bias sensors' residuals (rows taken)."""
     taken = set(rows)
     out = dict(t.sensors)
+    _, lnS, w = cost
     kinds, wl = meas.kinds, w.tolist()
+    bias = dict(t.bias_stats) if t.bias_keys else t.bias_stats
+    x = t.state.x if t.bias_keys else None
+    bl = bidx.tolist()
     for key, obs_rows in units.items():
         if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or kinds[obs_rows[0][0]] > TDOA:
             continue
         r = obs_rows[0][0]
         out[key] = out.get(key, EMPTY_STATS).observe(wl[r] if r in taken else None, time_s)
-    return _with(t, sensors=out)
+        if r in taken and bl[r] >= 0 and math.isfinite(wl[r]):
+            raw = (wl[r] * math.exp(0.5 * float(lnS[r])) + float(x[bl[r]])) / float(meas.sig[r])
+            bias[key] = bias.get(key, BiasStats()).observe(raw, time_s)
+    return _with(t, sensors=out, bias_stats=bias)
 
 
 OWN_P = 1.0 - 1e-9  # ~6.1 σ: observations within it of a track never start another
@@ -410,43 +469,53 @@ def _transition_cached(
     return models, Pi
 
 
-def _with_bias(F: np.ndarray, Q: np.ndarray, dt: float, var: tuple[float, ...], tau_s: float):
-    """F, Q extended by first-order Gauss–Markov biases: b' = a·b + w, a = exp(−dt/τ),
-    var(w) = σ_b²(1 − a²)."""
-    nb = len(var)
-    a = math.exp(-dt / tau_s)
+def _bias_model(t: Track, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per bias state over dt: the coefficient a^dt and the stationary variance f·c·σ² (from the
+    sensor's residual statistics, `BiasStats.model`)."""
+    a = np.zeros(len(t.bias_keys))
+    var = np.zeros(len(t.bias_keys))
+    for i, (k, s2) in enumerate(zip(t.bias_keys, t.bias_sig2, strict=True)):
+        st = t.bias_stats.get(k)
+        if st is not None:
+            f, ak, c = st.model()
+            if f > 0:
+                a[i], var[i] = ak**dt, f * max(c, 1.0) * s2
+    return a, var
+
+
+def _with_bias(F: np.ndarray, Q: np.ndarray, a: np.ndarray, var: np.ndarray):
+    """F, Q extended by first-order Gauss–Markov biases: b' = a·b + w, var(w) = σ_b²(1 − a²)."""
+    nb = a.size
     F2 = np.zeros((4 + nb, 4 + nb))
     Q2 = np.zeros((4 + nb, 4 + nb))
     F2[:4, :4], Q2[:4, :4] = F, Q
     idx = np.arange(4, 4 + nb)
     F2[idx, idx] = a
-    Q2[idx, idx] = np.asarray(var) * (1.0 - a * a)
+    Q2[idx, idx] = var * (1.0 - a * a)
     return F2, Q2
 
 
 def _augment(t: Track, meas: Measurements, opts: TrackOptions) -> Track:
-    """The track with a bias state (zero mean, variance (bias_ratio·σ)²) for each bearing sensor
-    of `meas` that has none yet."""
-    if opts.bias_ratio <= 0:
+    """The track with a bias state (zero mean and variance until its residuals show persistence)
+    for each bearing sensor of `meas` that has none yet."""
+    if not opts.bias:
         return t
     new: dict[str, float] = {}
     have = set(t.bias_keys)
     for k, kind, sg in zip(meas.key, meas.kinds, meas.sig.tolist(), strict=True):
         if kind == BEARING and k not in have and k not in new:
-            new[k] = (opts.bias_ratio * sg) ** 2
+            new[k] = sg * sg
     if not new:
         return t
     nb = len(new)
-    v = np.array(list(new.values()))
     modes = []
     for g in t.modes:
         n = g.x.shape[0]
         P = np.zeros((n + nb, n + nb))
         P[:n, :n] = g.P
-        P[np.arange(n, n + nb), np.arange(n, n + nb)] = v
         modes.append(Gaussian(np.concatenate([g.x, np.zeros(nb)]), P))
     return _with(t, modes=tuple(modes), bias_keys=(*t.bias_keys, *new),
-                 bias_var=(*t.bias_var, *new.values()))  # fmt: skip
+                 bias_sig2=(*t.bias_sig2, *new.values()))  # fmt: skip
 
 
 def _bidx(t: Track, meas: Measurements) -> np.ndarray:
@@ -470,7 +539,8 @@ def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, n
     dt = max(time_s - t.time_s, 0.0)
     models, Pi = _transition(opts, dt)
     if t.bias_keys:
-        models = [_with_bias(F, Q, dt, t.bias_var, opts.bias_tau_s) for F, Q in models]
+        a, var = _bias_model(t, dt)
+        models = [_with_bias(F, Q, a, var) for F, Q in models]
     mixed, c = mix(modes, t.mu, Pi)
     pred = tuple(predict(m, F, Q) for m, (F, Q) in zip(mixed, models, strict=True))
     return _with(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
@@ -850,8 +920,8 @@ def step(
         assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units,
                                                    bidxs)  # fmt: skip
         seen = [bool(r) for r in assigned]
-        tracks = [_observe(t, meas, units, rows, c[2], time_s)
-                  for t, rows, c in zip(tracks, assigned, costs, strict=True)]  # fmt: skip
+        tracks = [_observe(t, meas, units, rows, c, time_s, b)
+                  for t, rows, c, b in zip(tracks, assigned, costs, bidxs, strict=True)]  # fmt: skip
     out: list[Track] = []
     for t, rows, d, hit, (out_d2, out_n), var, bi in zip(
         tracks, assigned, deltas, seen, outside, variances, bidxs, strict=True
