@@ -366,7 +366,7 @@ def _variances(t: Track, meas: Measurements) -> np.ndarray:
     for k in t.bias_keys:
         p = t.bias_stats[k].model()[0] if k in t.bias_stats else 0.0
         if p > 0:
-            f[k] = 1.0 - p
+            f[k] = f.get(k, 1.0) * (1.0 - p)
     if all(v == 1.0 for v in f.values()):
         return _ones(meas.size) if t.scale == 1.0 else np.full(meas.size, t.scale)
     return np.array([t.scale * f.get(k, 1.0) for k in meas.key])
@@ -380,23 +380,25 @@ def _observe(
     cost: tuple,
     time_s: float,
     bidx: np.ndarray,
+    collect: bool = True,
 ) -> Track:
-    """The track's sensor statistics after this scan (sensors with one scalar row only) and its
-    bias sensors' residuals (rows taken)."""
+    """The track's sensor statistics after this scan (sensors with one scalar row only) and, if
+    `collect`, its bearing sensors' residuals without bias (rows taken; `BiasStats`)."""
     taken = set(rows)
     out = dict(t.sensors)
     _, lnS, w = cost
     kinds, wl = meas.kinds, w.tolist()
-    bias = dict(t.bias_stats) if t.bias_keys else t.bias_stats
-    x = t.state.x if t.bias_keys else None
+    bias = dict(t.bias_stats) if collect else t.bias_stats
+    x = t.state.x.tolist() if t.bias_keys else None
     bl = bidx.tolist()
     for key, obs_rows in units.items():
         if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or kinds[obs_rows[0][0]] > TDOA:
             continue
         r = obs_rows[0][0]
         out[key] = out.get(key, EMPTY_STATS).observe(wl[r] if r in taken else None, time_s)
-        if r in taken and bl[r] >= 0 and math.isfinite(wl[r]):
-            raw = (wl[r] * math.exp(0.5 * float(lnS[r])) + float(x[bl[r]])) / float(meas.sig[r])
+        if collect and r in taken and kinds[r] == BEARING and math.isfinite(wl[r]):
+            b = x[bl[r]] if bl[r] >= 0 else 0.0
+            raw = (wl[r] * math.exp(0.5 * float(lnS[r])) + b) / float(meas.sig[r])
             bias[key] = bias.get(key, BiasStats()).observe(raw, time_s)
     return _with(t, sensors=out, bias_stats=bias)
 
@@ -496,15 +498,20 @@ def _with_bias(F: np.ndarray, Q: np.ndarray, a: np.ndarray, var: np.ndarray):
 
 
 def _augment(t: Track, meas: Measurements, opts: TrackOptions) -> Track:
-    """The track with a bias state (zero mean and variance until its residuals show persistence)
-    for each bearing sensor of `meas` that has none yet."""
-    if not opts.bias:
+    """The track with a bias state for each bearing sensor of `meas` whose residuals have shown
+    persistence (`BiasStats.model` f > 0) and that has none yet: zero mean, its stationary
+    variance f·max(c, 1)·σ² (bearings with white errors never get one)."""
+    if not opts.bias or not t.bias_stats:
         return t
     new: dict[str, float] = {}
+    var: list[float] = []
     have = set(t.bias_keys)
     for k, kind, sg in zip(meas.key, meas.kinds, meas.sig.tolist(), strict=True):
-        if kind == BEARING and k not in have and k not in new:
-            new[k] = sg * sg
+        if kind == BEARING and k not in have and k not in new and k in t.bias_stats:
+            f, _, c = t.bias_stats[k].model()
+            if f > 0:
+                new[k] = sg * sg
+                var.append(f * max(c, 1.0) * sg * sg)
     if not new:
         return t
     nb = len(new)
@@ -513,6 +520,7 @@ def _augment(t: Track, meas: Measurements, opts: TrackOptions) -> Track:
         n = g.x.shape[0]
         P = np.zeros((n + nb, n + nb))
         P[:n, :n] = g.P
+        P[np.arange(n, n + nb), np.arange(n, n + nb)] = var
         modes.append(Gaussian(np.concatenate([g.x, np.zeros(nb)]), P))
     return _with(t, modes=tuple(modes), bias_keys=(*t.bias_keys, *new),
                  bias_sig2=(*t.bias_sig2, *new.values()))  # fmt: skip
@@ -920,8 +928,9 @@ def step(
         assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units,
                                                    bidxs)  # fmt: skip
         seen = [bool(r) for r in assigned]
-        tracks = [_observe(t, meas, units, rows, c, time_s, b)
-                  for t, rows, c, b in zip(tracks, assigned, costs, bidxs, strict=True)]  # fmt: skip
+        per = zip(tracks, assigned, costs, bidxs, strict=True)
+        tracks = [_observe(t, meas, units, rows, c, time_s, b, opts.bias)
+                  for t, rows, c, b in per]  # fmt: skip
     out: list[Track] = []
     for t, rows, d, hit, (out_d2, out_n), var, bi in zip(
         tracks, assigned, deltas, seen, outside, variances, bidxs, strict=True
