@@ -114,7 +114,8 @@ def ecef2latlon(x: float, y: float, z: float) -> tuple[float, float]:
 def recentre(
     frame: Frame, x: np.ndarray, P: np.ndarray, alt_m: float
 ) -> tuple[Frame, np.ndarray, np.ndarray]:
-    """The frame at the state's position, with x and P expressed in it (velocities rotated)."""
+    """The frame at the state's position, with x and P expressed in it (velocities rotated; bias
+    states after the first four kept)."""
     lat, lon = frame.geodetic(x[:2], alt_m)
     new = Frame.at(lat, lon, alt_m)
     R = (new.rot @ frame.rot.T)[:2, :2]

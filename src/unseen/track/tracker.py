@@ -19,9 +19,18 @@ a scan and returns the next state and the track updates; nothing is mutated.
   (exponentially weighted over CORR_WINDOW observations; a one-standard-error lower bound) scales
   that sensor's variances by (1 + ρ)/(1 − ρ), the AR(1) long-run variance ratio: errors that
   persist (multipath off fixed walls, a calibration bias) do not average down as independent ones
-  would. Over all sensors, the NIS test scales the variances when ΣNIS leaves its χ² band; the
-  observations a lone track's gate refuses count in it (capped at OUTSIDE_CAP gates) only from
-  sensors whose observations the track mostly takes: a sensor that sees another signal is
+  would. Bias (`bias`, single tracks): per bearing sensor the residuals without bias,
+  r = (z − h(x⁻))/σ, give lag-1 and lag-2 correlations; persistence shows as r = b + w with b a
+  first-order Gauss–Markov bias (b_k = a·b_{k−1} + noise; lag-k correlation f·a^k, so
+  a = ρ₂/ρ₁, f = ρ₁²/ρ₂, `BiasStats.model`). Such a sensor gets a bias state in the track
+  (x[4 + i], rad; stationary variance f·max(c, 1)·σ², c the residuals' variance over σ²) and
+  only (1 − f) of its variance stays white: a station's persistent offset is estimated as such,
+  shared by all motion modes, instead of widening every mode's noise, so a parked mode that
+  stops explaining the bearings loses its probability promptly. What correlation the bias
+  leaves in the innovations still inflates as above. Over all sensors, the NIS test scales the
+  variances when ΣNIS leaves its χ² band; the observations a lone track's gate refuses count in
+  it (capped at OUTSIDE_CAP gates) only from sensors whose observations the track mostly takes:
+  a sensor that sees another signal is
   refused, not allowed to widen the track.
 - Lifecycle: a new track is tentative; confirmed once it was associated in `confirm_m` of its last
   `confirm_n` scans; a tentative track that can no longer reach that is deleted; any track is
@@ -84,7 +93,8 @@ class TrackOptions:
     of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM
     mode; `init_speed_m_s` the 1-σ speed prior of a new track; `association` "jpda" (several
     tracks on a channel; one track always uses GNN with the iterated EKF), "gnn", or "jpda-star"
-    (JPDA*: without the events that swap observations between tracks; for comparison).
+    (JPDA*: without the events that swap observations between tracks; for comparison);
+    `bias` per-station bearing bias states where the residuals persist (single tracks, GNN).
     """
 
     model: str = "imm"
