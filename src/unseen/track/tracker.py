@@ -355,6 +355,9 @@ class BiasStats(NamedTuple):
         return min(g1 / a, MAX_PERSIST), a, c
 
 
+EMPTY_BIAS = BiasStats()
+
+
 def _accepts(t: Track, key: str) -> bool:
     """Whether the track took most of this sensor's observations (at least 5 seen)."""
     s = t.sensors.get(key)
@@ -401,6 +404,8 @@ def _observe(
     bias = dict(t.bias_stats) if collect else t.bias_stats
     x = t.state.x.tolist() if t.bias_keys else None
     bl = bidx.tolist()
+    if collect:
+        sl, sg = (lnS * 0.5).tolist(), meas.sig.tolist()
     for key, obs_rows in units.items():
         if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or kinds[obs_rows[0][0]] > TDOA:
             continue
@@ -408,8 +413,8 @@ def _observe(
         out[key] = out.get(key, EMPTY_STATS).observe(wl[r] if r in taken else None, time_s)
         if collect and r in taken and kinds[r] == BEARING and math.isfinite(wl[r]):
             b = x[bl[r]] if bl[r] >= 0 else 0.0
-            raw = (wl[r] * math.exp(0.5 * float(lnS[r])) + b) / float(meas.sig[r])
-            bias[key] = bias.get(key, BiasStats()).observe(raw, time_s)
+            raw = (wl[r] * math.exp(sl[r]) + b) / sg[r]
+            bias[key] = bias.get(key, EMPTY_BIAS).observe(raw, time_s)
     return _with(t, sensors=out, bias_stats=bias)
 
 
@@ -513,15 +518,20 @@ def _augment(t: Track, meas: Measurements, opts: TrackOptions) -> Track:
     variance f·max(c, 1)·σ² (bearings with white errors never get one)."""
     if not opts.bias or not t.bias_stats:
         return t
+    ready = {}
+    for k, st in t.bias_stats.items():
+        if k not in t.bias_keys:
+            f, _, c = st.model()
+            if f > 0:
+                ready[k] = f * max(c, 1.0)
+    if not ready:
+        return t
     new: dict[str, float] = {}
     var: list[float] = []
-    have = set(t.bias_keys)
     for k, kind, sg in zip(meas.key, meas.kinds, meas.sig.tolist(), strict=True):
-        if kind == BEARING and k not in have and k not in new and k in t.bias_stats:
-            f, _, c = t.bias_stats[k].model()
-            if f > 0:
-                new[k] = sg * sg
-                var.append(f * max(c, 1.0) * sg * sg)
+        if kind == BEARING and k in ready and k not in new:
+            new[k] = sg * sg
+            var.append(ready[k] * sg * sg)
     if not new:
         return t
     nb = len(new)
