@@ -11,6 +11,7 @@ each mode; μ_j ∝ Λ_j c_j with Λ_j the Gaussian likelihood of the innovation
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -24,6 +25,14 @@ from unseen.track.models import (
 )
 
 LOG_2PI = np.log(2.0 * np.pi)
+
+
+@lru_cache(maxsize=64)
+def no_bias(n: int) -> np.ndarray:
+    """A read-only array of n × −1 (no bias state)."""
+    a = np.full(n, -1, dtype=np.int64)
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,12 +67,16 @@ def update(
     *,
     iterations: int = 5,
     tol_m: float = 1e-3,
+    bidx: np.ndarray | None = None,
 ) -> Update:
-    """Iterated-EKF update of `g` with all rows of `meas` (one joint update)."""
+    """Iterated-EKF update of `g` with all rows of `meas` (one joint update); `bidx` per row the
+    index of its bias state in x (−1: none; bearing/TDOA rows only)."""
     if meas.scalar:
+        if bidx is None:
+            bidx = no_bias(meas.size)
         x, P, nis, ll = iekf(
             g.x, g.P, meas.kind, meas.sta, meas.sta_b, meas.rot, meas.z, meas.sig, delta,
-            frame.ecef, frame.rot, alt_m - frame.alt_m, iterations, tol_m,
+            frame.ecef, frame.rot, alt_m - frame.alt_m, iterations, tol_m, bidx,
         )  # fmt: skip
         return Update(Gaussian(x, P), float(nis), float(ll), meas.size)
     D, zd, R = residual_space(meas, frame)
@@ -88,7 +101,7 @@ def update(
         xi = xn
         if done:
             break
-    IKH = np.eye(4)
+    IKH = np.eye(x0.shape[0])
     IKH[:, :2] -= K @ Hd
     P = IKH @ P0 @ IKH.T + K @ R @ K.T
     return Update(Gaussian(xi, 0.5 * (P + P.T)), nis, loglik, len(zd))
@@ -127,9 +140,10 @@ def imm_update(
     alt_m: float,
     delta: np.ndarray,
     iterations: int = 5,
+    bidx: np.ndarray | None = None,
 ) -> tuple[tuple[Gaussian, ...], np.ndarray, float]:
     """Update every mode; new mode probabilities; the NIS of the combined prediction's best mode."""
-    ups = [update(m, meas, frame, alt_m, delta, iterations=iterations) for m in modes]
+    ups = [update(m, meas, frame, alt_m, delta, iterations=iterations, bidx=bidx) for m in modes]
     if len(ups) == 1:
         return (ups[0].g,), np.ones(1), ups[0].nis
     ll = np.array([u.loglik for u in ups])

@@ -51,25 +51,37 @@ def hjac(en, kind, sta, sta_b, rot, delta, O, F, dalt):
 
 
 @njit(cache=True)
-def iekf(x0, P0, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, iterations, tol_m):
-    """Iterated EKF on bearing/TDOA rows: posterior x, P, and NIS and ln-likelihood at the prior."""
+def iekf(x0, P0, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, iterations, tol_m, bidx):
+    """Iterated EKF on bearing/TDOA rows: posterior x, P, and NIS and ln-likelihood at the prior.
+
+    The state is (e, n, v_e, v_n, biases…); row r adds the bias x[bidx[r]] when bidx[r] ≥ 0.
+    """
     m = kind.shape[0]
+    nx = x0.shape[0]
     xi = x0.copy()
     nis = 0.0
     loglik = 0.0
-    K = np.zeros((4, m))
-    H = np.zeros((m, 2))
+    K = np.zeros((nx, m))
+    Hf = np.zeros((m, nx))
     R = np.diag(sig * sig)
     for it in range(max(iterations, 1)):
         h, H = hjac(xi, kind, sta, sta_b, rot, delta, O, F, dalt)
         v = np.empty(m)
         for r in range(m):
+            Hf[r, 0] = H[r, 0]
+            Hf[r, 1] = H[r, 1]
             d = z[r] - h[r]
+            if bidx[r] >= 0:
+                Hf[r, bidx[r]] = 1.0
+                d -= xi[bidx[r]]
             if kind[r] == 0:
                 d = (d + math.pi) % TWO_PI - math.pi
-            v[r] = d - H[r, 0] * (x0[0] - xi[0]) - H[r, 1] * (x0[1] - xi[1])
-        PHt = np.ascontiguousarray(P0[:, :2]) @ np.ascontiguousarray(H.T)
-        S = H @ PHt[:2] + R
+            acc = 0.0
+            for c in range(nx):
+                acc += Hf[r, c] * (x0[c] - xi[c])
+            v[r] = d - acc
+        PHt = P0 @ np.ascontiguousarray(Hf.T)
+        S = Hf @ PHt + R
         L = np.linalg.cholesky(S)
         Si = np.linalg.inv(S)
         K = PHt @ Si
@@ -84,27 +96,30 @@ def iekf(x0, P0, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, iterations, t
         xi = xn
         if step < tol_m:
             break
-    IKH = np.eye(4)
-    IKH[:, :2] -= K @ H
+    IKH = np.eye(nx) - K @ Hf
     P = IKH @ P0 @ IKH.T + K @ R @ K.T
     return xi, 0.5 * (P + P.T), nis, loglik
 
 
 @njit(cache=True)
-def gate(h, H, Pp, z, sig, kind):
+def gate(h, H, P, x, z, sig, kind, bidx):
     """Squared normalised innovations d², ln S and the signed ν/√S of scalar rows (bearings
-    wrapped)."""
+    wrapped); row r adds the bias state x[bidx[r]] when bidx[r] ≥ 0 (P the full covariance)."""
     m = kind.shape[0]
     d2 = np.empty(m)
     lnS = np.empty(m)
     w = np.empty(m)
     for r in range(m):
         S = (
-            H[r, 0] * (Pp[0, 0] * H[r, 0] + Pp[0, 1] * H[r, 1])
-            + H[r, 1] * (Pp[1, 0] * H[r, 0] + Pp[1, 1] * H[r, 1])
+            H[r, 0] * (P[0, 0] * H[r, 0] + P[0, 1] * H[r, 1])
+            + H[r, 1] * (P[1, 0] * H[r, 0] + P[1, 1] * H[r, 1])
             + sig[r] * sig[r]
         )
         v = z[r] - h[r]
+        b = bidx[r]
+        if b >= 0:
+            S += 2.0 * (H[r, 0] * P[0, b] + H[r, 1] * P[1, b]) + P[b, b]
+            v -= x[b]
         if kind[r] == 0:
             v = (v + math.pi) % TWO_PI - math.pi
         d2[r] = v * v / S
@@ -126,7 +141,7 @@ def pda(x, P, kind, sta, sta_b, rot, z, sig, delta, O, F, dalt, beta, lam, p_d):
     w = beta[0]
     mean = x * beta[0]
     cov = P * beta[0]
-    xs = np.empty((m, 4))
+    xs = np.empty((m, x.shape[0]))
     for j in range(m):
         xs[j] = x
         if beta[j + 1] <= 0.0:

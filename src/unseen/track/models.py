@@ -114,14 +114,15 @@ def ecef2latlon(x: float, y: float, z: float) -> tuple[float, float]:
 def recentre(
     frame: Frame, x: np.ndarray, P: np.ndarray, alt_m: float
 ) -> tuple[Frame, np.ndarray, np.ndarray]:
-    """The frame at the state's position, with x and P expressed in it (velocities rotated)."""
+    """The frame at the state's position, with x and P expressed in it (velocities rotated; bias
+    states after the first four kept)."""
     lat, lon = frame.geodetic(x[:2], alt_m)
     new = Frame.at(lat, lon, alt_m)
     R = (new.rot @ frame.rot.T)[:2, :2]
-    J = np.zeros((4, 4))
+    J = np.eye(x.shape[0])
     J[:2, :2] = R
-    J[2:, 2:] = R
-    y = np.concatenate([[0.0, 0.0], R @ x[2:]])
+    J[2:4, 2:4] = R
+    y = np.concatenate([[0.0, 0.0], R @ x[2:4], x[4:]])
     return new, y, J @ P @ J.T
 
 

@@ -19,9 +19,18 @@ a scan and returns the next state and the track updates; nothing is mutated.
   (exponentially weighted over CORR_WINDOW observations; a one-standard-error lower bound) scales
   that sensor's variances by (1 + ρ)/(1 − ρ), the AR(1) long-run variance ratio: errors that
   persist (multipath off fixed walls, a calibration bias) do not average down as independent ones
-  would. Over all sensors, the NIS test scales the variances when ΣNIS leaves its χ² band; the
-  observations a lone track's gate refuses count in it (capped at OUTSIDE_CAP gates) only from
-  sensors whose observations the track mostly takes: a sensor that sees another signal is
+  would. Bias (`bias`, single tracks): per bearing sensor the residuals without bias,
+  r = (z − h(x⁻))/σ, give lag-1 and lag-2 correlations; persistence shows as r = b + w with b a
+  first-order Gauss–Markov bias (b_k = a·b_{k−1} + noise; lag-k correlation f·a^k, so
+  a = ρ₂/ρ₁, f = ρ₁²/ρ₂, `BiasStats.model`). Such a sensor gets a bias state in the track
+  (x[4 + i], rad; stationary variance f·max(c, 1)·σ², c the residuals' variance over σ²) and
+  only (1 − f) of its variance stays white: a station's persistent offset is estimated as such,
+  shared by all motion modes, instead of widening every mode's noise, so a parked mode that
+  stops explaining the bearings loses its probability promptly. What correlation the bias
+  leaves in the innovations still inflates as above. Over all sensors, the NIS test scales the
+  variances when ΣNIS leaves its χ² band; the observations a lone track's gate refuses count in
+  it (capped at OUTSIDE_CAP gates) only from sensors whose observations the track mostly takes:
+  a sensor that sees another signal is
   refused, not allowed to widen the track.
 - Lifecycle: a new track is tentative; confirmed once it was associated in `confirm_m` of its last
   `confirm_n` scans; a tentative track that can no longer reach that is deleted; any track is
@@ -45,7 +54,7 @@ from scipy.special import chdtri
 from unseen.errors import GeometryError, InputError, UnseenError
 from unseen.locate.prepare import prepare
 from unseen.locate.solve import solve_prepared
-from unseen.track.filters import Gaussian, combine, imm_update, mix, predict
+from unseen.track.filters import Gaussian, combine, imm_update, mix, no_bias, predict
 from unseen.track.kernels import gate, hjac, pda
 from unseen.track.models import (
     BEARING,
@@ -84,7 +93,8 @@ class TrackOptions:
     of the IMM's third mode (starting, turning, stopping); `switch_s` the mean time in an IMM
     mode; `init_speed_m_s` the 1-σ speed prior of a new track; `association` "jpda" (several
     tracks on a channel; one track always uses GNN with the iterated EKF), "gnn", or "jpda-star"
-    (JPDA*: without the events that swap observations between tracks; for comparison).
+    (JPDA*: without the events that swap observations between tracks; for comparison);
+    `bias` per-station bearing bias states where the residuals persist (single tracks, GNN).
     """
 
     model: str = "imm"
@@ -105,6 +115,7 @@ class TrackOptions:
     channel_hz: float = 5_000.0
     iterations: int = 5
     year: float | None = None
+    bias: bool = True
 
     def __post_init__(self) -> None:
         if self.association not in ASSOCIATIONS:
@@ -154,6 +165,9 @@ class Track:
     nis: tuple[tuple[float, int], ...] = ()  # recent (NIS, dof) at the scaled noise
     scale: float = 1.0  # measurement variances × scale: ≥ 1 once the residuals demanded it
     sensors: dict = field(default_factory=dict)  # key → SensorStats (never mutated)
+    bias_keys: tuple[str, ...] = ()  # bearing sensors with a bias state (x[4 + i], rad)
+    bias_sig2: tuple[float, ...] = ()  # their stated σ² at first sight (rad²)
+    bias_stats: dict = field(default_factory=dict)  # key → BiasStats (never mutated)
 
     @property
     def state(self) -> Gaussian:
@@ -297,6 +311,51 @@ class SensorStats(NamedTuple):
 
 
 EMPTY_STATS = SensorStats()
+MAX_PERSIST = 0.9  # at most this fraction of a bearing's variance is put in its bias state
+MAX_A = 0.99  # bias lag-1 coefficient at most (τ ≤ ~100 s at 1 Hz)
+
+
+class BiasStats(NamedTuple):
+    """One bearing sensor's residuals r = (z − h(x⁻) without bias)/σ into one track, exponentially
+    weighted over CORR_WINDOW: the last two (value, time), Σr², Σ r_k r_{k−1}, Σ r_k r_{k−2} and
+    their weights."""
+
+    r1: float = math.nan
+    t1: float = -math.inf
+    r2: float = math.nan
+    t2: float = -math.inf
+    s0: float = 0.0
+    s1: float = 0.0
+    s2: float = 0.0
+    n0: float = 0.0
+    n1: float = 0.0
+    n2: float = 0.0
+
+    def observe(self, r: float, time_s: float) -> BiasStats:
+        lam = 1.0 - 1.0 / CORR_WINDOW
+        s1, n1, s2, n2 = lam * self.s1, lam * self.n1, lam * self.s2, lam * self.n2
+        if math.isfinite(self.r1) and time_s - self.t1 <= CORR_GAP_S:
+            s1, n1 = s1 + r * self.r1, n1 + 1.0
+        if math.isfinite(self.r2) and time_s - self.t2 <= 2.0 * CORR_GAP_S:
+            s2, n2 = s2 + r * self.r2, n2 + 1.0
+        return BiasStats(r, time_s, self.r1, self.t1, lam * self.s0 + r * r, s1, s2,
+                         lam * self.n0 + 1.0, n1, n2)  # fmt: skip
+
+    def model(self) -> tuple[float, float, float]:
+        """(f, a, c): of the residual variance c·σ², the fraction f persists as a first-order
+        Gauss–Markov bias b_k = a·b_{k−1} + w (lag-k correlation f·a^k: a = ρ₂/ρ₁, f = ρ₁²/ρ₂);
+        f = 0 unless ρ₁ exceeds two standard errors and ρ₂ > 0."""
+        if self.n0 < 10 or self.n1 < 5 or self.n2 < 5 or self.s0 <= 0:
+            return 0.0, 0.0, 1.0
+        c = self.s0 / self.n0
+        g1, g2 = self.s1 / self.n1 / c, self.s2 / self.n2 / c
+        if g1 <= 2.0 / math.sqrt(self.n1) or g2 <= 0:
+            return 0.0, 0.0, c
+        a = min(g2 / g1, MAX_A)
+        return min(g1 / a, MAX_PERSIST), a, c
+
+
+EMPTY_BIAS = BiasStats()
 
 
 def _accepts(t: Track, key: str) -> bool:
@@ -314,26 +373,49 @@ def _ones(n: int) -> np.ndarray:
 
 
 def _variances(t: Track, meas: Measurements) -> np.ndarray:
-    """Per row: the factor on σ², the track's scale times its sensor's correlation inflation."""
+    """Per row: the factor on σ², the track's scale times its sensor's correlation inflation
+    times the fraction (1 − f) not in the sensor's bias state."""
     f = {k: s.inflation() for k, s in t.sensors.items()}
+    for k in t.bias_keys:
+        p = t.bias_stats[k].model()[0] if k in t.bias_stats else 0.0
+        if p > 0:
+            f[k] = f.get(k, 1.0) * (1.0 - p)
     if all(v == 1.0 for v in f.values()):
         return _ones(meas.size) if t.scale == 1.0 else np.full(meas.size, t.scale)
     return np.array([t.scale * f.get(k, 1.0) for k in meas.key])
 
 
 def _observe(
-    t: Track, meas: Measurements, units: dict, rows: list[int], w: np.ndarray, time_s: float
+    t: Track,
+    meas: Measurements,
+    units: dict,
+    rows: list[int],
+    cost: tuple,
+    time_s: float,
+    bidx: np.ndarray,
+    collect: bool = True,
 ) -> Track:
-    """The track's sensor statistics after this scan (sensors with one scalar row only)."""
+    """The track's sensor statistics after this scan (sensors with one scalar row only) and, if
+    `collect`, its bearing sensors' residuals without bias (rows taken; `BiasStats`)."""
     taken = set(rows)
     out = dict(t.sensors)
+    _, lnS, w = cost
     kinds, wl = meas.kinds, w.tolist()
+    bias = dict(t.bias_stats) if collect else t.bias_stats
+    x = t.state.x.tolist() if t.bias_keys else None
+    bl = bidx.tolist()
+    if collect:
+        sl, sg = (lnS * 0.5).tolist(), meas.sig.tolist()
     for key, obs_rows in units.items():
         if len(obs_rows) != 1 or len(obs_rows[0]) != 1 or kinds[obs_rows[0][0]] > TDOA:
             continue
         r = obs_rows[0][0]
         out[key] = out.get(key, EMPTY_STATS).observe(wl[r] if r in taken else None, time_s)
-    return _with(t, sensors=out)
+        if collect and r in taken and kinds[r] == BEARING and math.isfinite(wl[r]):
+            b = x[bl[r]] if bl[r] >= 0 else 0.0
+            raw = (wl[r] * math.exp(sl[r]) + b) / sg[r]
+            bias[key] = bias.get(key, EMPTY_BIAS).observe(raw, time_s)
+    return _with(t, sensors=out, bias_stats=bias)
 
 
 OWN_P = 1.0 - 1e-9  # ~6.1 σ: observations within it of a track never start another
@@ -404,6 +486,75 @@ def _transition_cached(
     return models, Pi
 
 
+def _bias_model(t: Track, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per bias state over dt: the coefficient a^dt and the stationary variance f·c·σ² (from the
+    sensor's residual statistics, `BiasStats.model`)."""
+    a = np.zeros(len(t.bias_keys))
+    var = np.zeros(len(t.bias_keys))
+    for i, (k, s2) in enumerate(zip(t.bias_keys, t.bias_sig2, strict=True)):
+        st = t.bias_stats.get(k)
+        if st is not None:
+            f, ak, c = st.model()
+            if f > 0:
+                a[i], var[i] = ak**dt, f * max(c, 1.0) * s2
+    return a, var
+
+
+def _with_bias(F: np.ndarray, Q: np.ndarray, a: np.ndarray, var: np.ndarray):
+    """F, Q extended by first-order Gauss–Markov biases: b' = a·b + w, var(w) = σ_b²(1 − a²)."""
+    nb = a.size
+    F2 = np.zeros((4 + nb, 4 + nb))
+    Q2 = np.zeros((4 + nb, 4 + nb))
+    F2[:4, :4], Q2[:4, :4] = F, Q
+    idx = np.arange(4, 4 + nb)
+    F2[idx, idx] = a
+    Q2[idx, idx] = var * (1.0 - a * a)
+    return F2, Q2
+
+
+def _augment(t: Track, meas: Measurements, opts: TrackOptions) -> Track:
+    """The track with a bias state for each bearing sensor of `meas` whose residuals have shown
+    persistence (`BiasStats.model` f > 0) and that has none yet: zero mean, its stationary
+    variance f·max(c, 1)·σ² (bearings with white errors never get one)."""
+    if not opts.bias or not t.bias_stats:
+        return t
+    ready = {}
+    for k, st in t.bias_stats.items():
+        if k not in t.bias_keys:
+            f, _, c = st.model()
+            if f > 0:
+                ready[k] = f * max(c, 1.0)
+    if not ready:
+        return t
+    new: dict[str, float] = {}
+    var: list[float] = []
+    for k, kind, sg in zip(meas.key, meas.kinds, meas.sig.tolist(), strict=True):
+        if kind == BEARING and k in ready and k not in new:
+            new[k] = sg * sg
+            var.append(ready[k] * sg * sg)
+    if not new:
+        return t
+    nb = len(new)
+    modes = []
+    for g in t.modes:
+        n = g.x.shape[0]
+        P = np.zeros((n + nb, n + nb))
+        P[:n, :n] = g.P
+        P[np.arange(n, n + nb), np.arange(n, n + nb)] = var
+        modes.append(Gaussian(np.concatenate([g.x, np.zeros(nb)]), P))
+    return _with(t, modes=tuple(modes), bias_keys=(*t.bias_keys, *new),
+                 bias_sig2=(*t.bias_sig2, *new.values()))  # fmt: skip
+
+
+def _bidx(t: Track, meas: Measurements) -> np.ndarray:
+    """Per row the index of its bias state in the track's x (−1: none)."""
+    if not t.bias_keys:
+        return no_bias(meas.size)
+    pos = {k: 4 + i for i, k in enumerate(t.bias_keys)}
+    rows = zip(meas.key, meas.kinds, strict=True)
+    return np.array([pos.get(k, -1) if kind == BEARING else -1 for k, kind in rows], dtype=np.int64)
+
+
 def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, np.ndarray]:
     """The track at `time_s` (re-centred when far from its frame) and the predicted mode weights."""
     frame, modes = t.frame, t.modes
@@ -415,6 +566,9 @@ def predict_track(t: Track, time_s: float, opts: TrackOptions) -> tuple[Track, n
         frame, modes = frame2, tuple(new)
     dt = max(time_s - t.time_s, 0.0)
     models, Pi = _transition(opts, dt)
+    if t.bias_keys:
+        a, var = _bias_model(t, dt)
+        models = [_with_bias(F, Q, a, var) for F, Q in models]
     mixed, c = mix(modes, t.mu, Pi)
     pred = tuple(predict(m, F, Q) for m, (F, Q) in zip(mixed, models, strict=True))
     return _with(t, frame=frame, modes=pred, mu=c, time_s=time_s), c
@@ -448,6 +602,7 @@ def _gate_costs(
     delta: np.ndarray,
     fix_scale: float = 1.0,
     var: np.ndarray | None = None,
+    bidx: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: squared normalised innovation d², ln S and signed ν/√S at the track's prediction
     (scalar rows; `var` the rows' variance factors, default the track's scale). Fix rows get the
@@ -459,7 +614,8 @@ def _gate_costs(
         f = t.frame
         h, H = hjac(g.x[:2], meas.kind, meas.sta, meas.sta_b, meas.rot, delta, f.ecef, f.rot,
                     t.alt_m - f.alt_m)  # fmt: skip
-        return gate(h, H, Pp, meas.z, meas.sig * np.sqrt(var), meas.kind)
+        bidx = no_bias(meas.size) if bidx is None else bidx
+        return gate(h, H, g.P, g.x, meas.z, meas.sig * np.sqrt(var), meas.kind, bidx)
     h, H = predict_measurements(meas, t.frame, t.alt_m, g.x[None, :2], delta)
     h, H = h[0], H[0]
     S = np.einsum("mi,ij,mj->m", H, Pp, H) + var * meas.sig**2
@@ -489,6 +645,7 @@ def associate(
     opts: TrackOptions,
     variances: Sequence[np.ndarray] | None = None,
     units: dict | None = None,
+    bidxs: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[list[int]], list[int], list[tuple[float, int]], list]:
     """GNN per sensor: rows assigned to each track, the rows left unassigned, per track the
     summed d² and count of the observations its gate refused where it was the only track (so
@@ -503,8 +660,9 @@ def associate(
         gate1 = chi2_ppf(opts.gate_p, 1)
         scale = gate1 / chi2_ppf(opts.gate_p, 2)
         var = variances or [None] * n
-        costs = [_gate_costs(t, meas, d, scale, v)
-                 for t, d, v in zip(tracks, deltas, var, strict=True)]  # fmt: skip
+        bi = bidxs or [None] * n
+        costs = [_gate_costs(t, meas, d, scale, v, b)
+                 for t, d, v, b in zip(tracks, deltas, var, bi, strict=True)]  # fmt: skip
         big = 1e9
         kinds = meas.kinds
         d2_0 = costs[0][0].tolist()
@@ -626,7 +784,7 @@ def jpda(
             g = combine(tuple(modes[i]), t.mu)
             f = t.frame
             h, H = hjac(g.x[:2], sk, ss, sb, sr, dl[i], f.ecef, f.rot, t.alt_m - f.alt_m)
-            d2, lnS, _ = gate(h, H, g.P[:2, :2], sz, sg, sk)
+            d2, lnS, _ = gate(h, H, g.P, g.x, sz, sg, sk, no_bias(m))
             for j, (a, b) in enumerate(zip(d2.tolist(), lnS.tolist(), strict=True)):
                 if a <= gate1:
                     L[i, j] = norm * math.exp(-0.5 * (a + b)) / lam
@@ -781,16 +939,21 @@ def step(
         assigned = [[] for _ in tracks]
         outside = [(0.0, 0)] * len(tracks)
         variances = [np.full(meas.size, t.scale) for t in tracks]
+        bidxs = [no_bias(meas.size)] * len(tracks)
     else:
+        tracks = [_augment(t, meas, opts) for t in tracks]
+        bidxs = [_bidx(t, meas) for t in tracks]
         variances = [_variances(t, meas) for t in tracks]
         units = _units(meas)
-        assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units)
+        assigned, left, outside, costs = associate(tracks, meas, deltas, opts, variances, units,
+                                                   bidxs)  # fmt: skip
         seen = [bool(r) for r in assigned]
-        tracks = [_observe(t, meas, units, rows, c[2], time_s)
-                  for t, rows, c in zip(tracks, assigned, costs, strict=True)]  # fmt: skip
+        per = zip(tracks, assigned, costs, bidxs, strict=True)
+        tracks = [_observe(t, meas, units, rows, c, time_s, b, opts.bias)
+                  for t, rows, c, b in per]  # fmt: skip
     out: list[Track] = []
-    for t, rows, d, hit, (out_d2, out_n), var in zip(
-        tracks, assigned, deltas, seen, outside, variances, strict=True
+    for t, rows, d, hit, (out_d2, out_n), var, bi in zip(
+        tracks, assigned, deltas, seen, outside, variances, bidxs, strict=True
     ):
         if rows:
             sub = meas if len(rows) == meas.size and rows == sorted(rows) else meas.take(rows)
@@ -798,7 +961,7 @@ def step(
             if np.any(v != 1.0):
                 sub = _with_sig(sub, sub.sig * np.sqrt(v))
             modes, mu, nis = imm_update(
-                t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations
+                t.modes, t.mu, sub, t.frame, t.alt_m, d[rows], opts.iterations, bi[rows]
             )
             t = _consistency(_with(t, modes=modes, mu=mu, n_obs=t.n_obs + len(set(sub.index))),
                              nis + out_d2, len(rows) + out_n)  # fmt: skip
