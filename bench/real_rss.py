@@ -29,7 +29,7 @@ from unseen.errors import UnseenError
 from unseen.geo import geodetic2enu
 from unseen.locate import solve_many
 from unseen.locate.io import row_to_observation
-from unseen.locate.rss_cal import apply, calibrate
+from unseen.locate.rss_cal import apply, calibrate, shadow_map
 
 DAYS = ("2022-04-25", "2022-07-05", "2022-07-06")
 
@@ -54,10 +54,12 @@ def centroid_error(obs, lat: float, lon: float) -> float:
 
 
 def evaluate(
-    per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1, days=DAYS
+    per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1, days=DAYS,
+    use_map: bool = False, uncal: bool = True,
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
-    other day alone: all ordered pairs)."""
+    other day alone: all ordered pairs); `use_map` adds the calibration with its shadowing map
+    (`shadow_map`), `uncal` False drops the uncalibrated modes."""
     groups, truth = defaultdict(list), {}
     for r in powder_rss.rows():
         groups[r["group"]].append(row_to_observation(r)[1])
@@ -76,11 +78,19 @@ def evaluate(
         modes: list[tuple[str, tuple]] = [
             ("uncalibrated, per group (no pooling)", (raw, "nopool")),
             ("uncalibrated", (raw, None)),
-        ]
+        ] if uncal else []  # fmt: skip
         for src in sources:
             survey = {k: v for k, v in groups.items() if k[:10] in src and k[:10] != day}
             cal = calibrate(survey, {k: truth[k] for k in survey})
             modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
+            if use_map:
+                sm = shadow_map(survey, {k: truth[k] for k in survey}, cal)
+                print(f"map of {src}: nugget {sm['nugget_db2']:.1f} dB², sill "
+                      f"{sm['sill_db2']:.1f} dB², L {sm['corr_m']:.0f} m, "
+                      f"cell {sm['cell_m']:.0f} m, "
+                      f"{sm['nx']}×{sm['ny']} × {len(sm['receivers'])}", flush=True)  # fmt: skip
+                modes.append((f"calibrated+map on {src}",
+                              apply({k: groups[k] for k in test}, {**cal, "shadow_map": sm})))
         for label, (gs, model) in modes:
             dts = []
             for _ in range(rounds):
@@ -171,13 +181,16 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=1, help="timed solves per mode")
     ap.add_argument("--cli", action="store_true", help="also time `unseen locate` on each day")
     ap.add_argument("--day", action="append", choices=DAYS, help="test day(s) (default: all)")
+    ap.add_argument("--map", action="store_true", help="also calibrate with a shadowing map")
+    ap.add_argument("--no-uncal", action="store_true", help="skip the uncalibrated modes")
     a = ap.parse_args()
     print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
           "weighted centroid m | ratio | s (min/median/max) | ms/group |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     days = tuple(a.day or DAYS)
-    for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days):
+    for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days, use_map=a.map,
+                      uncal=not a.no_uncal):  # fmt: skip
         t = r["seconds"]
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "
