@@ -55,7 +55,7 @@ def centroid_error(obs, lat: float, lon: float) -> float:
 
 def evaluate(
     per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1, days=DAYS,
-    use_map: bool = False, uncal: bool = True,
+    use_map: bool = False, uncal: bool = True, transfer: float | None = None,
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
     other day alone: all ordered pairs); `use_map` adds the calibration with its shadowing map
@@ -85,6 +85,8 @@ def evaluate(
             modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
             if use_map:
                 sm = shadow_map(survey, {k: truth[k] for k in survey}, cal)
+                if transfer is not None:
+                    sm["transfer"] = transfer
                 print(f"map of {src}: nugget {sm['nugget_db2']:.1f} dB², sill "
                       f"{sm['sill_db2']:.1f} dB², L {sm['corr_m']:.0f} m, "
                       f"cell {sm['cell_m']:.0f} m, "
@@ -183,6 +185,7 @@ if __name__ == "__main__":
     ap.add_argument("--day", action="append", choices=DAYS, help="test day(s) (default: all)")
     ap.add_argument("--map", action="store_true", help="also calibrate with a shadowing map")
     ap.add_argument("--no-uncal", action="store_true", help="skip the uncalibrated modes")
+    ap.add_argument("--map-transfer", type=float, help="ρ of the map between days (sensitivity)")
     a = ap.parse_args()
     print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
@@ -190,7 +193,7 @@ if __name__ == "__main__":
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     days = tuple(a.day or DAYS)
     for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days, use_map=a.map,
-                      uncal=not a.no_uncal):  # fmt: skip
+                      uncal=not a.no_uncal, transfer=a.map_transfer):  # fmt: skip
         t = r["seconds"]
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "

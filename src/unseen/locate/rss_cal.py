@@ -12,7 +12,13 @@ CAL.json (validated on read; see the README, locate section):
      "gain_spread_db": sd of the g_i (the prior for receivers the survey did not hear),
      "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
-     "survey": {"groups": G, "rows": N}}
+     "survey": {"groups": G, "rows": N},
+     "shadow_map": optional (`unseen calibrate-rss --shadow-map`; absent or null: none):
+        {"lat0", "lon0": the map frame's origin, "east0_m", "north0_m": its first cell,
+         "cell_m", "nx", "ny": the raster, "nugget_db2", "sill_db2", "corr_m": the fitted
+         exponential variogram, "transfer": ρ between days (MAP_TRANSFER),
+         "receivers": {station: {"mean_db": ny rows of nx, "var_db2": ny rows of nx}}}
+        at most MAP_MAX_VALUES cells × receivers (`shadow_map`, `rssi.ShadowMap`).}
 """
 
 from __future__ import annotations
@@ -303,6 +309,39 @@ def _field(obj: Mapping, key: str, name: str, lo: float, hi: float) -> float:
     return float(v)
 
 
+def _check_map(sm, name: str) -> None:
+    """ConfigError unless `sm` is a well-formed `shadow_map` object (bounded size)."""
+    where = f"{name}: shadow_map"
+    if not isinstance(sm, dict):
+        raise ConfigError(f"{where}: expected an object, got {sm!r}")
+    for key, lo, hi in (("lat0", -90, 90), ("lon0", -180, 180), ("east0_m", -1e6, 1e6),
+                        ("north0_m", -1e6, 1e6), ("cell_m", 1, 1e4), ("nugget_db2", 0, 1600),
+                        ("sill_db2", 0, 1600), ("corr_m", 1, 1e5), ("transfer", 0, 1),
+                        ("nx", 2, 10_000), ("ny", 2, 10_000)):  # fmt: skip
+        _field(sm, key, where, lo, hi)
+    nx, ny, rx = sm["nx"], sm["ny"], sm.get("receivers")
+    if not isinstance(nx, int) or not isinstance(ny, int):
+        raise ConfigError(f"{where}: fields 'nx', 'ny': expected integers, got {nx!r}, {ny!r}")
+    if not isinstance(rx, dict):
+        raise ConfigError(f"{where}: field 'receivers': expected an object, got {rx!r}")
+    if nx * ny * len(rx) > MAP_MAX_VALUES:
+        raise ConfigError(
+            f"{where}: {nx}×{ny} cells × {len(rx)} receivers exceeds {MAP_MAX_VALUES} values"
+        )
+    for st, r in rx.items():
+        for key, lo, hi in (("mean_db", -100.0, 100.0), ("var_db2", 0.0, 1600.0)):
+            v = r.get(key) if isinstance(r, dict) else None
+            try:
+                a = np.asarray(v, dtype=float)
+            except (TypeError, ValueError):
+                a = np.zeros(0)
+            if a.shape != (ny, nx) or not np.all((a >= lo) & (a <= hi)):
+                raise ConfigError(
+                    f"{where}.receivers.{st}: field {key!r}: expected {ny} rows of {nx} numbers "
+                    f"in [{lo:g}, {hi:g}]"
+                )
+
+
 def load(path: str | Path) -> dict:
     """A CAL.json, validated (ConfigError naming file, field and value)."""
     name = str(path)
@@ -322,6 +361,8 @@ def load(path: str | Path) -> dict:
     _field(obj, "gain_spread_db", name, 0.0, 60.0)
     if "offset_drift_db" in obj:
         _field(obj, "offset_drift_db", name, 0.0, 60.0)
+    if obj.get("shadow_map") is not None:
+        _check_map(obj["shadow_map"], name)
     rx = obj.get("receivers")
     if not isinstance(rx, dict):
         raise ConfigError(f"{name}: field 'receivers': expected an object, got {rx!r}")
