@@ -137,6 +137,43 @@ def offset_transfer() -> list[str]:
     return out
 
 
+def map_transfer(near_m: float = 25.0) -> list[str]:
+    """How much of a receiver's shadowing field holds from one day to another? Residuals of each
+    day's own truth-fitted calibration (`rss_cal.residuals`), correlation of one receiver's
+    residuals at transmitter positions < `near_m` apart: within a day (c_AA, the structured
+    share) and between days (c_AB); ρ = c_AB / sqrt(c_AA c_BB) (`rss_cal.MAP_TRANSFER`)."""
+    from unseen.locate.rss_cal import residuals
+
+    groups, truth = defaultdict(list), {}
+    for r in powder_rss.rows():
+        groups[r["group"]].append(row_to_observation(r)[1])
+        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    res = {}
+    for d in DAYS:
+        sv = {k: v for k, v in groups.items() if k.startswith(d)}
+        res[d] = residuals(sv, truth, calibrate(sv, {k: truth[k] for k in sv}), 40.765, -111.845)
+
+    def corr(a: dict, b: dict, same: bool) -> float:
+        xs, ys = [], []
+        for st in set(a) & set(b):
+            p, q = a[st][:1500], b[st][:1500]
+            h = np.hypot(*(p[:, None, :2] - q[None, :, :2]).transpose(2, 0, 1))
+            i, j = np.nonzero((h < near_m) & (~np.eye(len(p), len(q), dtype=bool) if same
+                                                else True))  # fmt: skip
+            xs += list(p[i, 2] - p[:, 2].mean())
+            ys += list(q[j, 2] - q[:, 2].mean())
+        return float(np.corrcoef(xs, ys)[0, 1])
+
+    c = {d: corr(res[d], res[d], True) for d in DAYS}
+    out = [f"shadowing correlation < {near_m:.0f} m within a day: "
+           + ", ".join(f"{d} {c[d]:.2f}" for d in DAYS)]  # fmt: skip
+    for i, a in enumerate(DAYS):
+        for b in DAYS[i + 1 :]:
+            cab = corr(res[a], res[b], False)
+            out.append(f"between {a} and {b}: {cab:.2f}, ρ = {cab / np.sqrt(c[a] * c[b]):.2f}")
+    return out
+
+
 def _nopool(gs: dict) -> dict:
     from unseen.locate.prepare import prepare
     from unseen.locate.rssi import RssModel, fix_rss_many
@@ -202,6 +239,8 @@ if __name__ == "__main__":
               f"{1000 * t[len(t) // 2] / r['n']:.0f} |", flush=True)  # fmt: skip
     if a.pairs:
         print("\n".join(offset_transfer()))
+    if a.map:
+        print("\n".join(map_transfer()))
     if a.cli:
         import tempfile
 
