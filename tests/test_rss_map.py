@@ -126,3 +126,25 @@ def test_bad_map_is_one_line_error(tmp_path, edit, match):
     p, _ = _cal_file(tmp_path, **edit)
     with pytest.raises(ConfigError, match=match):
         load(p)
+
+
+def test_cli_learns_and_applies_the_map(tmp_path, capsys):
+    from unseen.cli import main
+
+    rng = np.random.default_rng(4)
+    groups, truth = _groups(rng, _field(rng), rng.uniform(-800, 800, (120, 2)), 2.0, "s")
+    lines = ["kind,group,station,lat,lon,rssi_dbm,sigma_db,true_lat,true_lon"]
+    for g, obs in groups.items():
+        lines += [f"rssi,{g},{o.site.station},{o.site.lat_deg},{o.site.lon_deg},{o.rssi_dbm},1,"
+                  f"{truth[g][0]},{truth[g][1]}" for o in obs]  # fmt: skip
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "o.csv").write_text("\n".join(r.rsplit(",", 2)[0] for r in lines[:9]) + "\n")
+    out = tmp_path / "cal.json"
+    assert main(["calibrate-rss", str(tmp_path / "s.csv"), "--out", str(out), "--shadow-map"]) == 0
+    assert "shadow map:" in capsys.readouterr().out
+    assert json.loads(out.read_text())["shadow_map"]["receivers"].keys() == {f"r{i}" for i in
+                                                                              range(8)}  # fmt: skip
+    assert main(["locate", str(tmp_path / "o.csv"), "--rss-calibration", str(out), "--json"]) == 0
+    fix = json.loads(capsys.readouterr().out.splitlines()[0])
+    e, n, _ = geodetic2enu(fix["lat"], fix["lon"], 0.0, *truth["s0"], 0.0)
+    assert np.hypot(e, n) < 3 * fix["ellipse95"]["semi_major_m"]
