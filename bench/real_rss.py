@@ -54,8 +54,14 @@ def centroid_error(obs, lat: float, lon: float) -> float:
 
 
 def evaluate(
-    per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1, days=DAYS,
-    use_map: bool = False, uncal: bool = True, transfer: float | None = None,
+    per_day: int = 300,
+    seed: int = 0,
+    pairs: bool = False,
+    rounds: int = 1,
+    days=DAYS,
+    use_map: bool = False,
+    uncal: bool = True,
+    transfer: float | None = None,
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
     other day alone: all ordered pairs); `use_map` adds the calibration with its shadowing map
@@ -91,8 +97,12 @@ def evaluate(
                       f"{sm['sill_db2']:.1f} dB², L {sm['corr_m']:.0f} m, "
                       f"cell {sm['cell_m']:.0f} m, "
                       f"{sm['nx']}×{sm['ny']} × {len(sm['receivers'])}", flush=True)  # fmt: skip
-                modes.append((f"calibrated+map on {src}",
-                              apply({k: groups[k] for k in test}, {**cal, "shadow_map": sm})))
+                modes.append(
+                    (
+                        f"calibrated+map on {src}",
+                        apply({k: groups[k] for k in test}, {**cal, "shadow_map": sm}),
+                    )
+                )
         for label, (gs, model) in modes:
             dts = []
             for _ in range(rounds):
