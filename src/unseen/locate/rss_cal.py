@@ -231,17 +231,23 @@ def variogram(res: Mapping[str, np.ndarray]) -> tuple[float, float, float]:
         np.add.at(cnt, k[ok], 1)
     use = cnt >= 30
     if use.sum() < 4:
-        raise GeometryError("survey too small for a shadowing map: fewer than 4 lags of 30 pairs")
+        raise GeometryError(
+            "survey too small for a shadowing map: fewer than 4 distance bins with 30 pairs of "
+            "one receiver's readings"
+        )
     h, gam = 0.5 * (edges[:-1] + edges[1:])[use], (acc / np.maximum(cnt, 1))[use]
     top = float(gam.max())
 
     def model(x, nug, sill, corr):
         return nug + sill * (1.0 - np.exp(-x / corr))
 
-    (nug, sill, corr), _ = curve_fit(
-        model, h, gam, p0=(gam[0], top - gam[0], 200.0), sigma=1.0 / np.sqrt(cnt[use]),
-        bounds=([0.0, 0.0, 10.0], [2 * top, 2 * top, 5000.0]),
-    )  # fmt: skip
+    try:
+        (nug, sill, corr), _ = curve_fit(
+            model, h, gam, p0=(gam[0], max(top - gam[0], 1e-3), 200.0),
+            sigma=1.0 / np.sqrt(cnt[use]), bounds=([0.0, 0.0, 10.0], [2 * top, 2 * top, 5000.0]),
+        )  # fmt: skip
+    except (RuntimeError, ValueError) as exc:
+        raise GeometryError(f"shadowing map: the variogram fit failed ({exc})") from None
     return float(nug), float(sill), float(corr)
 
 
