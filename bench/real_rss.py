@@ -29,7 +29,7 @@ from unseen.errors import UnseenError
 from unseen.geo import geodetic2enu
 from unseen.locate import solve_many
 from unseen.locate.io import row_to_observation
-from unseen.locate.rss_cal import apply, calibrate
+from unseen.locate.rss_cal import apply, calibrate, shadow_map
 
 DAYS = ("2022-04-25", "2022-07-05", "2022-07-06")
 
@@ -54,10 +54,18 @@ def centroid_error(obs, lat: float, lon: float) -> float:
 
 
 def evaluate(
-    per_day: int = 300, seed: int = 0, pairs: bool = False, rounds: int = 1, days=DAYS
+    per_day: int = 300,
+    seed: int = 0,
+    pairs: bool = False,
+    rounds: int = 1,
+    days=DAYS,
+    use_map: bool = False,
+    uncal: bool = True,
+    transfer: float | None = None,
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
-    other day alone: all ordered pairs)."""
+    other day alone: all ordered pairs); `use_map` adds the calibration with its shadowing map
+    (`shadow_map`), `uncal` False drops the uncalibrated modes."""
     groups, truth = defaultdict(list), {}
     for r in powder_rss.rows():
         groups[r["group"]].append(row_to_observation(r)[1])
@@ -76,11 +84,25 @@ def evaluate(
         modes: list[tuple[str, tuple]] = [
             ("uncalibrated, per group (no pooling)", (raw, "nopool")),
             ("uncalibrated", (raw, None)),
-        ]
+        ] if uncal else []  # fmt: skip
         for src in sources:
             survey = {k: v for k, v in groups.items() if k[:10] in src and k[:10] != day}
             cal = calibrate(survey, {k: truth[k] for k in survey})
             modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
+            if use_map:
+                sm = shadow_map(survey, {k: truth[k] for k in survey}, cal)
+                if transfer is not None:
+                    sm["transfer"] = transfer
+                print(f"map of {src}: nugget {sm['nugget_db2']:.1f} dB², sill "
+                      f"{sm['sill_db2']:.1f} dB², L {sm['corr_m']:.0f} m, "
+                      f"cell {sm['cell_m']:.0f} m, "
+                      f"{sm['nx']}×{sm['ny']} × {len(sm['receivers'])}", flush=True)  # fmt: skip
+                modes.append(
+                    (
+                        f"calibrated+map on {src}",
+                        apply({k: groups[k] for k in test}, {**cal, "shadow_map": sm}),
+                    )
+                )
         for label, (gs, model) in modes:
             dts = []
             for _ in range(rounds):
@@ -122,6 +144,43 @@ def offset_transfer() -> list[str]:
                        f"{np.std(x - y):.1f} dB, spread {np.std(x):.1f} / {np.std(y):.1f} dB; "
                        f"exponent {cal[a]['path_loss_exponent']:.2f} / "
                        f"{cal[b]['path_loss_exponent']:.2f}")  # fmt: skip
+    return out
+
+
+def map_transfer(near_m: float = 25.0) -> list[str]:
+    """How much of a receiver's shadowing field holds from one day to another? Residuals of each
+    day's own truth-fitted calibration (`rss_cal.residuals`), correlation of one receiver's
+    residuals at transmitter positions < `near_m` apart: within a day (c_AA, the structured
+    share) and between days (c_AB); ρ = c_AB / sqrt(c_AA c_BB) (`rss_cal.MAP_TRANSFER`)."""
+    from unseen.locate.rss_cal import residuals
+
+    groups, truth = defaultdict(list), {}
+    for r in powder_rss.rows():
+        groups[r["group"]].append(row_to_observation(r)[1])
+        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    res = {}
+    for d in DAYS:
+        sv = {k: v for k, v in groups.items() if k.startswith(d)}
+        res[d] = residuals(sv, truth, calibrate(sv, {k: truth[k] for k in sv}), 40.765, -111.845)
+
+    def corr(a: dict, b: dict, same: bool) -> float:
+        xs, ys = [], []
+        for st in set(a) & set(b):
+            p, q = a[st][:1500], b[st][:1500]
+            h = np.hypot(*(p[:, None, :2] - q[None, :, :2]).transpose(2, 0, 1))
+            i, j = np.nonzero((h < near_m) & (~np.eye(len(p), len(q), dtype=bool) if same
+                                                else True))  # fmt: skip
+            xs += list(p[i, 2] - p[:, 2].mean())
+            ys += list(q[j, 2] - q[:, 2].mean())
+        return float(np.corrcoef(xs, ys)[0, 1])
+
+    c = {d: corr(res[d], res[d], True) for d in DAYS}
+    out = [f"shadowing correlation < {near_m:.0f} m within a day: "
+           + ", ".join(f"{d} {c[d]:.2f}" for d in DAYS)]  # fmt: skip
+    for i, a in enumerate(DAYS):
+        for b in DAYS[i + 1 :]:
+            cab = corr(res[a], res[b], False)
+            out.append(f"between {a} and {b}: {cab:.2f}, ρ = {cab / np.sqrt(c[a] * c[b]):.2f}")
     return out
 
 
@@ -171,13 +230,17 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=1, help="timed solves per mode")
     ap.add_argument("--cli", action="store_true", help="also time `unseen locate` on each day")
     ap.add_argument("--day", action="append", choices=DAYS, help="test day(s) (default: all)")
+    ap.add_argument("--map", action="store_true", help="also calibrate with a shadowing map")
+    ap.add_argument("--no-uncal", action="store_true", help="skip the uncalibrated modes")
+    ap.add_argument("--map-transfer", type=float, help="ρ of the map between days (sensitivity)")
     a = ap.parse_args()
     print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
           "weighted centroid m | ratio | s (min/median/max) | ms/group |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     days = tuple(a.day or DAYS)
-    for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days):
+    for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days, use_map=a.map,
+                      uncal=not a.no_uncal, transfer=a.map_transfer):  # fmt: skip
         t = r["seconds"]
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "
@@ -186,6 +249,8 @@ if __name__ == "__main__":
               f"{1000 * t[len(t) // 2] / r['n']:.0f} |", flush=True)  # fmt: skip
     if a.pairs:
         print("\n".join(offset_transfer()))
+    if a.map:
+        print("\n".join(map_transfer()))
     if a.cli:
         import tempfile
 

@@ -18,6 +18,14 @@ def calibrate_rss(
         ),
     ],
     out: Annotated[str, typer.Option("--out", help="CAL.json to write.")],
+    shadow_map: Annotated[
+        bool,
+        typer.Option(
+            "--shadow-map/--no-shadow-map",
+            help="Also learn each receiver's shadowing as a map of transmitter position "
+            "(kriged survey residuals), applied by locate --rss-calibration.",
+        ),
+    ] = False,
 ) -> int:
     """Learn receiver gain offsets and the path-loss model from groups with known positions."""
     import json
@@ -27,10 +35,20 @@ def calibrate_rss(
 
     groups, truth = read_survey(survey)
     cal = calibrate(groups, truth)
+    if shadow_map:
+        from unseen.locate.rss_cal import shadow_map as learn_map
+
+        cal["shadow_map"] = learn_map(groups, truth, cal)
     Path(out).write_text(json.dumps(cal, indent=1) + "\n", encoding="utf-8")
     print(
         f"{out}: {len(cal['receivers'])} receivers from {cal['survey']['groups']} groups; "
         f"exponent {cal['path_loss_exponent']:.2f} ± {cal['path_loss_exponent_sd']:.2f}, "
         f"shadowing {cal['shadowing_db']:.1f} dB, gain spread {cal['gain_spread_db']:.1f} dB"
     )
+    if shadow_map:
+        m = cal["shadow_map"]
+        print(
+            f"shadow map: {m['nx']}×{m['ny']} cells of {m['cell_m']:.0f} m; variogram nugget "
+            f"{m['nugget_db2']:.1f} dB², sill {m['sill_db2']:.1f} dB², range {m['corr_m']:.0f} m"
+        )
     return 0

@@ -12,7 +12,13 @@ CAL.json (validated on read; see the README, locate section):
      "gain_spread_db": sd of the g_i (the prior for receivers the survey did not hear),
      "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
-     "survey": {"groups": G, "rows": N}}
+     "survey": {"groups": G, "rows": N},
+     "shadow_map": optional (`unseen calibrate-rss --shadow-map`; absent or null: none):
+        {"lat0", "lon0": the map frame's origin, "east0_m", "north0_m": its first cell,
+         "cell_m", "nx", "ny": the raster, "nugget_db2", "sill_db2", "corr_m": the fitted
+         exponential variogram, "transfer": ρ between days (MAP_TRANSFER),
+         "receivers": {station: {"mean_db": ny rows of nx, "var_db2": ny rows of nx}}}
+        at most MAP_MAX_VALUES cells × receivers (`shadow_map`, `rssi.ShadowMap`).}
 """
 
 from __future__ import annotations
@@ -160,6 +166,146 @@ def calibrate(
     }
 
 
+MAP_MAX_POINTS = 1500  # survey points per receiver in its kriging system (evenly subsampled)
+MAP_MAX_VALUES = 400_000  # raster cells × receivers in CAL.json (the cell grows to fit)
+MAP_BIN_M = 25.0  # variogram bin width; pairs up to MAP_MAX_LAG_M
+MAP_MAX_LAG_M = 1000.0
+# Correlation of a receiver's structured shadowing between two survey days (0–1): a survey of one
+# day cannot measure it. POWDER (bench/real_rss.py --pairs): residuals of one receiver at points
+# < 25 m apart on two days correlate 0.33–0.40, while within a day the structured part is
+# 50–70 % of the variance, so ρ ≈ 0.4 / 0.6 ≈ 0.6.
+MAP_TRANSFER = 0.6
+
+
+def residuals(
+    groups: Mapping[str, Sequence[SignalStrength]],
+    truth: Mapping[str, tuple[float, float]],
+    cal: Mapping,
+    lat0: float,
+    lon0: float,
+) -> dict[str, np.ndarray]:
+    """{station: (k, 3) east, north (m, transmitter in the frame at lat0, lon0), residual dB}:
+    each reading less its offset and the path loss, centred within its group (P0 removed)."""
+    from unseen.geo.frames import geodetic2enu
+
+    rx, n, d0 = cal["receivers"], cal["path_loss_exponent"], cal["ref_m"]
+    out: dict[str, list] = {}
+    for g, obs in groups.items():
+        obs = [o for o in obs if o.site.station in rx]
+        if len(obs) < 2:
+            continue
+        la, lo = truth[g]
+        t = geodetic2enu(la, lo, 0.0, lat0, lon0, 0.0)
+        s = geodetic2enu(np.array([o.site.lat_deg for o in obs]),
+                         np.array([o.site.lon_deg for o in obs]), np.zeros(len(obs)),
+                         lat0, lon0, 0.0)  # fmt: skip
+        d = np.maximum(np.hypot(s[:, 0] - t[0], s[:, 1] - t[1]), d0)
+        y = np.array([o.rssi_dbm - rx[o.site.station]["offset_db"] for o in obs])
+        y = y + 10.0 * n * np.log10(d)
+        y -= y.mean()
+        for o, v in zip(obs, y, strict=True):
+            out.setdefault(o.site.station, []).append((t[0], t[1], v))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _thin(a: np.ndarray, k: int) -> np.ndarray:
+    return a if len(a) <= k else a[np.linspace(0, len(a) - 1, k).astype(int)]
+
+
+def variogram(res: Mapping[str, np.ndarray]) -> tuple[float, float, float]:
+    """(nugget dB², partial sill dB², correlation distance m): exponential model
+    γ(h) = η² + σs² (1 − exp(−h/L)) least-squares fitted (weights: pairs per bin) to the
+    empirical semivariogram of each receiver's residuals between transmitter positions, pooled."""
+    from scipy.optimize import curve_fit
+
+    edges = np.arange(0.0, MAP_MAX_LAG_M + MAP_BIN_M, MAP_BIN_M)
+    acc, cnt = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    for a in res.values():
+        a = _thin(a, 600)
+        iu = np.triu_indices(len(a), 1)
+        h = np.hypot(*(a[:, None, :2] - a[None, :, :2]).transpose(2, 0, 1))[iu]
+        g = 0.5 * (a[:, None, 2] - a[None, :, 2])[iu] ** 2
+        k = np.digitize(h, edges) - 1
+        ok = k < len(acc)
+        np.add.at(acc, k[ok], g[ok])
+        np.add.at(cnt, k[ok], 1)
+    use = cnt >= 30
+    if use.sum() < 4:
+        raise GeometryError(
+            "survey too small for a shadowing map: fewer than 4 distance bins with 30 pairs of "
+            "one receiver's readings"
+        )
+    h, gam = 0.5 * (edges[:-1] + edges[1:])[use], (acc / np.maximum(cnt, 1))[use]
+    top = float(gam.max())
+
+    def model(x, nug, sill, corr):
+        return nug + sill * (1.0 - np.exp(-x / corr))
+
+    try:
+        (nug, sill, corr), _ = curve_fit(
+            model, h, gam, p0=(gam[0], max(top - gam[0], 1e-3), 200.0),
+            sigma=1.0 / np.sqrt(cnt[use]), bounds=([0.0, 0.0, 10.0], [2 * top, 2 * top, 5000.0]),
+        )  # fmt: skip
+    except (RuntimeError, ValueError) as exc:
+        raise GeometryError(f"shadowing map: the variogram fit failed ({exc})") from None
+    return float(nug), float(sill), float(corr)
+
+
+def shadow_map(
+    groups: Mapping[str, Sequence[SignalStrength]],
+    truth: Mapping[str, tuple[float, float]],
+    cal: Mapping,
+) -> dict:
+    """The CAL.json `shadow_map` object: each calibrated receiver's residual shadowing kriged
+    (simple kriging, exponential covariance from `variogram`) on a raster over the survey's
+    transmitter positions padded by 2 L; mean and kriging variance per cell (dB, dB²)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    lat0 = float(np.mean([t[0] for t in truth.values()]))
+    lon0 = float(np.mean([t[1] for t in truth.values()]))
+    res = residuals(groups, truth, cal, lat0, lon0)
+    nug, sill, corr = variogram(res)
+    pts = np.concatenate(list(res.values()))[:, :2]
+    lo, hi = pts.min(0) - 2 * corr, pts.max(0) + 2 * corr
+    cell = max(corr / 3.0, 10.0)
+    while len(res) * np.prod(np.ceil((hi - lo) / cell) + 1) > MAP_MAX_VALUES:
+        cell *= 1.25
+    nx, ny = (np.ceil((hi - lo) / cell) + 1).astype(int)
+    ge, gn = lo[0] + cell * np.arange(nx), lo[1] + cell * np.arange(ny)
+    q = np.stack(np.meshgrid(ge, gn, indexing="xy"), -1).reshape(-1, 2)
+    mean, var = {}, {}
+    for st, a in sorted(res.items()):
+        a = _thin(a, MAP_MAX_POINTS)
+        h = np.hypot(*(a[:, None, :2] - a[None, :, :2]).transpose(2, 0, 1))
+        c = cho_factor(sill * np.exp(-h / corr) + nug * np.eye(len(a)))
+        k = sill * np.exp(-np.hypot(*(q[:, None] - a[None, :, :2]).transpose(2, 0, 1)) / corr)
+        sol = cho_solve(c, k.T)
+        mean[st] = np.round(sol.T @ a[:, 2], 2).reshape(ny, nx)
+        var[st] = np.round(np.maximum(sill - np.einsum("qk,kq->q", k, sol), 0.0), 2).reshape(ny, nx)
+    return {
+        "lat0": lat0, "lon0": lon0, "east0_m": float(lo[0]), "north0_m": float(lo[1]),
+        "cell_m": float(cell), "nx": int(nx), "ny": int(ny),
+        "nugget_db2": nug, "sill_db2": sill, "corr_m": corr, "transfer": MAP_TRANSFER,
+        "receivers": {st: {"mean_db": mean[st].tolist(), "var_db2": var[st].tolist()}
+                      for st in mean},
+    }  # fmt: skip
+
+
+def to_map(obj: Mapping):
+    """A ShadowMap from a (validated) CAL.json `shadow_map` object."""
+    from unseen.locate.rssi import ShadowMap
+
+    st = tuple(sorted(obj["receivers"]))
+    return ShadowMap(
+        lat0=float(obj["lat0"]), lon0=float(obj["lon0"]), e0=float(obj["east0_m"]),
+        n0=float(obj["north0_m"]), cell_m=float(obj["cell_m"]),
+        nugget_db2=float(obj["nugget_db2"]), sill_db2=float(obj["sill_db2"]),
+        transfer=float(obj["transfer"]), stations=st,
+        mean_db=np.array([obj["receivers"][s]["mean_db"] for s in st], dtype=float),
+        var_db2=np.array([obj["receivers"][s]["var_db2"] for s in st], dtype=float),
+    )  # fmt: skip
+
+
 def _field(obj: Mapping, key: str, name: str, lo: float, hi: float) -> float:
     v = obj.get(key)
     if isinstance(v, bool) or not isinstance(v, int | float) or not (lo <= v <= hi):
@@ -167,6 +313,39 @@ def _field(obj: Mapping, key: str, name: str, lo: float, hi: float) -> float:
             f"{name}: field {key!r}: expected a number in [{lo:g}, {hi:g}], got {v!r}"
         )
     return float(v)
+
+
+def _check_map(sm, name: str) -> None:
+    """ConfigError unless `sm` is a well-formed `shadow_map` object (bounded size)."""
+    where = f"{name}: shadow_map"
+    if not isinstance(sm, dict):
+        raise ConfigError(f"{where}: expected an object, got {sm!r}")
+    for key, lo, hi in (("lat0", -90, 90), ("lon0", -180, 180), ("east0_m", -1e6, 1e6),
+                        ("north0_m", -1e6, 1e6), ("cell_m", 1, 1e4), ("nugget_db2", 0, 1600),
+                        ("sill_db2", 0, 1600), ("corr_m", 1, 1e5), ("transfer", 0, 1),
+                        ("nx", 2, 10_000), ("ny", 2, 10_000)):  # fmt: skip
+        _field(sm, key, where, lo, hi)
+    nx, ny, rx = sm["nx"], sm["ny"], sm.get("receivers")
+    if not isinstance(nx, int) or not isinstance(ny, int):
+        raise ConfigError(f"{where}: fields 'nx', 'ny': expected integers, got {nx!r}, {ny!r}")
+    if not isinstance(rx, dict):
+        raise ConfigError(f"{where}: field 'receivers': expected an object, got {rx!r}")
+    if nx * ny * len(rx) > MAP_MAX_VALUES:
+        raise ConfigError(
+            f"{where}: {nx}×{ny} cells × {len(rx)} receivers exceeds {MAP_MAX_VALUES} values"
+        )
+    for st, r in rx.items():
+        for key, lo, hi in (("mean_db", -100.0, 100.0), ("var_db2", 0.0, 1600.0)):
+            v = r.get(key) if isinstance(r, dict) else None
+            try:
+                a = np.asarray(v, dtype=float)
+            except (TypeError, ValueError):
+                a = np.zeros(0)
+            if a.shape != (ny, nx) or not np.all((a >= lo) & (a <= hi)):
+                raise ConfigError(
+                    f"{where}.receivers.{st}: field {key!r}: expected {ny} rows of {nx} numbers "
+                    f"in [{lo:g}, {hi:g}]"
+                )
 
 
 def load(path: str | Path) -> dict:
@@ -188,6 +367,8 @@ def load(path: str | Path) -> dict:
     _field(obj, "gain_spread_db", name, 0.0, 60.0)
     if "offset_drift_db" in obj:
         _field(obj, "offset_drift_db", name, 0.0, 60.0)
+    if obj.get("shadow_map") is not None:
+        _check_map(obj["shadow_map"], name)
     rx = obj.get("receivers")
     if not isinstance(rx, dict):
         raise ConfigError(f"{name}: field 'receivers': expected an object, got {rx!r}")
@@ -224,7 +405,8 @@ def apply(
     base = model or RssModel()
     if not math.isfinite(cal["shadowing_db"]):
         raise InputError("calibration: shadowing_db must be finite")
+    sm = to_map(cal["shadow_map"]) if cal.get("shadow_map") is not None else None
     return out, replace(
         base, shadowing_db=float(cal["shadowing_db"]), ref_m=float(cal["ref_m"]),
-        source="calibration",
+        source="calibration" if sm is None else "calibration+map", shadow_map=sm,
     )  # fmt: skip

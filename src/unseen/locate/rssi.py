@@ -93,6 +93,62 @@ class RssModel:
     pad_m: float = 500.0
     corr_m: float = 20.0
     source: str = "default"
+    shadow_map: ShadowMap | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ShadowMap:
+    """Each receiver's shadowing as a function of transmitter position, learned from a survey
+    (`rss_cal.calibrate`): simple kriging of the survey's residuals (exponential covariance:
+    nugget η², partial sill σs², correlation distance L) on a raster of `cell_m` cells in the
+    tangent plane at (lat0, lon0). On another day the structured part holds only in part
+    (correlation ρ = `transfer` between days), so a reading at position x is corrected by
+    ρ·m(x) and its shadowing variance is η² + σs² − ρ²(σs² − v(x)) (m, v the kriging mean and
+    variance); outside the raster, or for a receiver the survey lacks, m = 0 and v = σs²: the
+    prior (η² + σs²)."""
+
+    lat0: float
+    lon0: float
+    e0: float
+    n0: float
+    cell_m: float
+    nugget_db2: float
+    sill_db2: float
+    transfer: float
+    stations: tuple[str, ...]
+    mean_db: np.ndarray  # (S, ny, nx)
+    var_db2: np.ndarray  # (S, ny, nx) kriging variance of the structured part
+
+    def at(self, sid: np.ndarray, en: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(correction dB, shadowing variance / prior variance) for receivers `sid` (…) (−1:
+        not mapped) at map-frame positions en (…, 2), bilinear between cells."""
+        ny, nx = self.mean_db.shape[1:]
+        u = (en[..., 0] - self.e0) / self.cell_m
+        v = (en[..., 1] - self.n0) / self.cell_m
+        ok = (sid >= 0) & (u >= 0) & (v >= 0) & (u < nx - 1) & (v < ny - 1)
+        i = np.where(ok, np.floor(u), 0).astype(np.int64)
+        j = np.where(ok, np.floor(v), 0).astype(np.int64)
+        fu, fv = np.where(ok, u - i, 0.0), np.where(ok, v - j, 0.0)
+        s = np.where(ok, sid, 0)
+
+        def lerp(a: np.ndarray) -> np.ndarray:
+            return (a[s, j, i] * (1 - fu) * (1 - fv) + a[s, j, i + 1] * fu * (1 - fv)
+                    + a[s, j + 1, i] * (1 - fu) * fv + a[s, j + 1, i + 1] * fu * fv)  # fmt: skip
+
+        mu = np.where(ok, self.transfer * lerp(self.mean_db), 0.0)
+        kv = np.where(ok, lerp(self.var_db2), self.sill_db2)
+        tot = self.nugget_db2 + self.sill_db2
+        return mu, (tot - self.transfer**2 * (self.sill_db2 - kv)) / tot
+
+    def ids(self, names: list[str]) -> np.ndarray:
+        idx = {s: k for k, s in enumerate(self.stations)}
+        return np.array([idx.get(n, -1) for n in names], dtype=np.int64)
+
+    def origin(self, lat: float, lon: float) -> np.ndarray:
+        """Position (e, n) of (lat, lon) in the map's frame (m)."""
+        from unseen.geo.frames import geodetic2enu
+
+        return np.asarray(geodetic2enu(lat, lon, 0.0, self.lat0, self.lon0, 0.0))[:2]
 
 
 def _frame(pr) -> tuple[float, float, np.ndarray]:
@@ -110,6 +166,7 @@ def log_posterior(
     w: np.ndarray,
     n_fixed: np.ndarray,
     model: RssModel,
+    field=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """log p(x | data) + const at positions xy (G, C, 2) of G groups, P0, n and τ integrated out.
 
@@ -118,17 +175,23 @@ def log_posterior(
     the model is linear in (P0, n): P0 is integrated in closed form, τ under its
     scaled-inverse-χ²(ν0) prior gives a Student-t in n, integrated over `n_bounds`. Also
     returns the conditional n, P0 and weighted residual sum Q at each position.
+    `field(xy)` → (correction (G, C, M), weights (G, C, M)): a shadowing map (`_field`); the
+    weights then vary with position and the likelihood gains ½ Σ log w − ½ log Σ w.
     """
     m = (w > 0).sum(-1)[:, None].astype(float)
-    wg = w[:, None, :]
     x = 10.0 * np.log10(
         np.maximum(np.sqrt(np.sum((xy[:, :, None, :] - sta[:, None]) ** 2, -1)), model.ref_m)
     )
-    sw = w.sum(-1)[:, None]
+    if field is None:
+        wg, pc = w[:, None, :], p[:, None, :]
+    else:
+        mu, wg = field(xy)
+        pc = p[:, None, :] - mu
+    sw = wg.sum(-1)
     xm = (x * wg).sum(-1) / sw
-    pm = (p * w).sum(-1)[:, None] / sw
+    pm = (pc * wg).sum(-1) / sw
     dx = x - xm[..., None]
-    dp = (p[:, None, :] - pm[..., None]) * (wg > 0)
+    dp = (pc - pm[..., None]) * (wg > 0)
     a = np.maximum((wg * dx * dx).sum(-1), 1e-300)
     k1 = 0.5 * (model.prior_dof + m - 1)
     lo, hi = model.n_bounds
@@ -145,7 +208,10 @@ def log_posterior(
     lp_free = -(k1 - 0.5) * np.log(c) - 0.5 * np.log(a)
     lp_free = lp_free + np.log(np.maximum(t_mass(lo, hi, n_ml, s, nu), 1e-300))
     lp_fixed = -k1 * np.log(model.prior_dof + q_b)
-    return np.where(free, lp_free, lp_fixed), n_b, pm + n_b * xm, q_b
+    lp = np.where(free, lp_free, lp_fixed)
+    if field is not None:
+        lp = lp + 0.5 * (np.log(np.where(wg > 0, wg, 1.0)).sum(-1) - np.log(sw))
+    return lp, n_b, pm + n_b * xm, q_b
 
 
 def t_cdf(t: np.ndarray, nu: np.ndarray) -> np.ndarray:
@@ -189,7 +255,7 @@ def _normalise(lp: np.ndarray) -> np.ndarray:
 
 
 def posterior(sta: np.ndarray, p: np.ndarray, w: np.ndarray, n_fixed: np.ndarray,
-              model: RssModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+              model: RssModel, field=None) -> tuple[np.ndarray, ...]:  # fmt: skip
     """Posterior of G groups on a coarse grid over the receivers' area, then a fine grid over
     every coarse cell holding more than MASS_FLOOR: (xy (G, C, 2), weights (G, C), step (G, 2))."""
     big = np.where(w[..., None] > 0, sta, np.nan)
@@ -197,13 +263,13 @@ def posterior(sta: np.ndarray, p: np.ndarray, w: np.ndarray, n_fixed: np.ndarray
     pad = np.maximum(0.5 * np.max(hi - lo, -1), model.pad_m)[:, None]
     box_lo, box_hi = lo - pad, hi + pad
     xy = _grid(box_lo, box_hi, CELLS)
-    wt = _normalise(log_posterior(xy, sta, p, w, n_fixed, model)[0])
+    wt = _normalise(log_posterior(xy, sta, p, w, n_fixed, model, field)[0])
     keep = wt[..., None] > MASS_FLOOR
     step = (box_hi - box_lo) / (CELLS - 1)
     f_lo = np.maximum(np.where(keep, xy, np.inf).min(1) - step, box_lo)
     f_hi = np.minimum(np.where(keep, xy, -np.inf).max(1) + step, box_hi)
     xy = _grid(f_lo, f_hi, CELLS)
-    wt = _normalise(log_posterior(xy, sta, p, w, n_fixed, model)[0])
+    wt = _normalise(log_posterior(xy, sta, p, w, n_fixed, model, field)[0])
     return xy, wt, (f_hi - f_lo) / (CELLS - 1)
 
 
@@ -279,7 +345,7 @@ def pooled_offsets(preps: list, pos: list, model: RssModel) -> tuple[dict, float
         d = np.hypot(en[:, 0], en[:, 1])
         ids += list(pr.r_ids)
         gid += [j] * len(pr.r)
-        p += list(pr.r[:, 3])
+        p += list(pr.r[:, 3] - _map_mean(model.shadow_map, pr.r_ids, la, lo))
         x += list(10.0 * np.log10(np.maximum(d, model.ref_m)))
     names, sid, rows = np.unique(
         np.array(ids, dtype=object), return_inverse=True, return_counts=True
@@ -299,6 +365,14 @@ def pooled_offsets(preps: list, pos: list, model: RssModel) -> tuple[dict, float
         str(s): (float(g[i]), float(sd[i])) for i, s in enumerate(names) if rows[i] >= POOL_MIN_ROWS
     }
     return off, float(np.clip(n, *model.n_bounds))
+
+
+def _map_mean(sm: ShadowMap | None, ids: list[str], lat: float, lon: float) -> np.ndarray:
+    """The map's correction of receivers `ids` for a transmitter at (lat, lon) (0 without one)."""
+    if sm is None:
+        return np.zeros(len(ids))
+    en = np.broadcast_to(sm.origin(lat, lon), (len(ids), 2))
+    return sm.at(sm.ids(list(ids)), en)[0]
 
 
 def _moving(sid: list, gid: list, p: list, rss: float, dof: int) -> bool:
@@ -417,14 +491,14 @@ def _ml_points(preps: list, pos: list, model: RssModel) -> list:
     for b in range(0, len(preps), size):
         chunk = preps[b : b + size]
         frames = [_frame(pr) for pr in chunk]
-        sta, p, w, n_fixed = _arrays(chunk, frames, model)
+        sta, p, w, n_fixed, field = _arrays(chunk, frames, model)
         start = np.array(
             [
                 geodetic2enu(la, lo, 0.0, f[0], f[1], 0.0)[:2]
                 for (la, lo), f in zip(pos[b : b + size], frames, strict=True)
             ]
         )
-        best = _zoom(start, np.full((len(chunk), 2), 32.0), sta, p, w, n_fixed, model, 40)
+        best = _zoom(start, np.full((len(chunk), 2), 32.0), sta, p, w, n_fixed, model, 40, field)
         for (lat0, lon0, _), e in zip(frames, best, strict=True):
             la, lo, _ = enu2geodetic(np.array([e[0], e[1], 0.0]), lat0, lon0, 0.0)
             out.append((float(la), float(lo)))
@@ -434,14 +508,21 @@ def _ml_points(preps: list, pos: list, model: RssModel) -> list:
 _PATTERN = np.stack(np.meshgrid(*(np.arange(-2.0, 3.0),) * 2, indexing="ij"), -1).reshape(-1, 2)
 
 
-def _zoom(best, h, sta, p, w, n_fixed, model: RssModel, iters: int) -> np.ndarray:
+def _cost(xy, sta, p, w, n_fixed, model: RssModel, field) -> np.ndarray:
+    """What the ML search minimises: the profiled residual sum Q, or with a shadowing map (the
+    weights vary with position, so Q alone does not compare positions) −log posterior."""
+    lp, _, _, q = log_posterior(xy, sta, p, w, n_fixed, model, field)
+    return q if field is None else -lp
+
+
+def _zoom(best, h, sta, p, w, n_fixed, model: RssModel, iters: int, field=None) -> np.ndarray:
     """Least profiled residual sum Q by 5 × 5 patterns: the spacing halves when the best point is
     inside the pattern and stays when it is on the edge (the minimum lies further out)."""
     g = np.arange(len(best))
     h = h.copy()
     for _ in range(iters):
         cand = best[:, None] + _PATTERN[None] * h[:, None]
-        k = np.argmin(log_posterior(cand, sta, p, w, n_fixed, model)[3], -1)
+        k = np.argmin(_cost(cand, sta, p, w, n_fixed, model, field), -1)
         best = cand[g, k]
         edge = np.abs(_PATTERN[k]).max(-1) == 2
         h = np.where(edge[:, None], h, 0.5 * h)
@@ -449,16 +530,44 @@ def _zoom(best, h, sta, p, w, n_fixed, model: RssModel, iters: int) -> np.ndarra
 
 
 def _arrays(preps: list, frames: list, model: RssModel) -> tuple:
-    """Padded (sta (G, M, 2), p (G, M), w (G, M), n_fixed (G,)) of groups (w = 0 for padding)."""
+    """Padded (sta (G, M, 2), p (G, M), w (G, M), n_fixed (G,), field) of groups (w = 0 for
+    padding; field from `_field`, None without a shadowing map)."""
     G, M = len(preps), max(len(pr.r) for pr in preps)
-    sta, p, var = np.zeros((G, M, 2)), np.zeros((G, M)), np.full((G, M), np.inf)
+    sta, p = np.zeros((G, M, 2)), np.zeros((G, M))
+    sig2, shad2 = np.full((G, M), np.inf), np.zeros((G, M))
     for g, (pr, (_, _, en)) in enumerate(zip(preps, frames, strict=True)):
         k = len(pr.r)
         near = np.exp(-np.hypot(*(en[:, None] - en[None]).transpose(2, 0, 1)) / model.corr_m)
         sta[g, :k], p[g, :k] = en, pr.r[:, 3]
-        var[g, :k] = pr.r[:, 4] ** 2 + model.shadowing_db**2 * near.sum(1)
+        sig2[g, :k] = pr.r[:, 4] ** 2
+        shad2[g, :k] = model.shadowing_db**2 * near.sum(1)
         sta[g, k:] = en[0]
-    return sta, p, 1.0 / var, np.array([np.nan if pr.ple is None else pr.ple for pr in preps])
+    n_fixed = np.array([np.nan if pr.ple is None else pr.ple for pr in preps])
+    w = 1.0 / (sig2 + shad2)
+    sm = model.shadow_map
+    field = None if sm is None else _field(preps, frames, sm, sig2, shad2)
+    return sta, p, w, n_fixed, field
+
+
+def _field(preps: list, frames: list, sm: ShadowMap, sig2: np.ndarray, shad2: np.ndarray):
+    """xy (G, C, 2) in each group's frame → (correction (G, C, M), weights 1/(σ² + s²·f(x)))
+    from the map (`ShadowMap.at`; each group's tangent plane taken as a translate of the map's,
+    exact to ~1e-4 of the distance between their origins)."""
+    G, M = sig2.shape
+    sid = np.full((G, M), -1, dtype=np.int64)
+    off = np.zeros((G, 2))
+    for g, (pr, (lat0, lon0, _)) in enumerate(zip(preps, frames, strict=True)):
+        sid[g, : len(pr.r)] = sm.ids(list(pr.r_ids))
+        off[g] = sm.origin(lat0, lon0)
+    pad = ~np.isfinite(sig2)
+
+    def field(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        en = (xy + off[:, None])[:, :, None, :]
+        mu, f = sm.at(sid[:, None, :], np.broadcast_to(en, (*xy.shape[:2], M, 2)))
+        w = np.where(pad[:, None], 0.0, 1.0 / (sig2[:, None] + shad2[:, None] * f))
+        return mu, w
+
+    return field
 
 
 def _solve_chunk(preps: list, frames: list, model: RssModel) -> list:
@@ -467,10 +576,10 @@ def _solve_chunk(preps: list, frames: list, model: RssModel) -> list:
     from unseen.types import Ellipse, Fix
 
     G = len(preps)
-    sta, p, w, n_fixed = _arrays(preps, frames, model)
+    sta, p, w, n_fixed, field = _arrays(preps, frames, model)
     var = np.divide(1.0, w, out=np.full_like(w, np.inf), where=w > 0)
-    xy, wt, step = posterior(sta, p, w, n_fixed, model)
-    q0 = log_posterior(xy, sta, p, w, n_fixed, model)[3]
+    xy, wt, step = posterior(sta, p, w, n_fixed, model, field)
+    q0 = _cost(xy, sta, p, w, n_fixed, model, field)
     g = np.arange(G)
     best = xy[g, np.argmin(q0, -1)]
     # ML point (least profiled residual sum Q, exponent within its bounds): zoom from the best
@@ -479,10 +588,10 @@ def _solve_chunk(preps: list, frames: list, model: RssModel) -> list:
     h = step.copy()
     for _ in range(24):
         cand = best[:, None] + o[None] * h[:, None]
-        q = log_posterior(cand, sta, p, w, n_fixed, model)[3]
+        q = _cost(cand, sta, p, w, n_fixed, model, field)
         best = cand[g, np.argmin(q, -1)]
         h = h * 0.5
-    _, n_b, p0_b, q_b = log_posterior(best[:, None], sta, p, w, n_fixed, model)
+    _, n_b, p0_b, q_b = log_posterior(best[:, None], sta, p, w, n_fixed, model, field)
     d = xy - best[:, None]
     cov = np.einsum("gc,gci,gcj->gij", wt, d, d) + np.eye(2) * (step**2 / 12.0)[:, None, :]
     d2 = np.einsum("gci,gij,gcj->gc", d, np.linalg.inv(cov), d)
