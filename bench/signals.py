@@ -197,26 +197,6 @@ def streaming(gb: float, rounds: int) -> None:
     )
 
 
-def _dcf77(t_emit_s: np.ndarray, bits: list[int]) -> np.ndarray:
-    """DCF77 at emission times: AM marks (15 % for 100/200 ms, 0.5 ms raised-cosine ramps) and
-    the ±15.6° chip sequence (as `template` for a 1 bit, negated for a 0)."""
-    from unseen.tdoa.dcf77 import CHIP_S, NUM_CHIPS, START_S, chips
-
-    sec = np.floor(t_emit_s)
-    frac = t_emit_s - sec
-    b = np.asarray(bits)[(sec - sec[0]).astype(int) % len(bits)]
-    k = np.floor((frac - START_S) / CHIP_S).astype(int)
-    on = (k >= 0) & (k < NUM_CHIPS)
-    cv = np.where(on, (1 - 2.0 * chips()[np.clip(k, 0, NUM_CHIPS - 1)]) * (2.0 * b - 1), 0.0)
-    ramp = 0.5e-3
-
-    def rc(u):
-        return np.clip(0.5 - 0.5 * np.cos(np.pi * np.clip(u / ramp, 0, 1)), 0, 1)
-
-    amp = 1 - 0.85 * rc(frac) * (1 - rc(frac - np.where(b == 1, 0.2, 0.1)))
-    return amp * np.exp(1j * np.deg2rad(15.6) * cv)
-
-
 def dcf77_multipath() -> None:
     """How far a sky-wave echo (relative amplitude β, excess delay d) moves the DCF77 phase-
     sequence arrival and the envelope TDOA: a receiver with the echo against one without."""
@@ -226,13 +206,14 @@ def dcf77_multipath() -> None:
     from unseen.sources import open_recording, write_sigmf
     from unseen.tdoa import measure
     from unseen.tdoa.dcf77 import arrivals
+    from unseen.tdoa.sim import transmitted
 
     fs, up, n, t0 = 12_000.0, 8, 96_000, 1_600_000_000.3
     bits = [1, 0, 0, 1, 1, 0, 1, 0]
     t = t0 + np.arange(n * up) / (fs * up)
 
     def rx(tmp, name, beta, d):
-        x = _dcf77(t - 1e-3, bits) + (beta * _dcf77(t - 1e-3 - d, bits) if beta else 0)
+        x = transmitted(t - 1e-3, bits) + (beta * transmitted(t - 1e-3 - d, bits) if beta else 0)
         x = scipy.signal.resample_poly(x, 1, up)[:n].astype(np.complex64)
         return open_recording(
             write_sigmf(Path(tmp) / name, x, fs, 77_500.0, utc_ns=round(t0 * 1e9))
