@@ -346,11 +346,13 @@ def _warn_echo(bent: list, stations: list[str]) -> None:
     import itertools
     import sys
 
+    from unseen.tdoa.measure import implicated
+
     if not bent:
         return
     bad = {frozenset(p[:2]) for p in bent}
     good = {frozenset(p) for p in itertools.combinations(stations, 2)} - bad
-    suspects = sorted(set.intersection(*[set(p) for p in bad]) - set().union(*good))
+    suspects = implicated(list(bad), list(good))
     for a, b, e in bent:
         print(
             f"unseen: warning: {a}–{b}: cross-spectrum phase bent over the band (echo or "
@@ -366,11 +368,13 @@ def _warn_disagreement(disagree: list, stations: list[str], method: str, check: 
     import itertools
     import sys
 
+    from unseen.tdoa.measure import implicated
+
     if not disagree:
         return
     bad = {frozenset(p[:2]) for p in disagree}
     good = {frozenset(p) for p in itertools.combinations(stations, 2)} - bad
-    suspects = sorted(set.intersection(*[set(p) for p in bad]) - set().union(*good))
+    suspects = implicated(list(bad), list(good))
     for a, b, d in disagree:
         print(
             f"unseen: warning: {a}–{b}: {method} and {check} TDOAs differ by "

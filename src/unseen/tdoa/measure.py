@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -470,18 +470,20 @@ def closures(tdoas: Sequence[Tdoa], *, k: float = 3.0) -> list[Closure]:
     return out
 
 
-def suspect_receivers(checks: Sequence[Closure]) -> list[str]:
-    """Receivers in every failing triplet and in no passing one (whose timing disagrees)."""
-    bad = [set(c.stations) for c in checks if not c.ok]
+def implicated(bad: Sequence[Iterable[str]], good: Sequence[Iterable[str]]) -> list[str]:
+    """The receivers in every one of the `bad` groups (pairs, triplets) and in none of the
+    `good` ones: the one timing fault that explains every failure."""
     if not bad:
         return []
-    good = (
-        set().union(*[set(c.stations) for c in checks if c.ok])
-        if any(c.ok for c in checks)
-        else set()
+    common = set.intersection(*[set(g) for g in bad])
+    return sorted(common - set().union(*[set(g) for g in good]))
+
+
+def suspect_receivers(checks: Sequence[Closure]) -> list[str]:
+    """Receivers in every failing triplet and in no passing one (whose timing disagrees)."""
+    return implicated(
+        [c.stations for c in checks if not c.ok], [c.stations for c in checks if c.ok]
     )
-    common = set.intersection(*bad)
-    return sorted(common - good) if good else sorted(common)
 
 
 def widen_by_closures(
