@@ -74,7 +74,7 @@ def locate(
     if rows:
         from rich.table import Table
 
-        from unseen.geo.gridref import mgrs
+        from unseen.geo.gridref import covered, mgrs
 
         table = Table(
             "group", "lat", "lon", "MGRS", "95% ellipse (m)", "CEP50 (m)", "used", "rejected"
@@ -85,7 +85,7 @@ def locate(
                 f.group or "-",
                 f"{f.lat_deg:.6f}",
                 f"{f.lon_deg:.6f}",
-                mgrs(f.lat_deg, f.lon_deg) if -80 <= f.lat_deg <= 84 else "-",
+                mgrs(f.lat_deg, f.lon_deg) if covered(f.lat_deg) else "-",
                 f"{e.semi_major_m:.0f} × {e.semi_minor_m:.0f} @ {e.orientation_deg:.0f}°",
                 f"{f.cep50_m:.0f}",
                 str(f.n_used),

@@ -61,7 +61,7 @@ def track(
         from rich.table import Table
 
         from unseen.cli.app import console
-        from unseen.geo.gridref import mgrs
+        from unseen.geo.gridref import covered, mgrs
 
         table = Table(
             "track", "time_s", "lat", "lon", "MGRS", "speed (m/s)", "95% ellipse (m)", "status"
@@ -70,7 +70,7 @@ def track(
             e = u.ellipse95
             table.add_row(
                 str(u.track), f"{u.time_s:.1f}", f"{u.lat:.6f}", f"{u.lon:.6f}",
-                mgrs(u.lat, u.lon) if -80 <= u.lat <= 84 else "-",
+                mgrs(u.lat, u.lon) if covered(u.lat) else "-",
                 f"{u.speed_m_s:.1f}",
                 f"{e.semi_major_m:.0f} × {e.semi_minor_m:.0f} @ {e.orientation_deg:.0f}°",
                 u.status,

@@ -19,8 +19,13 @@ def _utm_transformer(zone: int, south: bool):
     return Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
 
 
+def covered(lat_deg: float) -> bool:
+    """True where UTM and MGRS are defined (latitudes −80..84; UPS beyond)."""
+    return -80.0 <= lat_deg <= 84.0
+
+
 def _check(lat_deg: float) -> None:
-    if not -80.0 <= lat_deg <= 84.0:
+    if not covered(lat_deg):
         raise InputError(f"UTM and MGRS cover latitudes -80..84, got {lat_deg}")
 
 
@@ -65,6 +70,6 @@ def mgrs(lat_deg: float, lon_deg: float, digits: int = 5) -> str:
 
 def grid_refs(lat_deg: float, lon_deg: float) -> dict[str, str]:
     """{"utm": ..., "mgrs": ...} for output records; {} outside UTM's latitudes (polar UPS)."""
-    if not -80.0 <= lat_deg <= 84.0:
+    if not covered(lat_deg):
         return {}
     return {"utm": utm(lat_deg, lon_deg), "mgrs": mgrs(lat_deg, lon_deg)}
