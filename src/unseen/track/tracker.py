@@ -867,8 +867,9 @@ def _initiate(
     places = {tuple(np.round(meas.sta[r], 0)) for r in rows if meas.kind[r] != FIX}
     if by_key and len(places) == 1 and all(k.startswith("b:") for k in by_key):
         note = (
-            f"bearings from one station only ({', '.join(k[2:] for k in sorted(by_key))}): a "
-            "transmitter is not observable from the lines of bearing of a single place"
+            f"bearings from one station only ({', '.join(k[2:] for k in sorted(by_key))}) "
+            f"within the {opts.init_window_s:g} s initiation window: a transmitter is not "
+            "observable from the lines of bearing of a single place"
         )
         by_key = {}
     if by_key:
