@@ -6,6 +6,8 @@ one line on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import sys
 import typing
@@ -100,10 +102,78 @@ def _plain(cmd: click.Command) -> click.Command:
     return cmd
 
 
+try:
+    from typer._coercion import RuntimeParam, build_runtime_param
+except ImportError:  # typer < 0.29 coerces through click's types, without pydantic
+    RuntimeParam = None
+
+
+if RuntimeParam is not None:
+
+    @dataclasses.dataclass(frozen=True)
+    class _Deferred(RuntimeParam):
+        """typer's coercion built on first need: a missing value (None) or a string for a `str`
+        parameter is returned as pydantic would return it, without importing pydantic (~0.1 s).
+        """
+
+        descriptor: Any = None
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.annotation is str and type(value) is str:
+                return value
+            real = build_runtime_param(self.descriptor)
+            param._runtime_param = real
+            return real._coerce_value(value, param=param, ctx=ctx)
+
+
+def _defer_param(param: Any) -> None:
+    desc = getattr(param, "type_descriptor", None)
+    if RuntimeParam is None or desc is None or desc.file_annotation is not None:
+        return
+    if getattr(param, "_runtime_param", 0) is None:
+        param._runtime_param = _Deferred(desc.parameter_info, desc.annotation, desc)
+
+
+def _defer(cmd: click.Command) -> click.Command:
+    """Give every typer parameter of `cmd` (its --help and subcommands too) a `_Deferred`
+    coercion."""
+    for param in cmd.params:
+        _defer_param(param)
+    get_help_option = cmd.get_help_option
+
+    def deferred_help_option(ctx: Any) -> Any:
+        opt = get_help_option(ctx)
+        if opt is not None:
+            _defer_param(opt)
+        return opt
+
+    cmd.get_help_option = deferred_help_option  # type: ignore[method-assign]
+    for sub in getattr(cmd, "commands", {}).values():
+        _defer(sub)
+    return cmd
+
+
+def _name(info: Any) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
+
+
 @functools.cache
-def _command() -> click.Command:
-    """The click command typer builds from `app`, built once per process (it costs ~0.2 s)."""
-    return _plain(typer.main.get_command(app))
+def _command(only: str | None = None) -> click.Command:
+    """The click command typer builds from `app`, built once per process; with `only`, the group
+    holding that one top-level command (building all of them costs ~0.1 s)."""
+    if only is None:
+        return _defer(_plain(typer.main.get_command(app)))
+    one = copy.copy(app)
+    one.registered_commands = [i for i in app.registered_commands if _name(i) == only]
+    one.registered_groups = []
+    return _defer(_plain(typer.main.get_command(one)))
+
+
+def _only(args: list[str]) -> str | None:
+    """The top-level command `args` run when it is a plain registered command, else None."""
+    if args and any(_name(i) == args[0] for i in app.registered_commands):
+        return args[0]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
-            rv = _command().main(args=args, prog_name="unseen", standalone_mode=False)
+            rv = _command(_only(args)).main(args=args, prog_name="unseen", standalone_mode=False)
     except UnseenError as exc:
         print(f"unseen: error: {exc}", file=sys.stderr)
         return 2
