@@ -33,6 +33,31 @@ def locate(
     ] = None,
 ) -> int:
     """Fuse bearings, TDOAs and signal strengths into one fix per group, with error ellipses."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()  # numpy, scipy and pyproj load ~10^5 objects: no collections while they do
+    try:
+        import unseen.locate.io
+        import unseen.locate.stream  # noqa: F401
+    finally:
+        if was:
+            gc.enable()
+    gc.freeze()  # and none of them rescanned by each full collection while groups stream
+    try:
+        return _locate(obs, robust, json_out, three_d, year, rss_calibration)
+    finally:
+        gc.unfreeze()
+
+
+def _locate(
+    obs: str,
+    robust: bool,
+    json_out: bool,
+    three_d: bool,
+    year: float | None,
+    rss_calibration: str | None,
+) -> int:
     import json
     import sys
 

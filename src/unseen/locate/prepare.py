@@ -194,7 +194,8 @@ def check_geometry(pr: Prepared) -> None:
         )
         raise GeometryError(f"{p}too few observations: {kinds} ({m} independent) for {k} unknowns")
     # 1e-4° of latitude is 11 m: stations that far apart are not in one place (no ECEF needed)
-    spread = np.ptp(pr.b[:, 0]) if nb else 0.0
+    lat = pr.b[:, 0].tolist()
+    spread = max(lat) - min(lat) if nb else 0.0
     if nt == 0 and nr == 0 and nb and spread < 1e-4:
         xyz = geodetic2ecef(pr.b[:, 0], pr.b[:, 1], pr.b[:, 2])
         if np.max(np.linalg.norm(xyz - xyz.mean(0), axis=1)) < 1.0:
