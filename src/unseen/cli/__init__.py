@@ -13,9 +13,8 @@ import sys
 import typing
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 
 from unseen.cli.app import app
@@ -28,10 +27,16 @@ from .options import harden
 announce(app)
 harden(app)
 
-# typer >= 0.20 vendors click; older typer raises click's own exceptions. Catch both.
-_EXIT = tuple({typer.Exit, click.exceptions.Exit})
-_ABORT = tuple({typer.Abort, click.exceptions.Abort})
-_USAGE = tuple({getattr(typer, "TyperException", click.ClickException), click.ClickException})
+if TYPE_CHECKING:
+    import click
+
+
+def _caught(own: type | None, name: str) -> tuple[type, ...]:
+    """typer's exception class `own` and click's class `name` where click is loaded: typer >= 0.20
+    vendors click (importing click itself would cost start-up), older typer raises click's."""
+    click = sys.modules.get("click")
+    theirs = getattr(click.exceptions, name) if click is not None else None
+    return tuple({c for c in (own, theirs) if c is not None})
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -187,12 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     except UnseenError as exc:
         print(f"unseen: error: {exc}", file=sys.stderr)
         return 2
-    except _EXIT as exc:
+    except _caught(typer.Exit, "Exit") as exc:
         return int(getattr(exc, "exit_code", 0))
-    except _ABORT:
+    except _caught(typer.Abort, "Abort"):
         print("unseen: aborted", file=sys.stderr)
         return 130
-    except _USAGE as exc:
+    except _caught(getattr(typer, "TyperException", None), "ClickException") as exc:
         msg = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "unseen"
