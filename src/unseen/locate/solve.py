@@ -160,9 +160,25 @@ def _starts(
     return State(lat, lon, alt, nuis), errors
 
 
+_LAST_COV: tuple = ((), None)
+
+
+def _position_cov(info: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """`position_cov`, reused when `_check` and `_fixes` see the same information matrices (the
+    same bytes: a repair in between changes them). The result is read, never written."""
+    global _LAST_COV
+    key = (info.shape, info.dtype.str, dims, info.tobytes())
+    last = _LAST_COV
+    if last[0] == key:
+        return last[1]
+    out = position_cov(info, dims)
+    _LAST_COV = (key, out)
+    return out
+
+
 def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int, UnseenError]:
     """Reasons a converged fit is still not a fix, per problem index (the first that applies)."""
-    cov, bad = position_cov(res.info, batch.dims)
+    cov, bad = _position_cov(res.info, batch.dims)
     nb, nt, nr = batch.counts
     P = geodetic2ecef(res.state.lat, res.state.lon, res.state.alt)
     sta = np.concatenate([batch.b_sta, batch.t_a, batch.t_b, batch.r_sta], axis=1)
@@ -511,7 +527,7 @@ def _lla(res: FitResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _fixes(
     batch: Batch, res: FitResult, preps: Sequence[Prepared], rejected: list[list[Unit]]
 ) -> list[Fix]:
-    cov, _ = position_cov(res.info, batch.dims)
+    cov, _ = _position_cov(res.info, batch.dims)
     e50 = ellipse_params(cov, P50)
     e95 = ellipse_params(cov, P95)
     c50 = cep(cov, P50)
