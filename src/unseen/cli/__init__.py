@@ -117,14 +117,15 @@ if RuntimeParam is not None:
 
     @dataclasses.dataclass(frozen=True)
     class _Deferred(RuntimeParam):
-        """typer's coercion built on first need: a missing value (None) or a string for a `str`
-        parameter is returned as pydantic would return it, without importing pydantic (~0.1 s).
-        """
+        """typer's coercion built on first need: a missing value (None), or a string for a plain
+        `str` parameter (no parser or click type of its own), is returned as typer's pydantic
+        adapter would return it, without importing pydantic (~0.1 s)."""
 
         descriptor: Any = None
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            if self.annotation is str and type(value) is str:
+            own = (getattr(self.parameter_info, k, None) for k in ("parser", "click_type"))
+            if self.annotation is str and type(value) is str and all(o is None for o in own):
                 return value
             real = build_runtime_param(self.descriptor)
             param._runtime_param = real
