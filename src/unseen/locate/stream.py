@@ -65,17 +65,18 @@ def _bearings_fast(table, recs: list[tuple[Any, int]], group: str, dims: int) ->
         az, sigma, time_s = _floats(rows, bi), _floats(rows, sgi), _optional(rows, ti)
     except ValueError:
         return None
-    cols = [lat, lon, alt, az, sigma, time_s]
+    # a NaN or ±inf anywhere makes the sum non-finite (an overflow only sends the group to
+    # the general path, which gives the same answer)
     if not (
-        all(map(math.isfinite, chain.from_iterable(cols)))
+        math.isfinite(sum(chain(lat, lon, alt, az, sigma, time_s)))
         and max(map(abs, lat)) <= 90
         and max(map(abs, lon)) <= 180
         and min(sigma) > 0
     ):
         return None
-    b = np.array(cols, dtype=float).T
-    b[:, 3] %= 360.0
-    np.maximum(b[:, 4], MIN_SIGMA_DEG, out=b[:, 4])
+    az = [a % 360.0 for a in az]
+    sigma = [s if s >= MIN_SIGMA_DEG else MIN_SIGMA_DEG for s in sigma]
+    b = np.array([lat, lon, alt, az, sigma, time_s], dtype=float).T
     return Prepared(
         group=group,
         b=b,
