@@ -111,6 +111,12 @@ try:
     from typer._coercion import RuntimeParam, build_runtime_param
 except ImportError:  # typer < 0.29 coerces through click's types, without pydantic
     RuntimeParam = None
+if RuntimeParam is not None and not (  # a private API: use it only in the shape it was written for
+    dataclasses.is_dataclass(RuntimeParam)
+    and [f.name for f in dataclasses.fields(RuntimeParam)][:2] == ["parameter_info", "annotation"]
+    and callable(getattr(RuntimeParam, "_coerce_value", None))
+):
+    RuntimeParam = None
 
 
 if RuntimeParam is not None:
