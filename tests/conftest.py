@@ -151,6 +151,8 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    if not all(hasattr(LoadScopeScheduling, a) for a in ("_split_scope", "_assign_work_unit")):
+        return None  # xdist's internals changed: its own loadfile scheduling, unordered
     class Longest(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return _scope(nodeid)
