@@ -57,7 +57,7 @@ def test_aot_frames_equal_jit_frames(name, dtype, offset, scale, num_sources):
     if dtype is not np.float32:
         info = np.iinfo(dtype)
         comp = np.clip(np.round(comp), info.min, info.max)
-    raw = comp.astype(dtype)
+    raw = np.ascontiguousarray(comp.astype(dtype))  # the exports' contract (`_aot` checks)
     raw.setflags(write=False)
     mod = _aot._module()[0]
     aot = getattr(mod, f"frames_{name}")(raw, FRAME, offset, scale, plan)
@@ -111,6 +111,27 @@ def test_aot_refuses_a_plan_it_was_not_built_for():
     assert _aot._plan_ok(plan)
     assert not _aot._plan_ok(plan._replace(cal=plan.cal.astype(np.complex64)))
     assert not _aot._plan_ok(plan._replace(re=np.asfortranarray(np.tile(plan.re, (2, 1)))))
+
+
+def test_aot_takes_only_contiguous_interleaved_input(monkeypatch):
+    """The frames_<dt> exports are compiled for C-contiguous (T, M, 2) input and do not check
+    their argument: a strided view (every other snapshot) goes to the JIT kernels."""
+    arr, x = _frames()
+    plan = stage.plan(arr, F, DoaOptions(num_sources=1))
+    raw = np.ascontiguousarray(np.stack([x.real.T, x.imag.T], axis=-1), dtype=np.float32)
+    calls = []
+
+    class Jit:
+        @staticmethod
+        def estimate_frames_core(*args):
+            calls.append(args[0])
+            return "jit"
+
+    monkeypatch.setattr(_aot, "_jit", lambda: Jit)
+    assert _aot.estimate_frames_core(raw[::2], FRAME, 0.0, 1.0, plan) == "jit"
+    assert calls and calls[0].base is not None
+    K = _aot.estimate_frames_core(raw, FRAME, 0.0, 1.0, plan)[0]
+    assert len(calls) == 1 and (K == 1).all()
 
 
 def test_frame_path_runs_without_importing_numba():

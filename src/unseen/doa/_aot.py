@@ -8,7 +8,8 @@ imported on first use. The AOT path needs neither numba's import nor its CPU-tar
     kernels.estimate_frames_core(x, frame_len, offset, scale, plan)   # AOT when `ready()`
 
 The AOT exports are typed exactly (they do not check what they are given), so a call goes there
-only when x's dtype and dimensions and every plan field's dtype and layout are the exported ones.
+only when x's dtype, dimensions and layout (C-contiguous interleaved components) and every plan
+field's dtype and layout are the exported ones.
 UNSEEN_AOT=0 in the environment forces the JIT kernels (to compare, or to rule the AOT module out).
 """
 
@@ -102,7 +103,7 @@ def estimate_frames_core(
     """`_kernels.estimate_frames_core`, from the AOT module when it holds this signature."""
     mod = _module()[0]
     if mod is not None and _plan_ok(plan):
-        if x.ndim == 3 and x.shape[2] == 2 and x.dtype in _FRAMES:
+        if x.ndim == 3 and x.shape[2] == 2 and x.dtype in _FRAMES and x.flags.c_contiguous:
             return getattr(mod, _FRAMES[x.dtype])(x, frame_len, offset, scale, plan)
         if x.ndim == 2 and x.dtype == np.complex64:
             return mod.frames_c64(x, frame_len, offset, scale, plan)
