@@ -62,6 +62,7 @@ def evaluate(
     use_map: bool = False,
     uncal: bool = True,
     transfer: float | None = None,
+    one_exponent: bool = False,
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
     other day alone: all ordered pairs); `use_map` adds the calibration with its shadowing map
@@ -88,6 +89,13 @@ def evaluate(
         for src in sources:
             survey = {k: v for k, v in groups.items() if k[:10] in src and k[:10] != day}
             cal = calibrate(survey, {k: truth[k] for k in survey})
+            print(f"calibration on {src}: exponent {cal['path_loss_exponent']:.2f}, ridge "
+                  f"{cal.get('exponent_ridge')}, held-out rms {cal.get('exponent_cv_db')}",
+                  flush=True)  # fmt: skip
+            if one_exponent and "exponent_ridge" in cal:
+                one = calibrate(survey, {k: truth[k] for k in survey}, exponents=False)
+                modes.append((f"calibrated on {src}, one exponent",
+                              apply({k: groups[k] for k in test}, one)))  # fmt: skip
             modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
             if use_map:
                 sm = shadow_map(survey, {k: truth[k] for k in survey}, cal)
@@ -233,6 +241,8 @@ if __name__ == "__main__":
     ap.add_argument("--map", action="store_true", help="also calibrate with a shadowing map")
     ap.add_argument("--no-uncal", action="store_true", help="skip the uncalibrated modes")
     ap.add_argument("--map-transfer", type=float, help="ρ of the map between days (sensitivity)")
+    ap.add_argument("--one-exponent", action="store_true",
+                    help="peer: the calibration with one exponent for all receivers")  # fmt: skip
     a = ap.parse_args()
     print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
@@ -240,7 +250,8 @@ if __name__ == "__main__":
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     days = tuple(a.day or DAYS)
     for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days, use_map=a.map,
-                      uncal=not a.no_uncal, transfer=a.map_transfer):  # fmt: skip
+                      uncal=not a.no_uncal, transfer=a.map_transfer,
+                      one_exponent=a.one_exponent):  # fmt: skip
         t = r["seconds"]
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "
