@@ -13,6 +13,11 @@ CAL.json (validated on read; see the README, locate section):
      "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
      "survey": {"groups": G, "rows": N},
+     with `calibrate-rss --receiver-exponents`, where held-out survey blocks support them
+     (`exponent_ridge`): "exponent_ref_m": d_ref, "exponent_ridge": s²/σu², "exponent_cv_db":
+        {"one": rms, ridge: rms} (held-out residuals), and per receiver "exponent_dev": u_i,
+        "exponent_range_m": [near, far]: p_ij = P0_j + g_i − 10 (n + u_i) log10 d_ij over the
+        distances the survey saw (held constant beyond), g_i then at d_ref (`rssi.RssModel`),
      "shadow_map": optional (`unseen calibrate-rss --shadow-map`; absent or null: none):
         {"lat0", "lon0": the map frame's origin, "east0_m", "north0_m": its first cell,
          "cell_m", "nx", "ny": the raster, "nugget_db2", "sill_db2", "corr_m": the fitted
@@ -120,20 +125,12 @@ def calibrate(
     groups: Mapping[str, Sequence[SignalStrength]],
     truth: Mapping[str, tuple[float, float]],
     ref_m: float = RssModel.ref_m,
-    exponents: bool = True,
+    exponents: bool = False,
 ) -> dict:
     """Fit gain offsets, exponent and shadowing (the CAL.json object) from surveyed groups."""
     from unseen.geo.geodesic import distance
 
     st, grp, p, x = [], [], [], []
-    seen: dict[str, tuple[float, float]] = {}
-    moving: set[str] = set()
-    for obs in groups.values():
-        for o in obs:
-            if seen.setdefault(o.site.station, (o.site.lat_deg, o.site.lon_deg)) != (
-                o.site.lat_deg, o.site.lon_deg
-            ):
-                moving.add(o.site.station)
     for j, (g, obs) in enumerate(groups.items()):
         if len(obs) < 2:
             continue
@@ -161,7 +158,7 @@ def calibrate(
     dev = np.zeros(S)
     x_ref = float(np.mean(x))
     if lam is not None:
-        gains, n, dev, cov = fit_exponents(sid, gid, p, x - x_ref, lam)
+        gains, n, dev, cov = fit_exponents(sid, gid, p, x - x_ref, lam, S)
     sd = np.sqrt(np.maximum(np.diag(cov)[:S], 0.0))
     out = {
         "format": FORMAT,
@@ -183,10 +180,8 @@ def calibrate(
         out["exponent_ref_m"] = float(10.0 ** (x_ref / 10.0))
         out["exponent_ridge"] = lam
         out["exponent_cv_db"] = cv
-        lo, hi = RssModel.n_bounds
-        dev = np.clip(dev, lo - n, hi - n)
         for i, nm in enumerate(names):
-            if well[i] and nm not in moving:
+            if well[i]:
                 q = 10.0 ** (np.percentile(x[sid == i], EXP_RANGE_PCT) / 10.0)
                 out["receivers"][str(nm)]["exponent_dev"] = float(dev[i])
                 out["receivers"][str(nm)]["exponent_range_m"] = [float(q[0]), float(q[1])]
@@ -196,16 +191,16 @@ def calibrate(
 EXP_RIDGES = (3e3, 1e3, 3e2, 1e2)  # candidate s²/σu² of the per-receiver exponent deviations
 EXP_BLOCK_M = 400.0  # cross-validation blocks of transmitter positions (beyond shadowing's reach)
 EXP_FOLDS = 5
-EXP_RANGE_PCT = (5.0, 95.0)  # a receiver's deviation holds over these percentiles of its distances
+EXP_RANGE_PCT = (0.0, 100.0)  # a receiver's deviation holds over the distances its survey saw
 EXP_MIN_GAIN_DB = 0.1  # held-out rms gain (dB) the deviations must buy over one exponent
 
 
 def fit_exponents(
-    sid: np.ndarray, gid: np.ndarray, p: np.ndarray, x: np.ndarray, ridge: float, S: int = 0
+    sid: np.ndarray, gid: np.ndarray, p: np.ndarray, x: np.ndarray, ridge: float, S: int
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """p_ij = P0_j + g_i − (n + u_i) x_ij + e, u_i ~ N(0, s²/ridge) (x = 10 log10 d − x_ref, so
-    g_i is the gain at the reference distance): (g (S,), n, u (S,), cov of (g, n, u) / s²·s²)."""
-    S = max(S, int(sid.max()) + 1)
+    """p_ij = P0_j + g_i − (n + u_i) x_ij + e over S receivers, u_i ~ N(0, s²/ridge) (x = 10
+    log10 d − x_ref, so g_i is the gain at the reference distance): (g (S,), n, u (S,), cov of
+    (g, n, u))."""
     G, N = int(gid.max()) + 1, len(p)
     A = np.zeros((N, 2 * S + 1))
     A[np.arange(N), sid] = 1.0
@@ -242,8 +237,7 @@ def exponent_ridge(
     the survey's groups in spatial blocks (`_blocks`), one exponent against deviations for each
     ridge in EXP_RIDGES: the best ridge where it beats one exponent by EXP_MIN_GAIN_DB, else
     None. Also {"one": rms, ridge: rms, ...}."""
-    S = int(sid.max()) + 1
-    f = fold[gid]
+    S, f = int(sid.max()) + 1, fold[gid]
     if len(np.unique(f)) < 2:
         return None, {}
     se = np.zeros(len(EXP_RIDGES) + 1)
