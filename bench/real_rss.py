@@ -241,8 +241,11 @@ if __name__ == "__main__":
     ap.add_argument("--map", action="store_true", help="also calibrate with a shadowing map")
     ap.add_argument("--no-uncal", action="store_true", help="skip the uncalibrated modes")
     ap.add_argument("--map-transfer", type=float, help="ρ of the map between days (sensitivity)")
-    ap.add_argument("--exponents", action="store_true",
-                    help="also calibrate with per-receiver exponents (the map, if any, on them)")
+    ap.add_argument(
+        "--exponents",
+        action="store_true",
+        help="also calibrate with per-receiver exponents (the map, if any, on them)",
+    )
     a = ap.parse_args()
     print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "

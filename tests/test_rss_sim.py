@@ -167,6 +167,20 @@ def test_receivers_on_one_line_are_degenerate():
         ({"shadowing_db": -1}, "field 'shadowing_db'.*-1"),
         ({"offset_drift_db": "4 dB"}, "field 'offset_drift_db'.*4 dB"),
         ({"receivers": {"a": {"offset_db": "high", "sd_db": 1}}}, "receivers.a.*'offset_db'.*high"),
+        (
+            {
+                "receivers": {
+                    "a": {
+                        "offset_db": 1,
+                        "sd_db": 1,
+                        "exponent_dev": 0.5,
+                        "exponent_range_m": [500, 20],
+                    }
+                }
+            },
+            "receivers.a.*'exponent_range_m'.*500, 20",
+        ),
+        ({"exponent_ref_m": 0}, "field 'exponent_ref_m'.*0"),
     ],
 )
 def test_bad_calibration_file_is_one_line_exit_2(tmp_path, capsys, edit, match):

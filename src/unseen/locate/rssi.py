@@ -352,8 +352,11 @@ def pooled_offsets(preps: list, pos: list, model: RssModel) -> tuple[dict, float
         xj = 10.0 * np.log10(np.maximum(d, model.ref_m))
         ids += list(pr.r_ids)
         gid += [j] * len(pr.r)
-        p += list(pr.r[:, 3] - _map_mean(model.shadow_map, pr.r_ids, la, lo)
-                  + _tilt_db(model, *_devs(model, pr.r_ids), xj))
+        p += list(
+            pr.r[:, 3]
+            - _map_mean(model.shadow_map, pr.r_ids, la, lo)
+            + _tilt_db(model, *_devs(model, pr.r_ids), xj)
+        )
         x += list(xj)
     names, sid, rows = np.unique(
         np.array(ids, dtype=object), return_inverse=True, return_counts=True
