@@ -490,11 +490,11 @@ def load(path: str | Path) -> dict:
             _field(r, "exponent_dev", f"{name}: receivers.{st}", -5.0, 5.0)
             v = r.get("exponent_range_m")
             if not (isinstance(v, list) and len(v) == 2
-                    and all(isinstance(a, int | float) and 0.1 <= a <= 1e6 for a in v)
+                    and all(isinstance(a, int | float) and 0.1 <= a <= 2.1e7 for a in v)
                     and v[0] <= v[1]):  # fmt: skip
                 raise ConfigError(
                     f"{name}: receivers.{st}: field 'exponent_range_m': expected [near, far] "
-                    f"metres, 0.1 ≤ near ≤ far ≤ 1e6, got {v!r}"
+                    f"metres, 0.1 ≤ near ≤ far ≤ 2.1e7 (half the Earth), got {v!r}"
                 )
     return obj
 
