@@ -62,6 +62,7 @@ def evaluate(
     use_map: bool = False,
     uncal: bool = True,
     transfer: float | None = None,
+    exponents: bool = False,
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
     other day alone: all ordered pairs); `use_map` adds the calibration with its shadowing map
@@ -89,6 +90,13 @@ def evaluate(
             survey = {k: v for k, v in groups.items() if k[:10] in src and k[:10] != day}
             cal = calibrate(survey, {k: truth[k] for k in survey})
             modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
+            if exponents:
+                cal = calibrate(survey, {k: truth[k] for k in survey}, exponents=True)
+                print(f"calibration on {src}: exponent {cal['path_loss_exponent']:.2f}, ridge "
+                      f"{cal.get('exponent_ridge')}, held-out rms {cal.get('exponent_cv_db')}",
+                      flush=True)  # fmt: skip
+                modes.append((f"calibrated+exponents on {src}",
+                              apply({k: groups[k] for k in test}, cal)))  # fmt: skip
             if use_map:
                 sm = shadow_map(survey, {k: truth[k] for k in survey}, cal)
                 if transfer is not None:
@@ -99,7 +107,7 @@ def evaluate(
                       f"{sm['nx']}×{sm['ny']} × {len(sm['receivers'])}", flush=True)  # fmt: skip
                 modes.append(
                     (
-                        f"calibrated+map on {src}",
+                        f"calibrated+{'exponents+' if exponents else ''}map on {src}",
                         apply({k: groups[k] for k in test}, {**cal, "shadow_map": sm}),
                     )
                 )
@@ -233,6 +241,11 @@ if __name__ == "__main__":
     ap.add_argument("--map", action="store_true", help="also calibrate with a shadowing map")
     ap.add_argument("--no-uncal", action="store_true", help="skip the uncalibrated modes")
     ap.add_argument("--map-transfer", type=float, help="ρ of the map between days (sensitivity)")
+    ap.add_argument(
+        "--exponents",
+        action="store_true",
+        help="also calibrate with per-receiver exponents (the map, if any, on them)",
+    )
     a = ap.parse_args()
     print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
@@ -240,7 +253,8 @@ if __name__ == "__main__":
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     days = tuple(a.day or DAYS)
     for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days, use_map=a.map,
-                      uncal=not a.no_uncal, transfer=a.map_transfer):  # fmt: skip
+                      uncal=not a.no_uncal, transfer=a.map_transfer,
+                      exponents=a.exponents):  # fmt: skip
         t = r["seconds"]
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "

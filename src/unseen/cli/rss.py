@@ -26,6 +26,14 @@ def calibrate_rss(
             "(kriged survey residuals), applied by locate --rss-calibration.",
         ),
     ] = False,
+    receiver_exponents: Annotated[
+        bool,
+        typer.Option(
+            "--receiver-exponents/--no-receiver-exponents",
+            help="Also learn each receiver's own path-loss exponent (shrunk toward the common "
+            "one; kept only where held-out blocks of the survey fit better with them).",
+        ),
+    ] = False,
 ) -> int:
     """Learn receiver gain offsets and the path-loss model from groups with known positions."""
     import json
@@ -34,7 +42,7 @@ def calibrate_rss(
     from unseen.locate.rss_cal import calibrate, read_survey
 
     groups, truth = read_survey(survey)
-    cal = calibrate(groups, truth)
+    cal = calibrate(groups, truth, exponents=receiver_exponents)
     if shadow_map:
         from unseen.locate.rss_cal import shadow_map as learn_map
 
@@ -45,6 +53,13 @@ def calibrate_rss(
         f"exponent {cal['path_loss_exponent']:.2f} ± {cal['path_loss_exponent_sd']:.2f}, "
         f"shadowing {cal['shadowing_db']:.1f} dB, gain spread {cal['gain_spread_db']:.1f} dB"
     )
+    if receiver_exponents:
+        cv = cal.get("exponent_cv_db", {})
+        print(
+            f"receiver exponents: {'kept' if 'exponent_ridge' in cal else 'not kept'} (held-out "
+            f"rms one exponent {cv.get('one', float('nan')):.2f} dB, per receiver "
+            f"{min((v for k, v in cv.items() if k != 'one'), default=float('nan')):.2f} dB)"
+        )
     if shadow_map:
         m = cal["shadow_map"]
         print(

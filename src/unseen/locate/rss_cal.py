@@ -13,6 +13,11 @@ CAL.json (validated on read; see the README, locate section):
      "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
      "survey": {"groups": G, "rows": N},
+     with `calibrate-rss --receiver-exponents`, where held-out survey blocks support them
+     (`exponent_ridge`): "exponent_ref_m": d_ref, "exponent_ridge": s²/σu², "exponent_cv_db":
+        {"one": rms, ridge: rms} (held-out residuals), and per receiver "exponent_dev": u_i,
+        "exponent_range_m": [near, far]: p_ij = P0_j + g_i − 10 (n + u_i) log10 d_ij over the
+        distances the survey saw (held constant beyond), g_i then at d_ref (`rssi.RssModel`),
      "shadow_map": optional (`unseen calibrate-rss --shadow-map`; absent or null: none):
         {"lat0", "lon0": the map frame's origin, "east0_m", "north0_m": its first cell,
          "cell_m", "nx", "ny": the raster, "nugget_db2", "sill_db2", "corr_m": the fitted
@@ -120,6 +125,7 @@ def calibrate(
     groups: Mapping[str, Sequence[SignalStrength]],
     truth: Mapping[str, tuple[float, float]],
     ref_m: float = RssModel.ref_m,
+    exponents: bool = False,
 ) -> dict:
     """Fit gain offsets, exponent and shadowing (the CAL.json object) from surveyed groups."""
     from unseen.geo.geodesic import distance
@@ -144,11 +150,17 @@ def calibrate(
         raise GeometryError(
             f"survey too small: {G} groups, {N} rows for {S} receiver offsets and the exponent"
         )
-    gains, n, cov, s2, _ = fit_gains(sid, gid, np.asarray(p, dtype=float), np.asarray(x))
+    p, x = np.asarray(p, dtype=float), np.asarray(x)
+    gains, n, cov, s2, _ = fit_gains(sid, gid, p, x)
     rows = np.bincount(sid, minlength=S)
-    sd = np.sqrt(np.maximum(np.diag(cov)[:S], 0.0))
     well = rows >= MIN_ROWS_PER_RECEIVER
-    return {
+    lam, cv = exponent_ridge(sid, gid, p, x, _blocks(groups, truth)) if exponents else (None, {})
+    dev = np.zeros(S)
+    x_ref = float(np.mean(x))
+    if lam is not None:
+        gains, n, dev, cov = fit_exponents(sid, gid, p, x - x_ref, lam, S)
+    sd = np.sqrt(np.maximum(np.diag(cov)[:S], 0.0))
+    out = {
         "format": FORMAT,
         "version": VERSION,
         "path_loss_exponent": n,
@@ -164,6 +176,89 @@ def calibrate(
         },
         "survey": {"groups": G, "rows": N},
     }
+    if lam is not None:
+        out["exponent_ref_m"] = float(10.0 ** (x_ref / 10.0))
+        out["exponent_ridge"] = lam
+        out["exponent_cv_db"] = cv
+        for i, nm in enumerate(names):
+            if well[i]:
+                q = 10.0 ** (np.percentile(x[sid == i], EXP_RANGE_PCT) / 10.0)
+                out["receivers"][str(nm)]["exponent_dev"] = float(dev[i])
+                out["receivers"][str(nm)]["exponent_range_m"] = [float(q[0]), float(q[1])]
+    return out
+
+
+EXP_RIDGES = (3e3, 1e3, 3e2, 1e2)  # candidate s²/σu² of the per-receiver exponent deviations
+EXP_BLOCK_M = 400.0  # cross-validation blocks of transmitter positions (beyond shadowing's reach)
+EXP_FOLDS = 5
+EXP_RANGE_PCT = (0.0, 100.0)  # a receiver's deviation holds over the distances its survey saw
+EXP_MIN_GAIN_DB = 0.1  # held-out rms gain (dB) the deviations must buy over one exponent
+
+
+def fit_exponents(
+    sid: np.ndarray, gid: np.ndarray, p: np.ndarray, x: np.ndarray, ridge: float, S: int
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """p_ij = P0_j + g_i − (n + u_i) x_ij + e over S receivers, u_i ~ N(0, s²/ridge) (x = 10
+    log10 d − x_ref, so g_i is the gain at the reference distance): (g (S,), n, u (S,), cov of
+    (g, n, u))."""
+    G, N = int(gid.max()) + 1, len(p)
+    A = np.zeros((N, 2 * S + 1))
+    A[np.arange(N), sid] = 1.0
+    A[:, S] = -x
+    A[np.arange(N), S + 1 + sid] = -x
+    y = p.copy()
+    cnt = np.bincount(gid, minlength=G).astype(float)
+    for col in (*A.T, y):
+        col -= (np.bincount(gid, weights=col, minlength=G) / np.maximum(cnt, 1))[gid]
+    H = A.T @ A + np.diag(np.r_[np.zeros(S + 1), np.full(S, ridge)])
+    Hi = np.linalg.pinv(H)  # the gains' common level is not identified: minimum norm
+    sol = Hi @ (A.T @ y)
+    res = y - A @ sol
+    s2 = float(res @ res) / max(N - G - S, 1)
+    return sol[:S] - sol[:S].mean(), float(sol[S]), sol[S + 1 :], s2 * Hi
+
+
+def _blocks(groups: Mapping, truth: Mapping) -> np.ndarray:
+    """Fold (0..EXP_FOLDS−1) of each surveyed group (those `calibrate` keeps, in order): its
+    transmitter's EXP_BLOCK_M square, so that held-out groups are far from the fitted ones."""
+    from unseen.geo.frames import geodetic2enu
+
+    keep = [g for g, obs in groups.items() if len(obs) >= 2]
+    t = np.array([truth[g] for g in keep])
+    en = geodetic2enu(t[:, 0], t[:, 1], np.zeros(len(t)), t[:, 0].mean(), t[:, 1].mean(), 0.0)
+    b = np.floor(np.asarray(en)[:, :2] / EXP_BLOCK_M).astype(np.int64)
+    return (b[:, 0] * 7919 + b[:, 1] * 104729) % EXP_FOLDS
+
+
+def exponent_ridge(
+    sid: np.ndarray, gid: np.ndarray, p: np.ndarray, x: np.ndarray, fold: np.ndarray
+) -> tuple[float | None, dict]:
+    """Per-receiver exponents or one? Held-out rms residual (dB, P0 re-centred per group) of
+    the survey's groups in spatial blocks (`_blocks`), one exponent against deviations for each
+    ridge in EXP_RIDGES: the best ridge where it beats one exponent by EXP_MIN_GAIN_DB, else
+    None. Also {"one": rms, ridge: rms, ...}."""
+    S, f = int(sid.max()) + 1, fold[gid]
+    if len(np.unique(f)) < 2:
+        return None, {}
+    se = np.zeros(len(EXP_RIDGES) + 1)
+    n_te = 0
+    for k in np.unique(f):
+        tr, te = f != k, f == k
+        g_tr = np.unique(gid[tr], return_inverse=True)[1]
+        g_te = np.unique(gid[te], return_inverse=True)[1]
+        cnt = np.bincount(g_te).astype(float)
+        for j, lam in enumerate((1e12, *EXP_RIDGES)):
+            a, n, u, _ = fit_exponents(sid[tr], g_tr, p[tr], x[tr], lam, S)
+            r = p[te] - a[sid[te]] + (n + u[sid[te]]) * x[te]
+            r -= (np.bincount(g_te, weights=r) / cnt)[g_te]
+            se[j] += float(r @ r)
+        n_te += int(te.sum())
+    rms = np.sqrt(se / max(n_te, 1))
+    cv = {"one": round(float(rms[0]), 3)} | {
+        f"{lam:g}": round(float(v), 3) for lam, v in zip(EXP_RIDGES, rms[1:], strict=True)
+    }
+    j = int(np.argmin(rms[1:]))
+    return (EXP_RIDGES[j] if rms[0] - rms[1 + j] >= EXP_MIN_GAIN_DB else None), cv
 
 
 MAP_MAX_POINTS = 1500  # survey points per receiver in its kriging system (evenly subsampled)
@@ -201,11 +296,23 @@ def residuals(
                          lat0, lon0, 0.0)  # fmt: skip
         d = np.maximum(np.hypot(s[:, 0] - t[0], s[:, 1] - t[1]), d0)
         y = np.array([o.rssi_dbm - rx[o.site.station]["offset_db"] for o in obs])
-        y = y + 10.0 * n * np.log10(d)
+        y = y + 10.0 * n * np.log10(d) + _tilt(cal, [o.site.station for o in obs], d)
         y -= y.mean()
         for o, v in zip(obs, y, strict=True):
             out.setdefault(o.site.station, []).append((t[0], t[1], v))
     return {k: np.array(v) for k, v in out.items()}
+
+
+def _tilt(cal: Mapping, stations: list[str], d: np.ndarray) -> np.ndarray:
+    """Each reading's gain from its receiver's exponent deviation (`RssModel`), dB."""
+    out = np.zeros(len(stations))
+    for k, s in enumerate(stations):
+        r = cal["receivers"].get(s, {})
+        if "exponent_dev" in r:
+            a, b = r["exponent_range_m"]
+            x = 10.0 * np.log10(np.clip(d[k], a, b) / cal["exponent_ref_m"])
+            out[k] = r["exponent_dev"] * x
+    return out
 
 
 def _thin(a: np.ndarray, k: int) -> np.ndarray:
@@ -367,6 +474,8 @@ def load(path: str | Path) -> dict:
     _field(obj, "gain_spread_db", name, 0.0, 60.0)
     if "offset_drift_db" in obj:
         _field(obj, "offset_drift_db", name, 0.0, 60.0)
+    if "exponent_ref_m" in obj:
+        _field(obj, "exponent_ref_m", name, 1.0, 1e5)
     if obj.get("shadow_map") is not None:
         _check_map(obj["shadow_map"], name)
     rx = obj.get("receivers")
@@ -377,6 +486,16 @@ def load(path: str | Path) -> dict:
             raise ConfigError(f"{name}: field 'receivers.{st}': expected an object, got {r!r}")
         _field(r, "offset_db", f"{name}: receivers.{st}", -100.0, 100.0)
         _field(r, "sd_db", f"{name}: receivers.{st}", 0.0, 60.0)
+        if "exponent_dev" in r:
+            _field(r, "exponent_dev", f"{name}: receivers.{st}", -5.0, 5.0)
+            v = r.get("exponent_range_m")
+            if not (isinstance(v, list) and len(v) == 2
+                    and all(isinstance(a, int | float) and 0.1 <= a <= 2.1e7 for a in v)
+                    and v[0] <= v[1]):  # fmt: skip
+                raise ConfigError(
+                    f"{name}: receivers.{st}: field 'exponent_range_m': expected [near, far] "
+                    f"metres, 0.1 ≤ near ≤ far ≤ 2.1e7 (half the Earth), got {v!r}"
+                )
     return obj
 
 
@@ -406,7 +525,11 @@ def apply(
     if not math.isfinite(cal["shadowing_db"]):
         raise InputError("calibration: shadowing_db must be finite")
     sm = to_map(cal["shadow_map"]) if cal.get("shadow_map") is not None else None
+    dev = tuple((str(k), float(r["exponent_dev"]), *map(float, r["exponent_range_m"]))
+                for k, r in rx.items() if "exponent_dev" in r)  # fmt: skip
+    src = "calibration" + ("+exponents" if dev else "") + ("+map" if sm is not None else "")
     return out, replace(
         base, shadowing_db=float(cal["shadowing_db"]), ref_m=float(cal["ref_m"]),
-        source="calibration" if sm is None else "calibration+map", shadow_map=sm,
+        source=src, shadow_map=sm, exponent_dev=dev,
+        exponent_ref_m=float(cal.get("exponent_ref_m", base.exponent_ref_m)),
     )  # fmt: skip

@@ -79,7 +79,11 @@ class RssModel:
     prior the residuals can widen or narrow (the likelihood becomes a Student-t); P0 flat; n
     uniform on `n_bounds`; d0 = `ref_m` the reference distance of the log-distance model (no
     singularity at d = 0: a receiver metres from the transmitter reads as one at d0); g_i the
-    receiver's gain offset (0 uncalibrated: its spread is part of s). Shadowing is correlated
+    receiver's gain offset (0 uncalibrated: its spread is part of s). A calibration may give
+    receiver i its own exponent n + u_i over the distances its survey covered, [a_i, b_i]
+    (`exponent_dev` (station, u_i, a_i, b_i), metres): u_i (clip(x, 10 log10 a_i, 10 log10 b_i)
+    − x_ref) is added to its reading, x_ref = 10 log10 `exponent_ref_m` (where g_i holds).
+    Shadowing is correlated
     between receivers i, j a distance d_ij apart as exp(−d_ij / `corr_m`) (Gudmundson); each
     reading's s² is scaled by Σ_j exp(−d_ij / corr_m), so that k co-located receivers weigh as
     one (POWDER: residual correlation 0.7–0.9 between two receivers on one mast, |ρ| < 0.4 and
@@ -94,6 +98,8 @@ class RssModel:
     corr_m: float = 20.0
     source: str = "default"
     shadow_map: ShadowMap | None = None
+    exponent_dev: tuple[tuple[str, float, float, float], ...] = ()
+    exponent_ref_m: float = 100.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -343,10 +349,15 @@ def pooled_offsets(preps: list, pos: list, model: RssModel) -> tuple[dict, float
     for j, (pr, (la, lo)) in enumerate(zip(preps, pos, strict=True)):
         en = geodetic2enu(pr.r[:, 0], pr.r[:, 1], np.zeros(len(pr.r)), la, lo, 0.0)
         d = np.hypot(en[:, 0], en[:, 1])
+        xj = 10.0 * np.log10(np.maximum(d, model.ref_m))
         ids += list(pr.r_ids)
         gid += [j] * len(pr.r)
-        p += list(pr.r[:, 3] - _map_mean(model.shadow_map, pr.r_ids, la, lo))
-        x += list(10.0 * np.log10(np.maximum(d, model.ref_m)))
+        p += list(
+            pr.r[:, 3]
+            - _map_mean(model.shadow_map, pr.r_ids, la, lo)
+            + _tilt_db(model, *_devs(model, pr.r_ids), xj)
+        )
+        x += list(xj)
     names, sid, rows = np.unique(
         np.array(ids, dtype=object), return_inverse=True, return_counts=True
     )
@@ -365,6 +376,18 @@ def pooled_offsets(preps: list, pos: list, model: RssModel) -> tuple[dict, float
         str(s): (float(g[i]), float(sd[i])) for i, s in enumerate(names) if rows[i] >= POOL_MIN_ROWS
     }
     return off, float(np.clip(n, *model.n_bounds))
+
+
+def _devs(model: RssModel, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(u, 10 log10 a, 10 log10 b) of receivers `ids` (u = 0 where the model has none)."""
+    dev = {d[0]: d[1:] for d in model.exponent_dev}
+    a = np.array([dev.get(s, (0.0, 1.0, 1.0)) for s in ids], dtype=float).reshape(-1, 3)
+    return a[:, 0], 10.0 * np.log10(a[:, 1]), 10.0 * np.log10(a[:, 2])
+
+
+def _tilt_db(model: RssModel, u, lo, hi, x) -> np.ndarray:
+    """What a reading gains from its receiver's exponent deviation at x = 10 log10 d (dB)."""
+    return u * (np.clip(x, lo, hi) - 10.0 * np.log10(model.exponent_ref_m))
 
 
 def _map_mean(sm: ShadowMap | None, ids: list[str], lat: float, lon: float) -> np.ndarray:
@@ -512,7 +535,7 @@ def _cost(xy, sta, p, w, n_fixed, model: RssModel, field) -> np.ndarray:
     """What the ML search minimises: the profiled residual sum Q, or with a shadowing map (the
     weights vary with position, so Q alone does not compare positions) −log posterior."""
     lp, _, _, q = log_posterior(xy, sta, p, w, n_fixed, model, field)
-    return q if field is None else -lp
+    return q if field is None or getattr(field, "fixed_weights", False) else -lp
 
 
 def _zoom(best, h, sta, p, w, n_fixed, model: RssModel, iters: int, field=None) -> np.ndarray:
@@ -546,7 +569,29 @@ def _arrays(preps: list, frames: list, model: RssModel) -> tuple:
     w = 1.0 / (sig2 + shad2)
     sm = model.shadow_map
     field = None if sm is None else _field(preps, frames, sm, sig2, shad2)
+    if model.exponent_dev:
+        du = np.zeros((3, G, M))
+        for g, pr in enumerate(preps):
+            du[:, g, : len(pr.r)] = _devs(model, pr.r_ids)
+        if du[0].any():
+            field = _tilt(field, sta, w, du, model)
     return sta, p, w, n_fixed, field
+
+
+def _tilt(field, sta: np.ndarray, w: np.ndarray, du: np.ndarray, model: RssModel):
+    """`field` with each receiver's exponent deviation: correction −u_i (x_i − x_ref) added."""
+    u, lo, hi = du[:, :, None]
+
+    def tilted(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = np.sqrt(np.sum((xy[:, :, None, :] - sta[:, None]) ** 2, -1))
+        mu = -_tilt_db(model, u, lo, hi, 10.0 * np.log10(np.maximum(d, model.ref_m)))
+        if field is None:
+            return mu, np.broadcast_to(w[:, None], mu.shape)
+        m0, wg = field(xy)
+        return m0 + mu, wg
+
+    tilted.fixed_weights = field is None  # type: ignore[attr-defined]
+    return tilted
 
 
 def _field(preps: list, frames: list, sm: ShadowMap, sig2: np.ndarray, shad2: np.ndarray):
