@@ -1,7 +1,7 @@
 """DOA frame path benchmark: unseen vs doa-py, pyroomacoustics and pyArgus on identical data.
 
     .venv/bin/python bench/doa.py [--frames 40] [--seconds 3] [--rounds 5] [--cli-rounds 5] [--jit]
-        [--cli-only] [--before SRC] [--best-of 1]
+        [--cli-only] [--before SRC] [--best-of 3]
 
 One frame = 5 channels × 16,384 complex64 snapshots from a UCA-5 (radius 1 m, 94.2 MHz, one
 source at 10 dB per element, random off-grid azimuth). Full path per frame: covariance, MUSIC
@@ -258,8 +258,10 @@ def user_env() -> dict[str, str]:
     return env
 
 
-BEST_OF = 1
-"""Runs of each command per round, the least CPU time kept (--best-of; 1: one run)."""
+BEST_OF = 3
+"""Runs of each command per round, the least CPU time kept (--best-of; 1: one run). The least of
+a few runs is the cost without interference (timeit's rule); one run lets the start-up noise of
+two processes (±0.1 s) swamp a per-frame figure of ~0.15 ms × 1,400 frames."""
 
 
 def wall(cmd: list[str], src: str | None = None, jit: bool = False) -> float:
@@ -396,7 +398,7 @@ def main() -> int:
         "--jit", action="store_true", help="also time the CLI with the JIT kernels (UNSEEN_AOT=0)"
     )
     ap.add_argument(
-        "--best-of", type=int, default=1, help="CLI runs per recording per round, least CPU kept"
+        "--best-of", type=int, default=3, help="CLI runs per recording per round, least CPU kept"
     )
     args = ap.parse_args()
     global BEST_OF
