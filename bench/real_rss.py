@@ -29,7 +29,7 @@ from unseen.errors import UnseenError
 from unseen.geo import geodetic2enu
 from unseen.locate import solve_many
 from unseen.locate.io import row_to_observation
-from unseen.locate.rss_cal import apply, calibrate, shadow_map
+from unseen.locate.rss_cal import apply, calibrate, map_evidence, shadow_map
 
 DAYS = ("2022-04-25", "2022-07-05", "2022-07-06")
 
@@ -63,10 +63,13 @@ def evaluate(
     uncal: bool = True,
     transfer: float | None = None,
     exponents: bool = False,
+    default_only: bool = False,
 ) -> list[dict]:
     """Per test day: uncalibrated, and calibrated on the other days (or, with `pairs`, on each
     other day alone: all ordered pairs); `use_map` adds the calibration with its shadowing map
-    (`shadow_map`), `uncal` False drops the uncalibrated modes."""
+    (`shadow_map`), `uncal` False drops the uncalibrated modes; `default_only`: only the
+    calibration `unseen calibrate-rss` makes by default (exponents and map where the survey's
+    held-out blocks support them)."""
     groups, truth = defaultdict(list), {}
     for r in powder_rss.rows():
         groups[r["group"]].append(row_to_observation(r)[1])
@@ -88,6 +91,16 @@ def evaluate(
         ] if uncal else []  # fmt: skip
         for src in sources:
             survey = {k: v for k, v in groups.items() if k[:10] in src and k[:10] != day}
+            if default_only:
+                st = {k: truth[k] for k in survey}
+                cal = calibrate(survey, st, exponents=True)
+                sm, ev = map_evidence(survey, st, cal)
+                print(f"default calibration on {src}: exponents "
+                      f"{'kept' if 'exponent_ridge' in cal else 'not kept'}, map "
+                      f"{'kept' if sm else 'not kept'} {ev}", flush=True)  # fmt: skip
+                model = apply(raw, {**cal, "shadow_map": sm} if sm else cal)
+                modes.append((f"calibrated (calibrate-rss default) on {src}", model))
+                continue
             cal = calibrate(survey, {k: truth[k] for k in survey})
             modes.append((f"calibrated on {src}", apply({k: groups[k] for k in test}, cal)))
             if exponents:
@@ -246,6 +259,9 @@ if __name__ == "__main__":
         action="store_true",
         help="also calibrate with per-receiver exponents (the map, if any, on them)",
     )
+    ap.add_argument(
+        "--default-only", action="store_true", help="only calibrate-rss's default calibration"
+    )
     a = ap.parse_args()
     print("command: python " + " ".join(sys.argv))
     print("| day | mode | tx | fixed % | truth in 95% ellipse % | median error m | "
@@ -254,7 +270,7 @@ if __name__ == "__main__":
     days = tuple(a.day or DAYS)
     for r in evaluate(a.per_day, pairs=a.pairs, rounds=a.rounds, days=days, use_map=a.map,
                       uncal=not a.no_uncal, transfer=a.map_transfer,
-                      exponents=a.exponents):  # fmt: skip
+                      exponents=a.exponents, default_only=a.default_only):  # fmt: skip
         t = r["seconds"]
         print(f"| {r['day']} | {r['mode']} | {r['n']} | {100 * r['fixed']:.1f} | "
               f"{100 * r['coverage95']:.1f} | {r['median_m']:.0f} | {r['centroid_median_m']:.0f} | "

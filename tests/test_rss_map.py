@@ -10,7 +10,7 @@ import pytest
 from unseen.errors import ConfigError
 from unseen.geo import enu2geodetic, geodetic2enu
 from unseen.locate.prepare import prepare
-from unseen.locate.rss_cal import apply, calibrate, load, shadow_map
+from unseen.locate.rss_cal import apply, calibrate, load, map_evidence, shadow_map
 from unseen.locate.rssi import fix_rss_many
 from unseen.types import SignalStrength, Site
 
@@ -82,6 +82,25 @@ def test_map_learned_on_a_survey_improves_fixes_elsewhere_in_the_field():
         out[label] = _errors(fixes, tt, test_tx)
     assert np.median(out["map"][0]) < 0.7 * np.median(out["plain"][0])
     assert out["map"][1].mean() >= 0.85
+
+
+def test_the_survey_decides_whether_a_map_is_kept():
+    """`calibrate-rss`'s default: the map is kept only where each receiver's residuals in one
+    400 m block of the survey are predicted from the others. A 7 dB field of 400 m correlation
+    under 2 dB noise: kept (held-out rms falls by more than a dB). 7 dB of independent noise
+    and no field: nothing to predict (kriging gives ≈ 0), not kept. 12 transmissions: too few
+    pairs for a variogram, not kept, with the reason."""
+    rng = np.random.default_rng(5)
+    txs = rng.uniform(-1100, 1100, (300, 2))
+    groups, truth = _groups(rng, _field(rng), txs, 2.0, "s")
+    sm, cv = map_evidence(groups, truth, calibrate(groups, truth))
+    assert sm is not None and cv["none"] - cv["map"] > 1.0, cv
+    groups, truth = _groups(rng, _field(rng, sd_db=0.0), txs, 7.0, "i")
+    sm, cv = map_evidence(groups, truth, calibrate(groups, truth))
+    assert sm is None and abs(cv["none"] - cv["map"]) < 0.1, cv
+    groups, truth = _groups(rng, _field(rng), txs[:12], 2.0, "f")
+    sm, cv = map_evidence(groups, truth, calibrate(groups, truth))
+    assert sm is None and "too small" in cv["why"]
 
 
 def test_map_reverts_to_the_prior_far_from_the_survey():

@@ -13,12 +13,13 @@ CAL.json (validated on read; see the README, locate section):
      "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
      "survey": {"groups": G, "rows": N},
-     with `calibrate-rss --receiver-exponents`, where held-out survey blocks support them
-     (`exponent_ridge`): "exponent_ref_m": d_ref, "exponent_ridge": s²/σu², "exponent_cv_db":
-        {"one": rms, ridge: rms} (held-out residuals), and per receiver "exponent_dev": u_i,
+     "exponent_cv_db": {"one": rms, ridge: rms} (held-out residuals) where the exponents were
+     tested, and where held-out survey blocks support them (`exponent_ridge`):
+        "exponent_ref_m": d_ref, "exponent_ridge": s²/σu², and per receiver "exponent_dev": u_i,
         "exponent_range_m": [near, far]: p_ij = P0_j + g_i − 10 (n + u_i) log10 d_ij over the
         distances the survey saw (held constant beyond), g_i then at d_ref (`rssi.RssModel`),
-     "shadow_map": optional (`unseen calibrate-rss --shadow-map`; absent or null: none):
+     "shadow_map": optional (where held-out survey blocks support it, `map_evidence`, or
+        `unseen calibrate-rss --shadow-map`; absent or null: none):
         {"lat0", "lon0": the map frame's origin, "east0_m", "north0_m": its first cell,
          "cell_m", "nx", "ny": the raster, "nugget_db2", "sill_db2", "corr_m": the fitted
          exponential variogram, "transfer": ρ between days (MAP_TRANSFER),
@@ -176,10 +177,11 @@ def calibrate(
         },
         "survey": {"groups": G, "rows": N},
     }
+    if cv:
+        out["exponent_cv_db"] = cv
     if lam is not None:
         out["exponent_ref_m"] = float(10.0 ** (x_ref / 10.0))
         out["exponent_ridge"] = lam
-        out["exponent_cv_db"] = cv
         for i, nm in enumerate(names):
             if well[i]:
                 q = 10.0 ** (np.percentile(x[sid == i], EXP_RANGE_PCT) / 10.0)
@@ -254,6 +256,8 @@ def exponent_ridge(
             se[j] += float(r @ r)
         n_te += int(te.sum())
     rms = np.sqrt(se / max(n_te, 1))
+    if not np.all(np.isfinite(rms)):  # a fold too small to fit (a survey of a few groups)
+        return None, {}
     cv = {"one": round(float(rms[0]), 3)} | {
         f"{lam:g}": round(float(v), 3) for lam, v in zip(EXP_RIDGES, rms[1:], strict=True)
     }
@@ -366,12 +370,69 @@ def shadow_map(
     """The CAL.json `shadow_map` object: each calibrated receiver's residual shadowing kriged
     (simple kriging, exponential covariance from `variogram`) on a raster over the survey's
     transmitter positions padded by 2 L; mean and kriging variance per cell (dB, dB²)."""
-    from scipy.linalg import cho_factor, cho_solve
-
     lat0 = float(np.mean([t[0] for t in truth.values()]))
     lon0 = float(np.mean([t[1] for t in truth.values()]))
     res = residuals(groups, truth, cal, lat0, lon0)
-    nug, sill, corr = variogram(res)
+    return _kriged(res, *variogram(res), lat0, lon0)
+
+
+MAP_MIN_GAIN_DB = 0.1  # held-out rms gain (dB) the map must buy for `calibrate-rss` to keep it
+
+
+def map_evidence(
+    groups: Mapping[str, Sequence[SignalStrength]],
+    truth: Mapping[str, tuple[float, float]],
+    cal: Mapping,
+) -> tuple[dict | None, dict]:
+    """The shadowing map where the survey shows it predicts: each receiver's residuals in one
+    spatial block (`EXP_BLOCK_M` squares, `EXP_FOLDS` folds, as for the exponents) kriged from
+    the other blocks; kept when the held-out rms falls by MAP_MIN_GAIN_DB. (map or None,
+    {"none": rms dB, "map": rms dB} or {"why": reason})."""
+    lat0 = float(np.mean([t[0] for t in truth.values()]))
+    lon0 = float(np.mean([t[1] for t in truth.values()]))
+    res = residuals(groups, truth, cal, lat0, lon0)
+    try:
+        nug, sill, corr = variogram(res)
+    except GeometryError as exc:
+        return None, {"why": str(exc)}
+    se0 = se1 = 0.0
+    n = 0
+    for a in res.values():
+        b = np.floor(a[:, :2] / EXP_BLOCK_M).astype(np.int64)
+        fold = (b[:, 0] * 7919 + b[:, 1] * 104729) % EXP_FOLDS
+        for k in np.unique(fold):
+            tr, te = _thin(a[fold != k], MAP_MAX_POINTS), a[fold == k]
+            if len(tr) < 2:
+                continue
+            pred = _krige(tr, te[:, :2], nug, sill, corr)[0]
+            se0 += float(te[:, 2] @ te[:, 2])
+            se1 += float(np.sum((te[:, 2] - pred) ** 2))
+            n += len(te)
+    if n == 0:
+        return None, {"why": "no receiver was surveyed in two blocks"}
+    cv = {"none": round(float(np.sqrt(se0 / n)), 3), "map": round(float(np.sqrt(se1 / n)), 3)}
+    if cv["none"] - cv["map"] < MAP_MIN_GAIN_DB:
+        return None, cv
+    return _kriged(res, nug, sill, corr, lat0, lon0), cv
+
+
+def _krige(
+    a: np.ndarray, q: np.ndarray, nug: float, sill: float, corr: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simple kriging of residuals a (k, 3: east, north m, dB) at points q (m, 2): mean dB,
+    variance dB² (exponential covariance sill·exp(−h/corr), nugget on the data)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    h = np.hypot(*(a[:, None, :2] - a[None, :, :2]).transpose(2, 0, 1))
+    c = cho_factor(sill * np.exp(-h / corr) + nug * np.eye(len(a)))
+    k = sill * np.exp(-np.hypot(*(q[:, None] - a[None, :, :2]).transpose(2, 0, 1)) / corr)
+    sol = cho_solve(c, k.T)
+    return sol.T @ a[:, 2], np.maximum(sill - np.einsum("qk,kq->q", k, sol), 0.0)
+
+
+def _kriged(
+    res: Mapping[str, np.ndarray], nug: float, sill: float, corr: float, lat0: float, lon0: float
+) -> dict:
     pts = np.concatenate(list(res.values()))[:, :2]
     lo, hi = pts.min(0) - 2 * corr, pts.max(0) + 2 * corr
     cell = max(corr / 3.0, 10.0)
@@ -382,13 +443,9 @@ def shadow_map(
     q = np.stack(np.meshgrid(ge, gn, indexing="xy"), -1).reshape(-1, 2)
     mean, var = {}, {}
     for st, a in sorted(res.items()):
-        a = _thin(a, MAP_MAX_POINTS)
-        h = np.hypot(*(a[:, None, :2] - a[None, :, :2]).transpose(2, 0, 1))
-        c = cho_factor(sill * np.exp(-h / corr) + nug * np.eye(len(a)))
-        k = sill * np.exp(-np.hypot(*(q[:, None] - a[None, :, :2]).transpose(2, 0, 1)) / corr)
-        sol = cho_solve(c, k.T)
-        mean[st] = np.round(sol.T @ a[:, 2], 2).reshape(ny, nx)
-        var[st] = np.round(np.maximum(sill - np.einsum("qk,kq->q", k, sol), 0.0), 2).reshape(ny, nx)
+        m, v = _krige(_thin(a, MAP_MAX_POINTS), q, nug, sill, corr)
+        mean[st] = np.round(m, 2).reshape(ny, nx)
+        var[st] = np.round(v, 2).reshape(ny, nx)
     return {
         "lat0": lat0, "lon0": lon0, "east0_m": float(lo[0]), "north0_m": float(lo[1]),
         "cell_m": float(cell), "nx": int(nx), "ny": int(ny),
