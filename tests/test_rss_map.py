@@ -91,7 +91,7 @@ def test_the_survey_decides_whether_a_map_is_kept():
     and no field: nothing to predict (kriging gives ≈ 0), not kept. 12 transmissions: too few
     pairs for a variogram, not kept, with the reason."""
     rng = np.random.default_rng(5)
-    txs = rng.uniform(-1100, 1100, (300, 2))
+    txs = rng.uniform(-1100, 1100, (160, 2))
     groups, truth = _groups(rng, _field(rng), txs, 2.0, "s")
     sm, cv = map_evidence(groups, truth, calibrate(groups, truth))
     assert sm is not None and cv["none"] - cv["map"] > 1.0, cv
