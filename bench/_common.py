@@ -68,10 +68,13 @@ def interleave(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, d
 
 def unseen_cmd(src: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """`unseen` as a user runs it (the console script beside this Python) and its environment,
-    with `src` (default: this tree's src/) first on PYTHONPATH."""
+    with `src` (default: this tree's src/) first on PYTHONPATH and Python's bytecode cache on: an
+    installed package has its .pyc files, so PYTHONDONTWRITEBYTECODE (set on some machines)
+    would time a recompile of unseen's modules on every run, a cost no user pays."""
     exe = Path(sys.executable).with_name("unseen")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "unseen"]
-    return cmd, {**os.environ, "PYTHONPATH": str(src or ROOT / "src")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return cmd, {**env, "PYTHONPATH": str(src or ROOT / "src")}
 
 
 def run(

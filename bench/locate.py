@@ -99,12 +99,8 @@ def peer_fix(obs: list[Bearing]) -> tuple[float, float]:
 
 
 def cli(cli_src: Path | None) -> tuple[list[str], dict]:
-    """The CLI and its environment, with bytecode caching on: an installed package has its .pyc
-    files (pip compiles them), so PYTHONDONTWRITEBYTECODE would time a recompile of unseen's
-    sources on every run, a cost no user pays (the peer's imports come from compiled files)."""
-    cmd, env = unseen_cmd(cli_src)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return cmd, env
+    """The CLI and its environment (`_common.unseen_cmd`: bytecode caching on, as installed)."""
+    return unseen_cmd(cli_src)
 
 
 BEST_OF = 3
