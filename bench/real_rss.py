@@ -53,6 +53,15 @@ def centroid_error(obs, lat: float, lon: float) -> float:
     return float(np.hypot(e, n))
 
 
+def _powder() -> tuple[dict, dict]:
+    """Every POWDER transmission: {group: [SignalStrength]}, {group: (true lat, lon)}."""
+    groups, truth = defaultdict(list), {}
+    for r in powder_rss.rows():
+        groups[r["group"]].append(row_to_observation(r)[1])
+        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    return groups, truth
+
+
 def evaluate(
     per_day: int = 300,
     seed: int = 0,
@@ -70,10 +79,7 @@ def evaluate(
     (`shadow_map`), `uncal` False drops the uncalibrated modes; `default_only`: only the
     calibration `unseen calibrate-rss` makes by default (exponents and map where the survey's
     held-out blocks support them)."""
-    groups, truth = defaultdict(list), {}
-    for r in powder_rss.rows():
-        groups[r["group"]].append(row_to_observation(r)[1])
-        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    groups, truth = _powder()
     rng = np.random.default_rng(seed)
     out = []
     for day in DAYS:
@@ -145,10 +151,7 @@ def offset_transfer() -> list[str]:
     """Do receiver offsets learned on one day hold on another? Per pair of days: the sd of the
     differences of the common receivers' offsets (each centred on those receivers) beside the
     offsets' own spread; a calibration helps only where the first is well below the second."""
-    groups, truth = defaultdict(list), {}
-    for r in powder_rss.rows():
-        groups[r["group"]].append(row_to_observation(r)[1])
-        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    groups, truth = _powder()
     cal = {}
     for d in DAYS:
         sv = {k: v for k, v in groups.items() if k.startswith(d)}
@@ -175,10 +178,7 @@ def map_transfer(near_m: float = 25.0) -> list[str]:
     share) and between days (c_AB); ρ = c_AB / sqrt(c_AA c_BB) (`rss_cal.MAP_TRANSFER`)."""
     from unseen.locate.rss_cal import residuals
 
-    groups, truth = defaultdict(list), {}
-    for r in powder_rss.rows():
-        groups[r["group"]].append(row_to_observation(r)[1])
-        truth[r["group"]] = (r["true_lat"], r["true_lon"])
+    groups, truth = _powder()
     res = {}
     for d in DAYS:
         sv = {k: v for k, v in groups.items() if k.startswith(d)}

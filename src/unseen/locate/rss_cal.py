@@ -228,7 +228,12 @@ def _blocks(groups: Mapping, truth: Mapping) -> np.ndarray:
     keep = [g for g, obs in groups.items() if len(obs) >= 2]
     t = np.array([truth[g] for g in keep])
     en = geodetic2enu(t[:, 0], t[:, 1], np.zeros(len(t)), t[:, 0].mean(), t[:, 1].mean(), 0.0)
-    b = np.floor(np.asarray(en)[:, :2] / EXP_BLOCK_M).astype(np.int64)
+    return _fold(np.asarray(en)[:, :2])
+
+
+def _fold(en: np.ndarray) -> np.ndarray:
+    """Fold (0..EXP_FOLDS−1) of each point (k, 2: east, north m): its EXP_BLOCK_M square, hashed."""
+    b = np.floor(en / EXP_BLOCK_M).astype(np.int64)
     return (b[:, 0] * 7919 + b[:, 1] * 104729) % EXP_FOLDS
 
 
@@ -370,10 +375,19 @@ def shadow_map(
     """The CAL.json `shadow_map` object: each calibrated receiver's residual shadowing kriged
     (simple kriging, exponential covariance from `variogram`) on a raster over the survey's
     transmitter positions padded by 2 L; mean and kriging variance per cell (dB, dB²)."""
+    res, lat0, lon0 = _centred_residuals(groups, truth, cal)
+    return _kriged(res, *variogram(res), lat0, lon0)
+
+
+def _centred_residuals(
+    groups: Mapping[str, Sequence[SignalStrength]],
+    truth: Mapping[str, tuple[float, float]],
+    cal: Mapping,
+) -> tuple[dict[str, np.ndarray], float, float]:
+    """`residuals` in the frame at the mean surveyed transmitter position, and that origin."""
     lat0 = float(np.mean([t[0] for t in truth.values()]))
     lon0 = float(np.mean([t[1] for t in truth.values()]))
-    res = residuals(groups, truth, cal, lat0, lon0)
-    return _kriged(res, *variogram(res), lat0, lon0)
+    return residuals(groups, truth, cal, lat0, lon0), lat0, lon0
 
 
 MAP_MIN_GAIN_DB = 0.1  # held-out rms gain (dB) the map must buy for `calibrate-rss` to keep it
@@ -388,9 +402,7 @@ def map_evidence(
     spatial block (`EXP_BLOCK_M` squares, `EXP_FOLDS` folds, as for the exponents) kriged from
     the other blocks; kept when the held-out rms falls by MAP_MIN_GAIN_DB. (map or None,
     {"none": rms dB, "map": rms dB} or {"why": reason})."""
-    lat0 = float(np.mean([t[0] for t in truth.values()]))
-    lon0 = float(np.mean([t[1] for t in truth.values()]))
-    res = residuals(groups, truth, cal, lat0, lon0)
+    res, lat0, lon0 = _centred_residuals(groups, truth, cal)
     try:
         nug, sill, corr = variogram(res)
     except GeometryError as exc:
@@ -398,8 +410,7 @@ def map_evidence(
     se0 = se1 = 0.0
     n = 0
     for a in res.values():
-        b = np.floor(a[:, :2] / EXP_BLOCK_M).astype(np.int64)
-        fold = (b[:, 0] * 7919 + b[:, 1] * 104729) % EXP_FOLDS
+        fold = _fold(a[:, :2])
         for k in np.unique(fold):
             tr, te = _thin(a[fold != k], MAP_MAX_POINTS), a[fold == k]
             if len(tr) < 2:
