@@ -160,25 +160,12 @@ def _starts(
     return State(lat, lon, alt, nuis), errors
 
 
-_LAST_COV: tuple = ((), None)
-
-
-def _position_cov(info: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
-    """`position_cov`, reused when `_check` and `_fixes` see the same information matrices (the
-    same bytes: a repair in between changes them). The result is read, never written."""
-    global _LAST_COV
-    key = (info.shape, info.dtype.str, dims, info.tobytes())
-    last = _LAST_COV
-    if last[0] == key:
-        return last[1]
-    out = position_cov(info, dims)
-    _LAST_COV = (key, out)
-    return out
-
-
-def _check(batch: Batch, res: FitResult, preps: Sequence[Prepared]) -> dict[int, UnseenError]:
-    """Reasons a converged fit is still not a fix, per problem index (the first that applies)."""
-    cov, bad = _position_cov(res.info, batch.dims)
+def _check(
+    batch: Batch, res: FitResult, preps: Sequence[Prepared], pcov: tuple | None = None
+) -> dict[int, UnseenError]:
+    """Reasons a converged fit is still not a fix, per problem index (the first that applies);
+    `pcov`: `position_cov` of `res.info` when the caller has it."""
+    cov, bad = pcov if pcov is not None else position_cov(res.info, batch.dims)
     nb, nt, nr = batch.counts
     P = geodetic2ecef(res.state.lat, res.state.lon, res.state.alt)
     sta = np.concatenate([batch.b_sta, batch.t_a, batch.t_b, batch.r_sta], axis=1)
@@ -525,9 +512,13 @@ def _lla(res: FitResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _fixes(
-    batch: Batch, res: FitResult, preps: Sequence[Prepared], rejected: list[list[Unit]]
+    batch: Batch,
+    res: FitResult,
+    preps: Sequence[Prepared],
+    rejected: list[list[Unit]],
+    pcov: tuple | None = None,
 ) -> list[Fix]:
-    cov, _ = _position_cov(res.info, batch.dims)
+    cov, _ = pcov if pcov is not None else position_cov(res.info, batch.dims)
     e50 = ellipse_params(cov, P50)
     e95 = ellipse_params(cov, P95)
     c50 = cep(cov, P50)
@@ -612,13 +603,16 @@ def _solve_batch(
     sub = [preps0[g] for g in keep]
     rejected = [list(pre[keep0[g]]) for g in keep]
     res = _fit_full(batch, start.take(keep))
-    errs = _check(batch, res, sub)
+    pcov = position_cov(res.info, batch.dims)
+    errs = _check(batch, res, sub, pcov)
     dof = batch.n_used() - batch.k
     failing = (dof >= 1) & ~(res.chi2 <= threshold(dof))
     if robust:
         erred = np.zeros(batch.size, dtype=bool)
         erred[list(errs)] = True
         need = np.flatnonzero(failing | (erred & (dof >= 1)))
+        if need.size:
+            pcov = None  # a repair refits groups in place: `_fixes` computes it again
         for g, r in _repair(batch, res, sub, need).items():
             if isinstance(r, list):
                 rejected[g] += r
@@ -637,7 +631,7 @@ def _solve_batch(
                     sub[g], float(res.chi2[g]), int(dof[g]), res.residuals[g], _used(batch)[g],
                     " (robust mode is off)",
                 )  # fmt: skip
-    fixes = _fixes(batch, res, sub, rejected)
+    fixes = _fixes(batch, res, sub, rejected, pcov)
     for i, g in enumerate(keep):
         out[keep0[g]] = errs.get(i, fixes[i])
     return out  # type: ignore[return-value]
