@@ -63,6 +63,24 @@ def test_calibration_recovers_offsets_exponent_and_shadowing():
     assert cal["shadowing_db"] == pytest.approx(4.0, rel=0.06)
 
 
+def test_a_survey_where_no_receiver_has_three_readings_is_refused():
+    """18 readings of 12 receivers in 3 groups leave degrees of freedom for the fit, yet no
+    receiver is heard 3 times (six twice, six once): an error naming the shortfall, not a
+    CAL.json of no receivers and a meaningless exponent."""
+    rng = np.random.default_rng(1)
+    rx = rng.uniform(-1500, 1500, (6, 2))
+    groups, truth = {}, {}
+    for j, tag in enumerate("AAB"):
+        tx = rng.uniform(-1200, 1200, 2)
+        p = _rss(rng, tx, rx, np.zeros(6), 2.8, 4.0)
+        groups[str(j)] = [SignalStrength(_site(f"{tag}{i}", *q), float(v), 1.0)
+                          for i, (q, v) in enumerate(zip(rx, p, strict=True))]  # fmt: skip
+        la, lo, _ = enu2geodetic(np.array([*tx, 0.0]), LAT0, LON0, 0.0)
+        truth[str(j)] = (float(la), float(lo))
+    with pytest.raises(GeometryError, match=r"no receiver has 3 readings .*at most 2, 3 groups"):
+        calibrate(groups, truth)
+
+
 def test_ellipse_coverage_with_shadowing_and_unknown_power_and_exponent():
     """200 transmissions, 8 receivers, 6 dB log-normal shadowing as the model states: the 95%
     posterior ellipse holds the truth at least 95% − 4.6% (3 binomial sd at 200 trials).

@@ -155,6 +155,11 @@ def calibrate(
     gains, n, cov, s2, _ = fit_gains(sid, gid, p, x)
     rows = np.bincount(sid, minlength=S)
     well = rows >= MIN_ROWS_PER_RECEIVER
+    if not well.any():
+        raise GeometryError(
+            f"survey too small: no receiver has {MIN_ROWS_PER_RECEIVER} readings to calibrate "
+            f"(at most {int(rows.max())}, {G} groups)"
+        )
     lam, cv = exponent_ridge(sid, gid, p, x, _blocks(groups, truth)) if exponents else (None, {})
     dev = np.zeros(S)
     x_ref = float(np.mean(x))
