@@ -266,11 +266,12 @@ def refine(
     half_beam: float,
     iterations: int,
 ) -> tuple[np.ndarray, float]:
-    """`_ml_kernels.refine`, from the AOT module when it holds this signature."""
+    """`_ml_kernels.refine`, from the AOT module when it holds this signature (Q
+    C-contiguous)."""
     mod = _module()[0]
     if (
         mod is not None
-        and _arr(Q, np.complex128, 2)
+        and _arr(Q, np.complex128, 2, True)
         and _arr(pos, np.float64, 2)
         and _arr(th0, np.float64, 1)
         and _reals(kc, ks, half_beam)

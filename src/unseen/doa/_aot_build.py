@@ -114,8 +114,8 @@ def compiler(out_dir: Path = HERE, cpu: str = "host"):
     quad(Wᴴ, pos, θ, kc, ks) (`quad_derivs`), sigma(var, powers, h, null, noise, r, N, K, M,
     beam_deg, fit_thr, max_sigma_deg) (`sigma_confidence`), ap(Q C, Ar C float32, Ai C
     float32, K, circular, max_sweeps, beam) (`alternating_projection`: C as `ml` passes them,
-    since its scans are fastmath and a layout would change their vectorisation), refine(Q, pos,
-    θ0, kc, ks, half_beam, iterations);
+    since its scans are fastmath and a layout would change their vectorisation), refine(Q C,
+    pos, θ0, kc, ks, half_beam, iterations) (Q C: its products would copy any other layout);
     stamp() and cpu() (the build's source and CPU hashes)."""
     from numba import types
     from numba.core.errors import NumbaPendingDeprecationWarning
@@ -172,7 +172,7 @@ def compiler(out_dir: Path = HERE, cpu: str = "host"):
         ),
         "refine": (
             mlk.refine,
-            types.Tuple([vec, f8])(arr(c16, 2), arr(f8, 2), arr(f8, 1), f8, f8, f8, i8),
+            types.Tuple([vec, f8])(arr(c16, 2, "C"), arr(f8, 2), arr(f8, 1), f8, f8, f8, i8),
         ),
     }  # fmt: skip
     for name, (disp, sig) in exports.items():
