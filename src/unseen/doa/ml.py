@@ -27,6 +27,9 @@ scan, then Gauss–Newton on V jointly (Viberg, Ottersten & Kailath 1991),
     ∂V/∂θ_k = −2·Re[(A⁺·Q·Π⊥·D)_kk],   H ≈ 2·Re[(Dᴴ·Π⊥·D) ⊙ (A⁺·Q·A⁺ᴴ)ᵀ],   D = ∂A/∂θ,
 
 with steps halved until V decreases, from the AP point and from split starts (`refine`).
+
+The numba kernels (AP, Gauss–Newton, `refine`) are in `_ml_kernels`, called through `_aot`
+(compiled ahead of time at install, else just in time on first use).
 """
 
 from __future__ import annotations
