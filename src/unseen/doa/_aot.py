@@ -43,7 +43,7 @@ def _module():
     except ImportError as e:
         return None, f"not built ({e}); `pip install -e .` with a C compiler builds it"
     if mod.stamp() != source_stamp():
-        return None, "built from another _kernels.py; reinstall (`pip install -e .`) to rebuild"
+        return None, "built from other kernel sources; reinstall (`pip install -e .`) to rebuild"
     if mod.cpu() not in (0, cpu_stamp()):
         return None, "built for another CPU; reinstall (`pip install -e .`) to rebuild"
     _preload_lapack()
