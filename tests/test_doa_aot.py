@@ -1,14 +1,18 @@
 """The ahead-of-time DOA kernels (`_kernels_aot`, built at install) against numba's JIT kernels
-on the same frames, and the start-up they exist for (no numba import on the frame path)."""
+on the same frames, and the start-up they exist for (no numba import on the frame path nor on
+the ML path)."""
 
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from unseen.doa import Array, DoaOptions, _aot, _kernels, stage
+from unseen.doa import Array, DoaOptions, _aot, _kernels, estimate, ml, spectra, stage
+from unseen.doa.array import C_M_S
 from unseen.sim import gaussian_snapshots
+from unseen.types import IqBlock
 
 pytestmark = pytest.mark.skipif(not _aot.ready(), reason=f"AOT DOA kernels: {_aot.why_not()}")
 
@@ -146,3 +150,122 @@ def test_frame_path_runs_without_importing_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _ml_frame() -> tuple[Array, IqBlock]:
+    """One frame of two sources (0 and −6 dB at 30° and 200°) on a UCA-5."""
+    arr = Array.uca(M, 1.0)
+    x = gaussian_snapshots(arr, np.array([30.0, 200.0]), np.array([0.0, -6.0]), FRAME, F, seed=3)
+    return arr, IqBlock(np.ascontiguousarray(x[0], dtype=np.complex64), 1e6, F, 0.0)
+
+
+@pytest.mark.slow
+def test_ml_runs_through_aot_and_equals_the_jit(monkeypatch):
+    """method="ml" calls only AOT exports (the JIT modules raise if touched) and gives the JIT
+    kernels' bearings, sigmas and confidences (`_close`). Not always bit for bit: the
+    covariance sums and AP's grid scans are fastmath, which the AOT module's own optimisation
+    may vectorise otherwise, so AP can return the same grid set in another order when two starts
+    tie to rounding, and Gauss–Newton's rounding then differs (seen: ≤ 1.3e-6·σ over 50
+    frames; equal on this one)."""
+    arr, blk = _ml_frame()
+
+    def no_jit():
+        raise AssertionError("a JIT kernel was called")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(_aot, "_jit", no_jit)
+        mp.setattr(_aot, "_jit_ml", no_jit)
+        aot = estimate(blk, arr, method="ml")
+    monkeypatch.setattr(_aot, "_module", lambda: (None, "JIT for the test"))
+    jit = estimate(blk, arr, method="ml")
+    assert aot.num_sources == 2
+    assert np.allclose(np.sort(aot.azimuths_deg), [30.0, 200.0], atol=3 * max(aot.sigma_deg))
+    _close(
+        (np.array([2]), np.array([aot.azimuths_deg]), np.array([aot.sigma_deg]),
+         np.array([aot.confidence]), -1),
+        (np.array([2]), np.array([jit.azimuths_deg]), np.array([jit.sigma_deg]),
+         np.array([jit.confidence]), -1),
+    )  # fmt: skip
+
+
+def test_ml_aot_takes_only_its_exported_types(monkeypatch):
+    """Each ML-path export runs only for its exported dtypes, dimensions, C layout where it is
+    compiled for it, and integer/boolean arguments; anything else goes to the JIT (here a stand-in
+    that records the call). An export for any strides gives the same result on a strided view."""
+    arr, blk = _ml_frame()
+    R = spectra.covariance(blk.samples)
+    lam, E = np.linalg.eigh(R)
+    Q = np.ascontiguousarray(ml.fit_matrix(R, 2))
+    _, Ar, Ai, circ = spectra.steering_planes(arr, F, 1.0)
+    pos = np.ascontiguousarray(arr.positions_enu_m)
+    th = np.radians([30.0, 200.0])
+    kc = 2 * np.pi * F / C_M_S
+    calls = []
+
+    class Jit:
+        def __getattr__(self, name):
+            return lambda *a: calls.append(name) or "jit"
+
+    monkeypatch.setattr(_aot, "_jit", Jit)
+    monkeypatch.setattr(_aot, "_jit_ml", Jit)
+    ap = _aot.alternating_projection(Q, Ar, Ai, 2, circ, 30, 3)
+    th0 = th + 0.01
+    ref = _aot.refine(Q, pos, th0, kc, 0.0, 0.2, 20)
+    wide = np.zeros((M, 6))
+    wide[:, ::2] = pos
+    np.testing.assert_array_equal(_aot.refine(Q, wide[:, ::2], th0, kc, 0.0, 0.2, 20)[0], ref[0])
+    count = _aot.count_sources(lam, FRAME, 2, M - 1, 1e-6)
+    var, powers, h, _ = _aot.uncertainty(pos, th, kc, R, float(lam[0]), FRAME)
+    null = _aot.quad_derivs(np.ascontiguousarray(E[:, :3].conj().T), pos, th, kc, 0.0)[0]
+    sc = (var, powers, h, null, float(lam[0]), np.zeros(2), FRAME, 2, M, 60.0, 3.0, 100.0)
+    _aot.sigma_confidence(*sc)
+    assert _aot.covariance_c64(blk.samples).shape == (M, M)
+    assert not calls and count == 2
+    assert np.allclose(np.sort(np.degrees(ref[0]) % 360), [30.0, 200.0], atol=1.5)
+    assert ap[0].dtype == np.int64 and ap[0].size == 2
+    bad = [
+        _aot.alternating_projection(np.asfortranarray(Q), Ar, Ai, 2, circ, 30, 3),
+        _aot.alternating_projection(Q, Ar.astype(float), Ai, 2, circ, 30, 3),
+        _aot.alternating_projection(Q, Ar, Ai, 2.0, circ, 30, 3),
+        _aot.alternating_projection(Q, Ar, Ai, 2, 1, 30, 3),
+        _aot.refine(Q.astype(np.complex64), pos, th0, kc, 0.0, 0.2, 20),
+        _aot.refine(Q.T, pos, th0, kc, 0.0, 0.2, 20),
+        _aot.refine(Q, pos, th0[None], kc, 0.0, 0.2, 20),
+        _aot.count_sources(lam.astype(np.float32), FRAME, 2, M - 1, 1e-6),
+        _aot.count_sources(lam, float(FRAME), 2, M - 1, 1e-6),
+        _aot.uncertainty(pos, th, kc, R.astype(np.complex64), float(lam[0]), FRAME),
+        _aot.quad_derivs(E[:, :3].conj().T, pos.astype(np.float32), th, kc, 0.0),
+        _aot.sigma_confidence(*sc[:5], [0.0, 0.0], *sc[6:]),
+        _aot.covariance_c64(blk.samples.astype(np.complex128)),
+    ]
+    assert bad == ["jit"] * len(bad)
+    assert calls == ["alternating_projection"] * 4 + ["refine"] * 3 + ["count_sources"] * 2 + [
+        "uncertainty", "quad_derivs", "sigma_confidence", "covariance_c64"
+    ]  # fmt: skip
+
+
+def test_ml_path_runs_without_importing_numba_unless_unseen_aot_is_0():
+    code = (
+        "import sys, numpy as np\n"
+        "from unseen.doa import Array, DoaOptions, _aot, estimate_frames\n"
+        "from unseen.sim import gaussian_snapshots\n"
+        "from unseen.types import IqBlock\n"
+        "print(_aot.ready())\n"
+        "if _aot.ready():\n"
+        "    arr = Array.uca(5, 1.0)\n"
+        "    az, snr = np.array([30.0, 200.0]), np.array([0.0, -6.0])\n"
+        "    x = gaussian_snapshots(arr, az, snr, 4096, 94.2e6, seed=3)\n"
+        "    blk = IqBlock(x[0].astype(np.complex64), 1e6, 94.2e6, 0.0)\n"
+        "    est = estimate_frames(blk, arr, 2048, options=DoaOptions(method='ml'))\n"
+        "    assert [e.num_sources for e in est] == [2, 2], est\n"
+        "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["True", "[]"]
+    env = {**os.environ, "UNSEEN_AOT": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

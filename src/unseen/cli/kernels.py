@@ -7,10 +7,11 @@ A module counts as cold when none of its cached functions has an index yet (some
 helpers inlined into others, never get one): the first run after install or after the module
 changed. A function compiled later for a new argument type (a new IQ datatype) is not announced.
 
-The DOA frame path is also compiled ahead of time at install (`unseen.doa._aot`); where that
-module is usable, `unseen.doa._kernels` does not count as cold (checking it would import numba,
-the start-up the AOT module saves), and only the grid-free methods and options outside the frame
-path (forward-backward, smoothing) still compile on first use, without a notice.
+The DOA kernels `unseen doa` runs (every method, the ML estimator `unseen.doa._ml_kernels`
+included) are also compiled ahead of time at install (`unseen.doa._aot`); where that module is
+usable, `unseen.doa._kernels` does not count as cold (checking it would import numba, the
+start-up the AOT module saves). Without it, `--method ml` also compiles `_ml_kernels` on first
+use, announced only when `_kernels` is cold too.
 """
 
 from __future__ import annotations

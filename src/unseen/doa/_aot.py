@@ -1,15 +1,17 @@
-"""The DOA kernels as the stage calls them: the frame path from the ahead-of-time module
-`_kernels_aot` (built at install by `_aot_build`) when it exists, was built from this very
-`_kernels.py` and for this CPU; otherwise, and for every other kernel, numba's JIT `_kernels`,
-imported on first use. The AOT path needs neither numba's import nor its CPU-target start-up
-(~1 s of CPU per process), which is what `unseen doa`'s start-up was made of.
+"""The DOA kernels as the stage calls them: the frame path, the source count, the uncertainty
+and the ML estimator from the ahead-of-time module `_kernels_aot` (built at install by
+`_aot_build`) when it exists, was built from these very `_aot_build.SOURCES` and for this CPU;
+otherwise, and for every other kernel, numba's JIT `_kernels` / `_ml_kernels`, imported on first
+use. The AOT path needs neither numba's import nor its CPU-target start-up (~1 s of CPU per
+process), which is what `unseen doa`'s start-up was made of, nor a first-use compile (~50 s of
+CPU for `--method ml` on a cold numba cache).
 
     from unseen.doa import _aot as kernels
     kernels.estimate_frames_core(x, frame_len, offset, scale, plan)   # AOT when `ready()`
 
 The AOT exports are typed exactly (they do not check what they are given), so a call goes there
-only when x's dtype, dimensions and layout (C-contiguous interleaved components) and every plan
-field's dtype and layout are the exported ones.
+only when every array's dtype, dimensions and (where the export is C-contiguous) layout, every
+plan field's, and every integer, boolean and float argument's kind are the exported ones.
 UNSEEN_AOT=0 in the environment forces the JIT kernels (to compare, or to rule the AOT module out).
 """
 
@@ -41,7 +43,7 @@ def _module():
     except ImportError as e:
         return None, f"not built ({e}); `pip install -e .` with a C compiler builds it"
     if mod.stamp() != source_stamp():
-        return None, "built from another _kernels.py; reinstall (`pip install -e .`) to rebuild"
+        return None, "built from other kernel sources; reinstall (`pip install -e .`) to rebuild"
     if mod.cpu() not in (0, cpu_stamp()):
         return None, "built for another CPU; reinstall (`pip install -e .`) to rebuild"
     _preload_lapack()
@@ -77,12 +79,12 @@ def _preload_lapack() -> None:
 
 
 def ready() -> bool:
-    """True when the AOT frame path is usable here."""
+    """True when the AOT kernels are usable here."""
     return _module()[0] is not None
 
 
 def why_not() -> str:
-    """Why the AOT frame path is not used ('' when it is)."""
+    """Why the AOT kernels are not used ('' when they are)."""
     return _module()[1]
 
 
@@ -134,8 +136,157 @@ def window_counts(S: np.ndarray, frame_len: int, plan: ScanPlan) -> tuple[np.nda
     return _jit().window_counts(S, frame_len, plan)
 
 
+def _arr(a, dtype, ndim: int, contiguous: bool = False) -> bool:
+    return (
+        isinstance(a, np.ndarray)
+        and a.dtype == dtype
+        and a.ndim == ndim
+        and (a.flags.c_contiguous or not contiguous)
+    )
+
+
+def _ints(*v) -> bool:
+    return all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v)
+
+
+def _reals(*v) -> bool:
+    return all(isinstance(f, (float, int, np.floating, np.integer)) for f in v)
+
+
+def covariance_c64(x: np.ndarray) -> np.ndarray:
+    """`_kernels.covariance_c64`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if mod is not None and _arr(x, np.complex64, 2):
+        return mod.cov_c64(x)
+    return _jit().covariance_c64(x)
+
+
+def count_sources(lam: np.ndarray, N: int, rule: int, top: int, floor: float = 0.0) -> int:
+    """`_kernels.count_sources`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if mod is not None and _arr(lam, np.float64, 1) and _ints(N, rule, top) and _reals(floor):
+        return mod.count(lam, N, rule, top, float(floor))
+    return _jit().count_sources(lam, N, rule, top, floor)
+
+
+def uncertainty(
+    pos: np.ndarray, th: np.ndarray, kc: float, R: np.ndarray, noise: float, N: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """`_kernels.uncertainty`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if (
+        mod is not None
+        and _arr(pos, np.float64, 2)
+        and _arr(th, np.float64, 1)
+        and _arr(R, np.complex128, 2)
+        and _reals(kc, noise)
+        and _ints(N)
+    ):
+        return mod.uncertainty(pos, th, float(kc), R, float(noise), N)
+    return _jit().uncertainty(pos, th, kc, R, noise, N)
+
+
+def quad_derivs(
+    Wh: np.ndarray, pos: np.ndarray, th: np.ndarray, kc: float, ks: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_kernels.quad_derivs`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if (
+        mod is not None
+        and _arr(Wh, np.complex128, 2)
+        and _arr(pos, np.float64, 2)
+        and _arr(th, np.float64, 1)
+        and _reals(kc, ks)
+    ):
+        return mod.quad(Wh, pos, th, float(kc), float(ks))
+    return _jit().quad_derivs(Wh, pos, th, kc, ks)
+
+
+def sigma_confidence(
+    var: np.ndarray,
+    powers: np.ndarray,
+    h: np.ndarray,
+    null: np.ndarray,
+    noise: float,
+    r: np.ndarray,
+    N: int,
+    K: int,
+    M: int,
+    beam_deg: float,
+    fit_thr: float,
+    max_sigma_deg: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_kernels.sigma_confidence`, from the AOT module when it holds this signature."""
+    mod = _module()[0]
+    if (
+        mod is not None
+        and all(_arr(a, np.float64, 1) for a in (var, powers, h, null, r))
+        and _ints(N, K, M)
+        and _reals(noise, beam_deg, fit_thr, max_sigma_deg)
+    ):
+        return mod.sigma(
+            var, powers, h, null, float(noise), r, N, K, M,
+            float(beam_deg), float(fit_thr), float(max_sigma_deg),
+        )  # fmt: skip
+    return _jit().sigma_confidence(
+        var, powers, h, null, noise, r, N, K, M, beam_deg, fit_thr, max_sigma_deg
+    )
+
+
+def alternating_projection(
+    Q: np.ndarray,
+    Ar: np.ndarray,
+    Ai: np.ndarray,
+    K: int,
+    circular: bool,
+    max_sweeps: int,
+    beam: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_ml_kernels.alternating_projection`, from the AOT module when it holds this signature
+    (Q complex128, Ar and Ai float32, all C-contiguous)."""
+    mod = _module()[0]
+    if (
+        mod is not None
+        and _arr(Q, np.complex128, 2, True)
+        and _arr(Ar, np.float32, 2, True)
+        and _arr(Ai, np.float32, 2, True)
+        and _ints(K, max_sweeps, beam)
+        and isinstance(circular, (bool, np.bool_))
+    ):
+        return mod.ap(Q, Ar, Ai, K, bool(circular), max_sweeps, beam)
+    return _jit_ml().alternating_projection(Q, Ar, Ai, K, circular, max_sweeps, beam)
+
+
+def refine(
+    Q: np.ndarray,
+    pos: np.ndarray,
+    th0: np.ndarray,
+    kc: float,
+    ks: float,
+    half_beam: float,
+    iterations: int,
+) -> tuple[np.ndarray, float]:
+    """`_ml_kernels.refine`, from the AOT module when it holds this signature (Q
+    C-contiguous)."""
+    mod = _module()[0]
+    if (
+        mod is not None
+        and _arr(Q, np.complex128, 2, True)
+        and _arr(pos, np.float64, 2)
+        and _arr(th0, np.float64, 1)
+        and _reals(kc, ks, half_beam)
+        and _ints(iterations)
+    ):
+        return mod.refine(Q, pos, th0, float(kc), float(ks), float(half_beam), iterations)
+    return _jit_ml().refine(Q, pos, th0, kc, ks, half_beam, iterations)
+
+
 def _jit():
     return importlib.import_module("unseen.doa._kernels")
+
+
+def _jit_ml():
+    return importlib.import_module("unseen.doa._ml_kernels")
 
 
 def __getattr__(name: str):
