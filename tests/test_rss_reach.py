@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from unseen.cli import main
-from unseen.errors import InputError
+from unseen.errors import GeometryError, InputError
 from unseen.geo import enu2geodetic
 from unseen.geo.geodesic import forward
+from unseen.locate import solve_many
 from unseen.locate.io import observation_to_row
+from unseen.locate.prepare import prepare
 from unseen.locate.reach import horizon_m
 from unseen.locate.rss_cal import calibrate, read_survey
 from unseen.types import SignalStrength, Site
@@ -108,3 +110,56 @@ def test_calibrate_refuses_a_reading_beyond_the_horizon():
     groups["5"][3] = SignalStrength(Site(o.site.station, 0.0, 0.0), o.rssi_dbm, 1.0)
     with pytest.raises(InputError, match=r"group '5': signal strength at station 'r3' is 11,8"):
         calibrate(groups, truth)
+
+
+def _group(seed: int = 9) -> list[SignalStrength]:
+    """One transmission heard by 8 receivers within 1.5 km (n = 2.7, 4 dB shadowing)."""
+    rows = _survey(seed, groups=1)
+    return [SignalStrength(Site(r["station"], r["lat"], r["lon"]), r["rssi_dbm"], 1.0)
+            for r in rows]  # fmt: skip
+
+
+def _moved(o: SignalStrength, lat: float, lon: float) -> SignalStrength:
+    return SignalStrength(Site(o.site.station, lat, lon), o.rssi_dbm, o.sigma_db)
+
+
+def test_locate_leaves_out_a_receiver_thousands_of_km_from_the_others(tmp_path, capsys):
+    """A receiver at 0°, 0° (POWDER's shuttles without a GPS fix) among receivers in Utah: the
+    fix is the one without it, which is named in `rejected` and `rejected_index` and on
+    stderr; with --no-robust the group is refused instead."""
+    obs = _group()
+    bad = 5
+    wrong = [*obs[:bad], _moved(obs[bad], 0.0, 0.0), *obs[bad + 1 :]]
+    with pytest.warns(UserWarning, match=r"receiver .r5. lies a median 10,2\d\d km \(straight"):
+        fix = solve_many({"g": wrong})["g"]
+    ref = solve_many({"g": obs[:bad] + obs[bad + 1 :]})["g"]
+    assert (fix.lat_deg, fix.lon_deg, fix.cov_enu_m2) == (ref.lat_deg, ref.lon_deg, ref.cov_enu_m2)
+    assert fix.rejected == ("r5",) and fix.extra["rejected_index"] == [bad]
+    assert fix.n_used == 7
+    path = tmp_path / "obs.csv"
+    _write(path, [observation_to_row(o, "g") for o in wrong])
+    assert main(["locate", str(path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["rejected"] == ["r5"] and json.loads(out)["rejected_index"] == [bad]
+    assert err.count("\n") == 1 and "group 'g': signal strength: receiver 'r5' lies" in err
+    assert main(["locate", str(path), "--no-robust"]) == 1
+    assert "robust mode is off" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("km", "far"), [(3200.0, False), (3400.0, True)])
+def test_locate_keeps_a_receiver_within_the_bound(km, far):
+    """Two receivers of one transmitter lie at most 2 × 1,648 km = 3,296 km apart in a straight
+    line (a 3,200 km arc is a 3,166 km chord, 3,400 km a 3,360 km one)."""
+    obs = _group()
+    lat, lon, _ = forward(obs[0].site.lat_deg, obs[0].site.lon_deg, 80.0, km * 1e3)
+    pr = prepare([*obs[1:], _moved(obs[0], float(lat), float(lon))], "g")
+    assert [(i, s) for i, s, _ in pr.far] == ([(7, "r0")] if far else [])
+    assert len(pr.r) == (7 if far else 8)
+
+
+def test_locate_refuses_a_group_whose_receivers_split_far_apart():
+    """Half the receivers 10,000 km from the other half: which positions are wrong is unknown."""
+    obs = _group()
+    split = [*obs[:4], *(_moved(o, o.site.lat_deg - 80.0, o.site.lon_deg) for o in obs[4:])]
+    with pytest.raises(GeometryError, match=r"group 'g': signal-strength receivers lie up to"):
+        prepare(split, "g")

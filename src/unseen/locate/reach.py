@@ -9,11 +9,11 @@ by a path no path-loss model describes (tropospheric ducting, scatter): either w
 sample of p = P0 − 10 n log10 d. Readings below HF_MAX_HZ (skywave) are exempt where `freq_hz`
 says so; a reading without `freq_hz` is held to the bound.
 
-Without the transmitter's position (`unseen locate`), every receiver that heard one transmitter
-lies within the bound of it (a chord, shorter than the arc, obeys it too); when more than half of
-them do, their coordinate-wise median in ECEF lies in their bounding box, within √3 bounds of
-the transmitter, so a receiver farther than its own bound + √3 times the largest from that median
-cannot have heard the same transmitter.
+Without the transmitter's position (`unseen locate`), two receivers that heard one transmitter
+lie at most h_i + h_j apart (triangle inequality; a chord is shorter than its arc). When the
+receivers with sound positions are a majority, each of them breaks that bound with fewer than
+half of the others, so a receiver that breaks it with at least half cannot have heard the
+transmitter the others heard.
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ def bounded(freq_hz: float | None) -> bool:
     return freq_hz is None or freq_hz >= HF_MAX_HZ
 
 
-def far_from_median(ecef_m: np.ndarray, alt_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mask of the receivers (k, 3 ECEF m; altitudes m) that cannot have heard the transmitter
-    most of them heard: chord to the coordinate-wise median > own horizon + √3 × the largest,
-    those chords m)."""
-    d = np.linalg.norm(ecef_m - np.median(ecef_m, axis=0), axis=1)
+def apart(ecef_m: np.ndarray, alt_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((k, k) chord distances m between receivers (k, 3 ECEF m; altitudes m), and where a pair
+    cannot both have heard one transmitter: chord > horizon_m(alt_i) + horizon_m(alt_j))."""
+    d = np.linalg.norm(ecef_m[:, None] - ecef_m[None], axis=-1)
     h = np.array([horizon_m(a) for a in alt_m])
-    return d > h + math.sqrt(3.0) * h.max(initial=0.0), d
+    return d, d > h[:, None] + h[None]
