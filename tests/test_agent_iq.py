@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from unseen.agent import load_config
+from _station import station_config
 from unseen.cli import main
 from unseen.pipeline.station import IqFollower
 from unseen.serve.process import ServerProcess
@@ -30,25 +30,8 @@ def recording(tmp_path_factory):
 def config(tmp_path, source: str, url="http://127.0.0.1:9", token="t", hunt="iq",
            floors=None):  # fmt: skip
     floors = NO_FLOORS if floors is None else floors
-    p = tmp_path / "station.toml"
-    p.write_text(f"""
-[station]
-name = "dinard"
-lat = 48.6325
-lon = -2.06
-[server]
-url = "{url}"
-token = "{token}"
-hunt = "{hunt}"
-[spool]
-path = "spool.sqlite"
-[source]
-{source}
-frame = 4096
-poll_s = 0.05
-{floors}
-""")
-    return load_config(p)
+    return station_config(tmp_path, f"{source}\nframe = 4096\npoll_s = 0.05", url=url,
+                          token=token, hunt=hunt, extra=floors)  # fmt: skip
 
 
 # the honest CRB sigma is checked below, so the operator's floors are lowered here

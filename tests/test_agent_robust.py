@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from _station import station_config
 from unseen.agent import Spool, load_config, run
 from unseen.cli import main
 
@@ -64,29 +65,9 @@ def recordings(tmp_path_factory):
 
 
 def cfg(tmp_path, url, source, extra=""):
-    p = tmp_path / "station.toml"
-    p.write_text(f"""
-[station]
-name = "dinard"
-lat = 48.6325
-lon = -2.06
-[server]
-url = "{url}"
-token = "t"
-hunt = "h"
-[spool]
-path = "spool.sqlite"
-batch = 5
-[retry]
-initial_s = 0.01
-max_s = 0.05
-[source]
-{source}
-frame = 4096
-poll_s = 0.01
-{extra}
-""")
-    return load_config(p)
+    return station_config(tmp_path, f"{source}\nframe = 4096\npoll_s = 0.01", url=url,
+                          spool="batch = 5", retry="initial_s = 0.01\nmax_s = 0.05",
+                          extra=extra)  # fmt: skip
 
 
 def test_directory_once_exits_skips_the_unreadable_and_never_reprocesses(tmp_path, recordings,

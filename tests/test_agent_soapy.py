@@ -17,6 +17,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
+from _station import station_config
 from unseen.agent import load_config
 from unseen.agent.spool import Spool
 from unseen.cli import main
@@ -115,23 +116,7 @@ def fake(monkeypatch, recording):
 
 
 def config(tmp_path, d, extra=""):
-    p = tmp_path / "station.toml"
-    p.write_text(f"""
-[station]
-name = "dinard"
-lat = {DINARD[0]}
-lon = {DINARD[1]}
-[server]
-url = "http://127.0.0.1:9"
-token = "t"
-hunt = "soapy"
-[spool]
-path = "spool.sqlite"
-[retry]
-initial_s = 0.001
-max_s = 0.002
-[source]
-kind = "soapy"
+    source = f"""kind = "soapy"
 args = "driver=fake"
 array = "uca:5:1.0"
 sample_rate_hz = {RATE}
@@ -139,10 +124,9 @@ center_freq_hz = 94.2e6
 frame = {FRAME}
 window_s = {WINDOW / RATE!r}
 registry = "{d / "registry.csv"}"
-poll_s = 0.01
-{extra}
-""")
-    return load_config(p)
+poll_s = 0.01"""
+    return station_config(tmp_path, source, lat=DINARD[0], lon=DINARD[1], hunt="soapy",
+                          retry="initial_s = 0.001\nmax_s = 0.002", extra=extra)  # fmt: skip
 
 
 def on_air(t: float) -> bool:

@@ -79,13 +79,20 @@ def test_powder_calibrate_on_one_day_locate_another(tmp_path, capsys):
         rc = main(["locate", str(tmp_path / "obs.csv"), "--json", *extra])
         o = capsys.readouterr()
         fixes = [json.loads(line) for line in o.out.splitlines()]
-        # every group of >= 9 receivers is fixed: none refused
-        assert rc == 0 and o.err == "" and len(fixes) == len(names)
+        # every group of >= 9 receivers is fixed: none refused (shuttles whose GPS had no fix,
+        # at 0°, 0°, are left out of their group with a warning)
+        other = [
+            w for w in o.err.splitlines() if not w.endswith("a wrong position: left out of the fix")
+        ]
+        assert rc == 0 and not other and len(fixes) == len(names)
         out[mode] = _score(fixes, truth)
     wc = _centroid(test)
     # the floor: truth inside the 95% ellipse in >= 80% (bench/real_rss.py, 300 a day:
-    # 90-100% uncalibrated, 82-100% calibrated)
-    assert out["raw"][0] >= 0.8 and out["cal"][0] >= 0.8, out
+    # 89-100% uncalibrated; calibrated 80.9-99.7%, this pair 80.9%). On 50 groups a count
+    # of a true 80.9% is >= 35 (0.70) with probability 0.98 (binomial), >= 40 only 0.65: the
+    # calibrated floor here is 0.70 (39/50 now; 40/50 before the shuttles at 0°, 0° were left
+    # out, one of them a fix 3,100 km off inside a 9,400 km ellipse).
+    assert out["raw"][0] >= 0.8 and out["cal"][0] >= 0.7, out
     # uncalibrated, the pooled fit (receiver offsets and one exponent learned from the 50
     # groups themselves) beats the weighted centroid (98 vs 130 m here; 0.73-0.75x over 300 a
     # day); per group, without pooling, it did not (1.02-1.16x on two of three days).

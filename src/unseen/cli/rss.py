@@ -44,8 +44,10 @@ def calibrate_rss(
 
     from unseen.locate.rss_cal import calibrate, read_survey
 
-    groups, truth = read_survey(survey)
+    excluded: list[str] = []
+    groups, truth = read_survey(survey, excluded)
     cal = calibrate(groups, truth, exponents=receiver_exponents)
+    cal["survey"]["beyond_horizon"] = len(excluded)
     evidence: dict = {}
     if shadow_map:
         from unseen.locate.rss_cal import shadow_map as learn_map
@@ -63,6 +65,11 @@ def calibrate_rss(
         f"exponent {cal['path_loss_exponent']:.2f} ± {cal['path_loss_exponent_sd']:.2f}, "
         f"shadowing {cal['shadowing_db']:.1f} dB, gain spread {cal['gain_spread_db']:.1f} dB"
     )
+    if excluded:
+        print(
+            f"{len(excluded)} survey row(s) left out: receiver beyond the radio horizon of its "
+            "transmitter (warnings above)"
+        )
     if receiver_exponents and "exponent_cv_db" not in cal:
         print("receiver exponents: not kept (the survey spans too few 400 m blocks to test them)")
     elif receiver_exponents:

@@ -124,8 +124,27 @@ class DoaOptions:
         return int(self.num_sources)
 
 
-def _options(options: DoaOptions | None, **kw) -> DoaOptions:
-    return options if options is not None else DoaOptions(**kw)
+def _options(
+    options: DoaOptions | None,
+    *,
+    method: str,
+    num_sources: int | None,
+    step_deg: float,
+    forward_backward: bool,
+    smoothing: int | bool | None,
+    calibration: Calibration | None,
+    criterion: str,
+    elevation_deg: float = 0.0,
+) -> DoaOptions:
+    """`options` when given, else the public functions' keyword settings as DoaOptions (every
+    one named: a misspelt setting is a TypeError here, not a default silently kept)."""
+    if options is not None:
+        return options
+    return DoaOptions(
+        method=method, num_sources=num_sources, step_deg=step_deg,
+        forward_backward=forward_backward, smoothing=smoothing, calibration=calibration,
+        criterion=criterion, elevation_deg=elevation_deg,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=64)

@@ -13,6 +13,7 @@ from unseen.geo.frames import enu_basis, geodetic2ecef
 from unseen.geo.magnetic import declination_deg
 from unseen.locate.floors import MIN_SIGMA_DB, MIN_SIGMA_DEG, MIN_SIGMA_S
 from unseen.locate.model import Batch
+from unseen.locate.reach import apart, bounded, horizon_m
 from unseen.types import Bearing, SignalStrength, Site, Tdoa
 
 C_M_S = 299_792_458.0  # speed of light in vacuum (exact, SI)
@@ -40,6 +41,7 @@ class Prepared:
     dims: int
     time_s: float = 0.0
     index: list[int] = field(default_factory=list)  # input positions: bearings, TDOAs, RSSIs
+    far: list[tuple[int, str, float]] = field(default_factory=list)  # left out (`beyond`)
 
     @property
     def signature(self) -> tuple[int, int, int, int, bool]:
@@ -91,7 +93,7 @@ def prepare(
     p = prefix(group)
     if dims not in (2, 3):
         raise InputError(f"dims must be 2 or 3, got {dims!r}")
-    b, b_ids, t, t_ids, r, r_ids, ples = [], [], [], [], [], [], []
+    b, b_ids, t, t_ids, r, r_ids, ples, r_held = [], [], [], [], [], [], [], []
     times = []
     order: tuple[list[int], list[int], list[int]] = ([], [], [])
     for i, o in enumerate(observations):
@@ -127,6 +129,7 @@ def prepare(
                 ples.append(_positive(o.path_loss_exponent, f"{what}: path_loss_exponent"))
             r.append((lat, lon, alt, pw, sig, _num(o.time_s, f"{what}: time_s")))
             r_ids.append(o.site.station)
+            r_held.append(bounded(o.freq_hz))
             order[2].append(i)
             times.append(o.time_s)
         else:
@@ -135,6 +138,14 @@ def prepare(
             )
     if not times:
         raise GeometryError(f"{p}no observations")
+    far = beyond(r, r_held, group)
+    if far:
+        gone = {k for k, _ in far}
+        far_out = [(order[2][k], r_ids[k], d) for k, d in far]
+        r = [x for k, x in enumerate(r) if k not in gone]
+        r_ids = [x for k, x in enumerate(r_ids) if k not in gone]
+        order[2][:] = [x for k, x in enumerate(order[2]) if k not in gone]
+        times = [x[-1] for x in (*b, *t, *r)]
     alts = [x[2] for x in b] + [x[2] for x in r] + [x[i] for x in t for i in (2, 5)]
     alt_fix = math.fsum(alts) / len(alts) if alt_m is None else _num(alt_m, f"{p}alt_m")
     return Prepared(
@@ -154,7 +165,37 @@ def prepare(
         alt=alt_fix,
         dims=dims,
         time_s=float(max(times)),
+        far=far_out if far else [],
     )
+
+
+FAR_SPAN_DEG = 20.0  # receivers within a 20° × 20° box lie < 3,200 km apart
+
+
+def beyond(r: list[tuple], held: list[bool], group: str = "") -> list[tuple[int, float]]:
+    """(row, median chord m to the others) of the signal strengths (rows lat, lon, alt, ...)
+    whose receiver cannot have heard the transmitter most of the others heard (`reach.apart`;
+    only rows `held` to the horizon); GeometryError when they are not a minority."""
+    k = [i for i, h in enumerate(held) if h]
+    if len(k) < 2:
+        return []
+    lat, lon = [r[i][0] for i in k], [r[i][1] for i in k]
+    if max(lat) - min(lat) <= FAR_SPAN_DEG and max(lon) - min(lon) <= FAR_SPAN_DEG:
+        return []
+    a = np.array([r[i][:3] for i in k], dtype=float)
+    d, bad = apart(geodetic2ecef(a[:, 0], a[:, 1], a[:, 2]), a[:, 2])
+    if not bad.any():
+        return []
+    mask = 2 * bad.sum(axis=1) >= len(k)
+    if 2 * mask.sum() >= len(k) or bad[~mask][:, ~mask].any():
+        raise GeometryError(
+            f"{prefix(group)}signal-strength receivers lie up to {d.max() / 1e3:,.0f} km apart: "
+            f"farther than two receivers of one transmitter can be (twice the "
+            f"{horizon_m() / 1e3:,.0f} km radio horizon), and no majority of them lies close "
+            "together to tell which positions are wrong"
+        )
+    d = np.array([np.median(np.delete(d[j], j)) for j in range(len(k))])
+    return [(k[j], float(d[j])) for j in np.flatnonzero(mask)]
 
 
 def independent_tdoas(t: np.ndarray) -> int:

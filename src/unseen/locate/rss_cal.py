@@ -12,7 +12,8 @@ CAL.json (validated on read; see the README, locate section):
      "gain_spread_db": sd of the g_i (the prior for receivers the survey did not hear),
      "offset_drift_db": sd of an offset's change between survey and use (optional, 4 dB),
      "receivers": {station: {"offset_db": g, "sd_db": σg, "rows": k}, ...},
-     "survey": {"groups": G, "rows": N},
+     "survey": {"groups": G, "rows": N, "beyond_horizon": rows `read_survey` left out (`unseen
+     calibrate-rss` writes it)},
      "exponent_cv_db": {"one": rms, ridge: rms} (held-out residuals) where the exponents were
      tested, and where held-out survey blocks support them (`exponent_ridge`):
         "exponent_ref_m": d_ref, "exponent_ridge": s²/σu², and per receiver "exponent_dev": u_i,
@@ -32,6 +33,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +43,7 @@ import numpy as np
 from unseen import validate
 from unseen.errors import ConfigError, FileFormatError, GeometryError, InputError
 from unseen.locate.io import row_group, row_to_observation
+from unseen.locate.reach import bounded, horizon_m
 from unseen.locate.rssi import RssModel, fit_gains
 from unseen.types import Observation, SignalStrength
 
@@ -54,8 +57,14 @@ MIN_ROWS_PER_RECEIVER = 3
 OFFSET_DRIFT_DB = 4.0
 
 
-def read_survey(path: str | Path) -> tuple[dict[str, list[SignalStrength]], dict[str, tuple]]:
-    """(groups of rssi observations, {group: (true_lat, true_lon)}) from a survey CSV/JSONL."""
+def read_survey(
+    path: str | Path, excluded: list[str] | None = None
+) -> tuple[dict[str, list[SignalStrength]], dict[str, tuple]]:
+    """(groups of rssi observations, {group: (true_lat, true_lon)}) from a survey CSV/JSONL.
+
+    A row whose receiver lies beyond the radio horizon of its transmitter (`beyond_horizon`)
+    is left out with a warning naming its line, station and distance (also appended to
+    `excluded`)."""
     name = str(path)
     try:
         with Path(path).open(newline="", encoding="utf-8") as fh:
@@ -87,6 +96,7 @@ def read_survey(path: str | Path) -> tuple[dict[str, list[SignalStrength]], dict
         items = [(r, f"{name}: line {reader.line_num}") for r in reader]
     groups: dict[str, list[SignalStrength]] = {}
     truth: dict[str, tuple] = {}
+    lines: dict[str, list[str]] = {}
     for data, where in items:
         g = row_group(data, where)
         _, obs = row_to_observation(data, where)
@@ -99,9 +109,57 @@ def read_survey(path: str | Path) -> tuple[dict[str, list[SignalStrength]], dict
                 f"{truth[g]}, got {t}; one transmitter position per group"
             )
         groups.setdefault(g, []).append(obs)
+        lines.setdefault(g, []).append(where)
     if not groups:
         raise FileFormatError(f"{name}: no survey rows (a header but no rows)")
+    far = beyond_horizon(groups, truth)
+    for g, i, d, lim in far:
+        o, where = groups[g][i], lines[g][i] + (f" (group {g!r})" if g else "")
+        msg = (
+            f"{where}: station {o.site.station!r} at {o.site.lat_deg:.5f}, "
+            f"{o.site.lon_deg:.5f} is {d / 1e3:,.0f} km from the surveyed transmitter, beyond "
+            f"the {lim / 1e3:,.0f} km radio horizon (a wrong receiver position): row left out "
+            "of the calibration"
+        )
+        warnings.warn(msg, stacklevel=2)
+        if excluded is not None:
+            excluded.append(msg)
+    if far:
+        drop = {(g, i) for g, i, _, _ in far}
+        groups = {g: kept for g, obs in groups.items()
+                  if (kept := [o for i, o in enumerate(obs) if (g, i) not in drop])}  # fmt: skip
+        truth = {g: truth[g] for g in groups}
+        if not groups:
+            raise FileFormatError(
+                f"{name}: no survey rows left: every receiver lies beyond the radio horizon of "
+                "its transmitter"
+            )
     return groups, truth
+
+
+def beyond_horizon(
+    groups: Mapping[str, Sequence[SignalStrength]], truth: Mapping[str, tuple[float, float]]
+) -> list[tuple[str, int, float, float]]:
+    """(group, index in the group, distance m, bound m) of each reading whose receiver lies
+    farther from its group's known transmitter than any receiver can hear (`reach.horizon_m`;
+    readings at a known HF `freq_hz` exempt)."""
+    from unseen.geo.geodesic import distance
+
+    keys = [(g, i, o) for g, obs in groups.items() for i, o in enumerate(obs)
+            if bounded(o.freq_hz)]  # fmt: skip
+    if not keys:
+        return []
+    d = np.atleast_1d(distance(
+        np.array([o.site.lat_deg for _, _, o in keys]),
+        np.array([o.site.lon_deg for _, _, o in keys]),
+        np.array([truth[g][0] for g, _, _ in keys]), np.array([truth[g][1] for g, _, _ in keys]),
+    ))  # fmt: skip
+    out = []
+    for (g, i, o), dk in zip(keys, d.tolist(), strict=True):
+        lim = horizon_m(o.site.alt_m)
+        if not dk <= lim:
+            out.append((g, i, dk, lim))
+    return out
 
 
 def _truth(data: Mapping, where: str) -> tuple[float, float]:
@@ -131,6 +189,14 @@ def calibrate(
     """Fit gain offsets, exponent and shadowing (the CAL.json object) from surveyed groups."""
     from unseen.geo.geodesic import distance
 
+    far = beyond_horizon(groups, truth)
+    if far:
+        g, i, d, lim = far[0]
+        raise InputError(
+            f"group {g!r}: signal strength at station {groups[g][i].site.station!r} is "
+            f"{d / 1e3:,.0f} km from the surveyed transmitter, beyond the {lim / 1e3:,.0f} km "
+            f"radio horizon ({len(far)} such reading(s)): leave them out (`read_survey` does)"
+        )
     st, grp, p, x = [], [], [], []
     for j, (g, obs) in enumerate(groups.items()):
         if len(obs) < 2:

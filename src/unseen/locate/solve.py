@@ -7,8 +7,10 @@ exact models, robust rejection, then a final fit with the bearing model made exa
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from itertools import combinations
 from math import comb
 
@@ -32,6 +34,7 @@ from unseen.locate.model import (
     wrap_pi,
 )
 from unseen.locate.prepare import Prepared, check_geometry, prefix, prepare, stack
+from unseen.locate.reach import horizon_m
 from unseen.locate.robust import Unit, _assign, p_value, reject, threshold, units
 from unseen.locate.rssi import RssModel, fix_rss_many, grid_start, linear_nuisance
 from unseen.types import Ellipse, Fix, Observation
@@ -651,6 +654,8 @@ def _solve_all(
     for i, pr in enumerate(preps):
         try:
             check_geometry(pr)
+            if pr.far and not robust:
+                raise GeometryError(f"{prefix(pr.group)}{_far_text(pr)} (robust mode is off)")
         except UnseenError as exc:
             out[i] = exc
             continue
@@ -666,7 +671,28 @@ def _solve_all(
             idx, _solve_batch([preps[i] for i in idx], robust=robust, initial=initial), strict=True
         ):
             out[i] = r
+    for i, pr in enumerate(preps):
+        r = out[i]
+        if pr.far and isinstance(r, Fix):
+            warnings.warn(f"{prefix(pr.group)}{_far_text(pr)}: left out of the fix", stacklevel=3)
+            idx = [j for j, _, _ in pr.far]
+            out[i] = replace(
+                r, rejected=tuple(dict.fromkeys([*(s for _, s, _ in pr.far), *r.rejected])),
+                extra={**r.extra, "rejected_index": sorted([*r.extra["rejected_index"], *idx]),
+                       "beyond_horizon": [{"index": j, "station": s, "median_distance_m": d}
+                                          for j, s, d in pr.far]},
+            )  # fmt: skip
     return out  # type: ignore[return-value]
+
+
+def _far_text(pr: Prepared) -> str:
+    """What `Prepared.far` left out, for a warning or an error."""
+    who = ", ".join(f"{s!r} lies a median {d / 1e3:,.0f} km" for _, s, d in pr.far)
+    return (
+        f"signal strength: receiver {who} (straight line) from the group's other receivers, "
+        "farther from at least half of them than two receivers of one transmitter can be (twice "
+        f"the {horizon_m() / 1e3:,.0f} km radio horizon): a wrong position"
+    )
 
 
 def _doubtful(r: Fix | UnseenError, initial: tuple[float, float]) -> bool:
