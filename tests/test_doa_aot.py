@@ -244,7 +244,7 @@ def test_ml_aot_takes_only_its_exported_types(monkeypatch):
     ]  # fmt: skip
 
 
-def test_ml_path_runs_without_importing_numba_unless_unseen_aot_is_0():
+def test_ml_path_and_count_sources_run_without_importing_numba_unless_unseen_aot_is_0():
     code = (
         "import sys, numpy as np\n"
         "from unseen.doa import Array, DoaOptions, _aot, estimate_frames\n"
@@ -258,6 +258,8 @@ def test_ml_path_runs_without_importing_numba_unless_unseen_aot_is_0():
         "    blk = IqBlock(x[0].astype(np.complex64), 1e6, 94.2e6, 0.0)\n"
         "    est = estimate_frames(blk, arr, 2048, options=DoaOptions(method='ml'))\n"
         "    assert [e.num_sources for e in est] == [2, 2], est\n"
+        "    from unseen.doa.order import count_sources\n"
+        "    assert count_sources(np.array([1.0, 1.0, 1.0, 60.0, 90.0]), 4096) == 2\n"
         "    print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

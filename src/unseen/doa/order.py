@@ -45,9 +45,10 @@ def count_sources(
     floor: float = 0.0,
 ) -> int:
     """Number of sources (0..max_sources, default M−1) by `kind` (tw, mdl or aic) from the
-    eigenvalues, each raised by floor·λ_max first (the compiled `_kernels.count_sources`)."""
-    from unseen.doa._kernels import AIC, MDL, TW
-    from unseen.doa._kernels import count_sources as count
+    eigenvalues, each raised by floor·λ_max first (the compiled `_kernels.count_sources`, ahead of
+    time where built: `_aot`)."""
+    from unseen.doa._aot import count_sources as count
+    from unseen.doa._plan import AIC, MDL, TW
 
     if kind not in KINDS:
         raise InputError(f"source-count criterion must be one of {KINDS}, got {kind!r}")
