@@ -29,7 +29,14 @@ from unseen.errors import UnseenError
 from unseen.geo import geodetic2enu
 from unseen.locate import solve_many
 from unseen.locate.io import row_to_observation
-from unseen.locate.rss_cal import apply, beyond_horizon, calibrate, map_evidence, shadow_map
+from unseen.locate.rss_cal import (
+    apply,
+    beyond_horizon,
+    calibrate,
+    map_evidence,
+    shadow_map,
+    without,
+)
 
 DAYS = ("2022-04-25", "2022-07-05", "2022-07-06")
 
@@ -59,11 +66,11 @@ def _powder() -> tuple[dict, dict]:
     for r in powder_rss.rows():
         groups[r["group"]].append(row_to_observation(r)[1])
         truth[r["group"]] = (r["true_lat"], r["true_lon"])
-    far = {(g, i) for g, i, _, _ in beyond_horizon(groups, truth)}
+    far = beyond_horizon(groups, truth)
     if far:
         print(f"{len(far)} readings left out: receiver beyond the radio horizon (shuttle GPS at "
               "0°, 0°), as `unseen calibrate-rss` does", flush=True)  # fmt: skip
-        groups = {g: [o for i, o in enumerate(v) if (g, i) not in far] for g, v in groups.items()}
+        return without(groups, truth, far)
     return groups, truth
 
 

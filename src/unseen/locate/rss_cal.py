@@ -125,10 +125,7 @@ def read_survey(
         if excluded is not None:
             excluded.append(msg)
     if far:
-        drop = {(g, i) for g, i, _, _ in far}
-        groups = {g: kept for g, obs in groups.items()
-                  if (kept := [o for i, o in enumerate(obs) if (g, i) not in drop])}  # fmt: skip
-        truth = {g: truth[g] for g in groups}
+        groups, truth = without(groups, truth, far)
         if not groups:
             raise FileFormatError(
                 f"{name}: no survey rows left: every receiver lies beyond the radio horizon of "
@@ -137,29 +134,52 @@ def read_survey(
     return groups, truth
 
 
+def without(
+    groups: Mapping[str, Sequence[SignalStrength]],
+    truth: Mapping[str, tuple[float, float]],
+    far: Sequence[tuple],
+) -> tuple[dict[str, list[SignalStrength]], dict[str, tuple]]:
+    """(groups, truth) without the readings `far` names ((group, index, ...), as
+    `beyond_horizon` gives them) and without the groups that leaves empty."""
+    drop = {(g, i) for g, i, *_ in far}
+    kept = {g: [o for i, o in enumerate(obs) if (g, i) not in drop] for g, obs in groups.items()}
+    kept = {g: obs for g, obs in kept.items() if obs}
+    return kept, {g: truth[g] for g in kept}
+
+
 def beyond_horizon(
-    groups: Mapping[str, Sequence[SignalStrength]], truth: Mapping[str, tuple[float, float]]
+    groups: Mapping[str, Sequence[SignalStrength]],
+    truth: Mapping[str, tuple[float, float]],
+    dist_m: Mapping[str, np.ndarray] | None = None,
 ) -> list[tuple[str, int, float, float]]:
     """(group, index in the group, distance m, bound m) of each reading whose receiver lies
     farther from its group's known transmitter than any receiver can hear (`reach.horizon_m`;
-    readings at a known HF `freq_hz` exempt)."""
+    readings at a known HF `freq_hz` exempt). `dist_m`: the groups' `distances` where known."""
+    if dist_m is None:
+        dist_m = distances(groups, truth)
+    out = []
+    for g, obs in groups.items():
+        for i, (o, dk) in enumerate(zip(obs, dist_m[g].tolist(), strict=True)):
+            if bounded(o.freq_hz) and not dk <= (lim := horizon_m(o.site.alt_m)):
+                out.append((g, i, dk, lim))
+    return out
+
+
+def distances(
+    groups: Mapping[str, Sequence[SignalStrength]], truth: Mapping[str, tuple[float, float]]
+) -> dict[str, np.ndarray]:
+    """Each group's geodesic distances (m) from its receivers to its known transmitter."""
     from unseen.geo.geodesic import distance
 
-    keys = [(g, i, o) for g, obs in groups.items() for i, o in enumerate(obs)
-            if bounded(o.freq_hz)]  # fmt: skip
-    if not keys:
-        return []
+    obs = [(truth[g], o) for g, v in groups.items() for o in v]
+    if not obs:
+        return {g: np.zeros(0) for g in groups}
     d = np.atleast_1d(distance(
-        np.array([o.site.lat_deg for _, _, o in keys]),
-        np.array([o.site.lon_deg for _, _, o in keys]),
-        np.array([truth[g][0] for g, _, _ in keys]), np.array([truth[g][1] for g, _, _ in keys]),
+        np.array([o.site.lat_deg for _, o in obs]), np.array([o.site.lon_deg for _, o in obs]),
+        np.array([t[0] for t, _ in obs]), np.array([t[1] for t, _ in obs]),
     ))  # fmt: skip
-    out = []
-    for (g, i, o), dk in zip(keys, d.tolist(), strict=True):
-        lim = horizon_m(o.site.alt_m)
-        if not dk <= lim:
-            out.append((g, i, dk, lim))
-    return out
+    return dict(zip(groups, np.split(d, np.cumsum([len(v) for v in groups.values()])[:-1]),
+                    strict=True))  # fmt: skip
 
 
 def _truth(data: Mapping, where: str) -> tuple[float, float]:
@@ -187,9 +207,8 @@ def calibrate(
     exponents: bool = False,
 ) -> dict:
     """Fit gain offsets, exponent and shadowing (the CAL.json object) from surveyed groups."""
-    from unseen.geo.geodesic import distance
-
-    far = beyond_horizon(groups, truth)
+    dist = distances(groups, truth)
+    far = beyond_horizon(groups, truth, dist)
     if far:
         g, i, d, lim = far[0]
         raise InputError(
@@ -201,15 +220,10 @@ def calibrate(
     for j, (g, obs) in enumerate(groups.items()):
         if len(obs) < 2:
             continue
-        la, lo = truth[g]
-        d = distance(
-            np.array([o.site.lat_deg for o in obs]), np.array([o.site.lon_deg for o in obs]),
-            np.full(len(obs), la), np.full(len(obs), lo),
-        )  # fmt: skip
         st += [o.site.station for o in obs]
         grp += [j] * len(obs)
         p += [o.rssi_dbm for o in obs]
-        x += list(10.0 * np.log10(np.maximum(np.asarray(d), ref_m)))
+        x += list(10.0 * np.log10(np.maximum(dist[g], ref_m)))
     names, sid = np.unique(np.array(st, dtype=object), return_inverse=True)
     gid = np.unique(np.array(grp), return_inverse=True)[1]
     G, S, N = int(gid.max()) + 1 if grp else 0, len(names), len(p)
