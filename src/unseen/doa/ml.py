@@ -21,8 +21,9 @@ nothing. With U an orthonormal basis of B, c = Uᴴa, e = UᴴQa and ‖a‖² =
     tr(P_[B,a]·Q) − tr(P_B·Q) = (aᴴQa − 2·Re(eᴴc) + cᴴ(UᴴQU)c) / (M − ‖c‖²),
 
 so a sweep costs O(K·M·G) after one Q·A_grid product. AP runs on a grid of 1/16 half-beamwidth
-(or the scan step, if coarser). Below the grid: the parabolic vertex of each coordinate's last
-scan, then Gauss–Newton on V jointly (Viberg, Ottersten & Kailath 1991),
+(or the scan step, if coarser; at most `spectra.MAX_STEP_DEG`, which a two-element array's
+beam would exceed). Below the grid: the parabolic vertex of each coordinate's last scan, then
+Gauss–Newton on V jointly (Viberg, Ottersten & Kailath 1991),
 
     ∂V/∂θ_k = −2·Re[(A⁺·Q·Π⊥·D)_kk],   H ≈ 2·Re[(Dᴴ·Π⊥·D) ⊙ (A⁺·Q·A⁺ᴴ)ᵀ],   D = ∂A/∂θ,
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from unseen.doa import _aot as kernels
 from unseen.doa.array import Array, wavelength_m
-from unseen.doa.spectra import aperture_m, scan_sector, steering_planes
+from unseen.doa.spectra import MAX_STEP_DEG, aperture_m, scan_sector, steering_planes
 from unseen.errors import InputError
 
 WEIGHTINGS = ("wsf", "dml")
@@ -88,7 +89,7 @@ def bearings(
         raise InputError(f"ML needs 1 <= num_sources <= {M - 1} for {M} elements, got {K}")
     Q = np.ascontiguousarray(fit_matrix(R, K, weighting))
     half_beam = 0.5 * wavelength_m(freq_hz) / aperture_m(array)
-    coarse = max(float(step_deg), np.degrees(half_beam) / COARSE)
+    coarse = min(max(float(step_deg), np.degrees(half_beam) / COARSE), MAX_STEP_DEG)
     grid, Ar, Ai, circ = steering_planes(array, freq_hz, coarse, elevation_deg)
     idx, off = kernels.alternating_projection(Q, Ar, Ai, K, circ, max_sweeps, beam)
     step = float(grid[1] - grid[0])

@@ -136,10 +136,13 @@ def scan_sector(array: Array) -> tuple[float, float, bool]:
     return axis_deg - 180.0, axis_deg, False
 
 
+MAX_STEP_DEG = 10.0  # the coarsest scan grid
+
+
 def scan_grid(array: Array, step_deg: float = 0.1) -> np.ndarray:
     """Azimuths (degrees, true) of the scan: [0, 360) or the linear array's half-plane inclusive."""
-    if not np.isfinite(step_deg) or not 0 < step_deg <= 10:
-        raise InputError(f"grid step must be in (0, 10] degrees, got {step_deg!r}")
+    if not np.isfinite(step_deg) or not 0 < step_deg <= MAX_STEP_DEG:
+        raise InputError(f"grid step must be in (0, {MAX_STEP_DEG:g}] degrees, got {step_deg!r}")
     a, b, circ = scan_sector(array)
     if circ:
         return np.arange(round(360 / step_deg)) * (360 / round(360 / step_deg))

@@ -96,8 +96,14 @@ class DoaOptions:
         ns = self.num_sources
         if ns is not None and (isinstance(ns, bool) or int(ns) != ns or ns < 0):
             raise InputError(f"num_sources must be an integer >= 0, got {ns!r}")
-        if not (isinstance(self.step_deg, (int, float)) and 1e-3 <= self.step_deg <= 10):
-            raise InputError(f"grid step must be in [0.001, 10] degrees, got {self.step_deg!r}")
+        if not (
+            isinstance(self.step_deg, (int, float))
+            and 1e-3 <= self.step_deg <= spectra.MAX_STEP_DEG
+        ):
+            raise InputError(
+                f"grid step must be in [0.001, {spectra.MAX_STEP_DEG:g}] degrees, "
+                f"got {self.step_deg!r}"
+            )
         if not (math.isfinite(self.elevation_deg) and abs(self.elevation_deg) < 90):
             raise InputError(f"elevation_deg must be in (-90, 90), got {self.elevation_deg!r}")
         w = self.integrate
