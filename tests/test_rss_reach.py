@@ -79,6 +79,28 @@ def test_a_survey_row_thousands_of_km_off_is_left_out_with_a_warning(tmp_path, c
     assert ca == cb
 
 
+def test_a_group_whose_transmitter_position_is_wrong_gets_one_warning_naming_it(
+    tmp_path, capsys
+):
+    """Every receiver of group '5' beyond the horizon of its true_lat/true_lon (0°, 0°): one
+    warning blames the transmitter position, not eight about receiver positions; its 8 rows
+    are left out and counted as such."""
+    rows = [dict(r) for r in _survey()]
+    for r in rows:
+        if r["group"] == "5":
+            r["true_lat"], r["true_lon"] = 0.0, 0.0
+    out = tmp_path / "c.json"
+    args = ["--out", str(out), "--no-shadow-map", "--no-receiver-exponents"]
+    assert main(["calibrate-rss", _write(tmp_path / "w.csv", rows), *args]) == 0
+    o, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "w.csv: line 42: group '5': all 8 receivers lie beyond the radio horizon" in lines[0]
+    assert "0.00000, 0.00000 (a wrong true_lat/true_lon)" in lines[0]
+    assert "8 survey row(s) left out" in o
+    assert json.loads(out.read_text())["survey"]["beyond_horizon"] == 8
+
+
 @pytest.mark.parametrize(("km", "kept"), [(1600.0, True), (1700.0, False)])
 def test_a_receiver_near_the_horizon_bound_is_kept(tmp_path, km, kept):
     """The bound is 4.12 km·(√40 000 + √40 000) = 1,648 km: a receiver 1,600 km from its

@@ -34,6 +34,7 @@ import csv
 import json
 import math
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -113,6 +114,14 @@ def read_survey(
     if not groups:
         raise FileFormatError(f"{name}: no survey rows (a header but no rows)")
     far = beyond_horizon(groups, truth)
+    whole = {g for g, k in Counter(f[0] for f in far).items() if k == len(groups[g])}
+    for g in whole:
+        warnings.warn(
+            f"{lines[g][0]}: group {g!r}: all {len(groups[g])} receivers lie beyond the radio "
+            f"horizon of the surveyed transmitter at {truth[g][0]:.5f}, {truth[g][1]:.5f} (a "
+            "wrong true_lat/true_lon): group left out of the calibration",
+            stacklevel=2,
+        )
     for g, i, d, lim in far:
         o, where = groups[g][i], lines[g][i] + (f" (group {g!r})" if g else "")
         msg = (
@@ -121,7 +130,8 @@ def read_survey(
             f"the {lim / 1e3:,.0f} km radio horizon (a wrong receiver position): row left out "
             "of the calibration"
         )
-        warnings.warn(msg, stacklevel=2)
+        if g not in whole:
+            warnings.warn(msg, stacklevel=2)
         if excluded is not None:
             excluded.append(msg)
     if far:
